@@ -1,0 +1,40 @@
+// focalscope: one executable, subcommands registered from app/cli/cmd_*.cpp.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/cli/command.h"
+#include "engine/core/error.h"
+
+namespace {
+void print_help() {
+  std::printf("FocalScope — run a Wan2.1 image-to-video DiT, look inside it layer by layer, toggle Focal Guidance.\n\n");
+  std::printf("usage: focalscope <command> [options]      (focalscope <command> --help for its options)\n\ncommands:\n");
+  auto cmds = focalscope::cli::commands();
+  std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return 0;
+  }
+  for (const auto& c : focalscope::cli::commands()) {
+    if (c.name != args[0]) continue;
+    try {
+      return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    } catch (const focalscope::Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 3;
+    }
+  }
+  std::fprintf(stderr, "error: unknown command '%s' (see focalscope --help)\n", args[0].c_str());
+  return 2;
+}

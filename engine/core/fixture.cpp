@@ -1,0 +1,31 @@
+#include "engine/core/fixture.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/core/error.h"
+
+namespace focalscope {
+
+Fixture load_fixture(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) fail(dir, "fixture folder not found");
+  Fixture f;
+  f.dir = dir;
+  const auto cfg = fs::path(dir) / "config.json";
+  std::ifstream in(cfg);
+  if (!in) fail(cfg.string(), "cannot open");
+  try {
+    in >> f.config;
+  } catch (const std::exception& e) {
+    fail(cfg.string(), std::string("invalid JSON (") + e.what() + ")");
+  }
+  const auto io = fs::path(dir) / "io.safetensors";
+  if (!fs::exists(io)) fail(io.string(), "missing");
+  f.io = load_safetensors(io.string());
+  const auto w = fs::path(dir) / "weights.safetensors";
+  if (fs::exists(w)) f.weights = load_safetensors(w.string());
+  return f;
+}
+
+}  // namespace focalscope

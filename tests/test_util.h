@@ -1,0 +1,38 @@
+// Shared helpers for the GoogleTest suite.
+#pragma once
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace focalscope::testing {
+
+// Root of the Wan reference fixtures: $FOCALSCOPE_FIXTURES, else ../shared/fixtures/wan_reference beside the repo.
+inline std::string fixtures_root() {
+  if (const char* e = std::getenv("FOCALSCOPE_FIXTURES"); e && *e) return e;
+  return std::string(FOCALSCOPE_SOURCE_DIR) + "/../shared/fixtures/wan_reference";
+}
+// Other shared fixtures (morans_i, wan_checkpoint_layout): siblings of the Wan reference root.
+inline std::string shared_fixture(const std::string& name) {
+  return (std::filesystem::path(fixtures_root()).parent_path() / name).string();
+}
+inline std::string temp_dir(const std::string& tag) {
+  auto p = std::filesystem::temp_directory_path() / ("focalscope_test_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+// The project's parity bar: max|ours - ref| <= tol * max(1, max|ref|).
+inline ::testing::AssertionResult close_to_ref(const at::Tensor& ours, const at::Tensor& ref, double tol = 1e-4) {
+  if (ours.sizes() != ref.sizes())
+    return ::testing::AssertionFailure() << "shape " << ours.sizes() << " vs reference " << ref.sizes();
+  auto a = ours.to(at::kDouble), b = ref.to(at::kDouble);
+  double err = (a - b).abs().max().item<double>();
+  double scale = std::max(1.0, b.abs().max().item<double>());
+  if (err <= tol * scale) return ::testing::AssertionSuccess() << "max err " << err;
+  return ::testing::AssertionFailure() << "max |ours-ref| = " << err << " > " << tol * scale;
+}
+
+}  // namespace focalscope::testing
