@@ -1,0 +1,35 @@
+// Small building blocks shared by the DiT: parameter structs and the ops Wan uses.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace focalscope {
+
+class WeightLoader;
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+struct Linear {
+  at::Tensor w, b;  // [out, in], [out] (b may be undefined)
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, w, b); }
+  void load(WeightLoader& L, const std::string& name, int64_t in, int64_t out, bool bias = true);
+  void init(int64_t in, int64_t out, bool bias, double std);
+  void collect(const std::string& name, NamedTensors& out) const;
+};
+
+struct Norm {  // RMSNorm (w only) or affine LayerNorm (w, b)
+  at::Tensor w, b;
+  void load(WeightLoader& L, const std::string& name, int64_t n, bool bias);
+  void init(int64_t n, bool bias);
+  void collect(const std::string& name, NamedTensors& out) const;
+};
+
+// WanRMSNorm: statistics in float32 over the last dim, cast back, then scale (upstream order).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+// LayerNorm without affine parameters, computed in float32 (norm1/norm2/head norm).
+at::Tensor layer_norm_noaffine(const at::Tensor& x, double eps);
+at::Tensor layer_norm_affine(const at::Tensor& x, const Norm& n, double eps);
+
+}  // namespace focalscope

@@ -1,0 +1,77 @@
+// Probe points of the DiT forward: the single seam through which analysis (similarity capture, Eq. 10) and
+// Focal Guidance (Eq. 8, 9, 13) look into and steer every block. libtorch has no C++ forward hooks, so the
+// probes are part of our forward.
+//
+// Protocol (modelled on ggml's eval callback with an "ask" pass):
+//   1. For every block, the model first asks the listener `wants(info, layer)`. If no listener is attached or it
+//      answers false, the block runs its plain path: no extra tensors, no copies, nothing measurable.
+//   2. For a wanted layer the model calls, in order:
+//        on_cross_attn_input(p)   x = residual stream entering the cross-attention (after self-attention).
+//                                 The listener may REPLACE p.x (Eq. 9 latent injection, Eq. 13 cache injection).
+//        on_cross_attn_values(p)  x_norm = norm3(x) (the cross-attention's query-side input), text_v / img_v the
+//                                 value vectors [B, rows, dim] of the text and image context in this layer.
+//                                 The listener may REPLACE p.text_v (Eq. 8 value fusion); queries and keys are
+//                                 never touched. Similarity capture reads here.
+//        on_cross_attn_output(p)  x after the cross-attention residual add (read-only by convention).
+//   Replace, don't mutate: tensors handed out may be shared with per-run caches, so a listener assigns a new
+//   tensor (p.text_v = p.text_v + delta) instead of writing in place.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <vector>
+
+namespace focalscope {
+
+struct WanConfig;
+struct WanBlockWeights;
+
+// What each batch row of a forward is: CFG runs the conditional and unconditional passes (as one batch of 2 or
+// as two forwards); listeners keep them apart.
+enum class PassRole { Cond, Uncond };
+
+struct ForwardInfo {
+  int step = -1;                  // denoising step index (0-based), -1 outside a sampling loop
+  double timestep = 0;            // the model's timestep value for this step
+  std::vector<PassRole> roles;    // one per batch row
+  std::array<int64_t, 3> grid{};  // token grid (F', H', W') after patchify; tokens are in row-major (f, h, w) order
+};
+
+struct BlockProbe {
+  const ForwardInfo& info;
+  int layer;
+  const WanConfig& cfg;
+  const WanBlockWeights& block;  // this layer's weights: listeners may apply its projections (e.g. v_img)
+  at::Tensor x;                  // [B, L, dim]
+  at::Tensor x_norm;             // [B, L, dim], set before on_cross_attn_values
+  at::Tensor text_v;             // [B, text_len, dim], set before on_cross_attn_values
+  at::Tensor img_v;              // [B, n_img, dim] (undefined for t2v), set before on_cross_attn_values
+};
+
+class ProbeListener {
+ public:
+  virtual ~ProbeListener() = default;
+  virtual bool wants(const ForwardInfo& info, int layer) const = 0;
+  virtual void on_cross_attn_input(BlockProbe&) {}
+  virtual void on_cross_attn_values(BlockProbe&) {}
+  virtual void on_cross_attn_output(BlockProbe&) {}
+};
+
+// Fans one probe out to several listeners (capture + guidance at once), in order.
+class ProbeChain : public ProbeListener {
+ public:
+  void add(ProbeListener* l) { if (l) list_.push_back(l); }
+  bool empty() const { return list_.empty(); }
+  bool wants(const ForwardInfo& info, int layer) const override {
+    for (auto* l : list_) if (l->wants(info, layer)) return true;
+    return false;
+  }
+  void on_cross_attn_input(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_input(p); }
+  void on_cross_attn_values(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_values(p); }
+  void on_cross_attn_output(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_output(p); }
+
+ private:
+  std::vector<ProbeListener*> list_;
+};
+
+}  // namespace focalscope

@@ -1,0 +1,91 @@
+// The Wan2.1 diffusion transformer (`WanModel` of wan/modules/model.py), t2v and i2v, as plain weights + forward.
+// Spec: ../shared/fixtures/wan_reference/ARCHITECTURE.md §2-4. Upstream state-dict key names throughout.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/dit/layers.h"
+#include "engine/dit/probe.h"
+#include "engine/dit/wan_config.h"
+
+namespace focalscope {
+
+class TensorSet;
+
+struct WanBlockWeights {
+  at::Tensor modulation;  // [1, 6, dim]
+  Linear sa_q, sa_k, sa_v, sa_o;
+  Norm sa_norm_q, sa_norm_k;  // RMSNorm over the full width
+  Norm norm3;                 // affine LayerNorm before cross-attention
+  Linear ca_q, ca_k, ca_v, ca_o, ca_k_img, ca_v_img;
+  Norm ca_norm_q, ca_norm_k, ca_norm_k_img;
+  Linear ffn0, ffn2;
+};
+
+// Per-run constants of the cross-attention: the projected text/image context and, per layer, its keys and values.
+// They depend only on (context, clip_fea), so a sampling loop computes them once instead of at every step.
+struct CrossContext {
+  at::Tensor text;  // [B, text_len, dim] text_embedding output
+  at::Tensor img;   // [B, n_img, dim] img_emb output (undefined for t2v)
+  struct Layer { at::Tensor k, v, k_img, v_img; };  // [B, rows, dim] each, k already RMS-normed
+  std::vector<Layer> layers;
+};
+
+struct DitInputs {
+  at::Tensor x;         // [B, out_dim, F, H, W] noisy latent
+  at::Tensor t;         // [B] timesteps (any numeric dtype)
+  at::Tensor context;   // [B, <=text_len, text_dim]; rows beyond a prompt's length must be zero (upstream pads with zeros)
+  at::Tensor clip_fea;  // [B, n_img, clip_dim] (i2v only)
+  at::Tensor y;         // [B, in_dim - out_dim, F, H, W] mask + reference latent (i2v only)
+};
+
+struct ForwardOptions {
+  int step = -1;
+  std::vector<PassRole> roles;                    // defaults to all Cond
+  ProbeListener* listener = nullptr;
+  const CrossContext* cross = nullptr;            // precomputed context (else computed from inputs)
+  std::map<std::string, at::Tensor>* taps = nullptr;  // debug: records named intermediates (fixture parity)
+};
+
+class WanModel {
+ public:
+  WanConfig cfg;
+
+  at::Tensor patch_w, patch_b;  // Conv3d [dim, in_dim, pt, ph, pw]
+  Linear text_emb0, text_emb2, time_emb0, time_emb2, time_proj;
+  at::Tensor head_modulation;  // [1, 2, dim]
+  Linear head;
+  Norm img_norm0, img_norm4;   // LayerNorm(clip_dim), LayerNorm(dim), eps 1e-5
+  Linear img_lin1, img_lin3;
+  std::vector<WanBlockWeights> blocks;
+
+  // Loads every tensor by upstream name, checking shapes; unknown tensors are an error. `cfg.clip_dim` and
+  // `cfg.text_dim` are read off the checkpoint when they differ from the config (diffusers omits text_dim).
+  static WanModel load(const TensorSet& weights, WanConfig cfg, c10::ScalarType dtype = at::kFloat,
+                       c10::Device device = c10::Device(c10::kCPU));
+  // Seeded random initialisation (for training the embedded model).
+  static WanModel init(const WanConfig& cfg, uint64_t seed);
+  NamedTensors named_parameters() const;  // upstream names, in state-dict order
+  void to(c10::Device device, c10::ScalarType dtype);
+
+  // Zero-pads a [L, text_dim] (or [B, L, text_dim]) context to [B, text_len, text_dim]; L > text_len is an error.
+  at::Tensor pad_context(const at::Tensor& context) const;
+  CrossContext precompute_cross(const at::Tensor& context, const at::Tensor& clip_fea) const;
+
+  // Velocity prediction [B, out_dim, F, H, W] (float32).
+  at::Tensor forward(const DitInputs& in, const ForwardOptions& opt = {}) const;
+
+  // Sinusoidal timestep embedding [B, freq_dim] in float64, cos half first (upstream order).
+  static at::Tensor sinusoidal_embedding(const at::Tensor& t, int freq_dim);
+  // RoPE angle table [n, d/2] in float64 for head_dim d (three concatenated per-axis tables).
+  static at::Tensor rope_angles(int n, int head_dim);
+
+ private:
+  at::Tensor block_forward(int layer, at::Tensor x, const at::Tensor& e0, const at::Tensor& cos, const at::Tensor& sin,
+                           const CrossContext& cross, const ForwardInfo& info, const ForwardOptions& opt) const;
+};
+
+}  // namespace focalscope
