@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/cli/command.h"
+#include "engine/core/blas_check.h"
 #include "engine/core/error.h"
 
 namespace {
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : focalscope::cli::commands()) {
     if (c.name != args[0]) continue;
+    focalscope::warn_if_slow_blas();  // loud warning when Debian's reference BLAS is the one loaded
     try {
       return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const focalscope::Error& e) {

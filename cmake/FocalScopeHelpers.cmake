@@ -19,3 +19,11 @@ function(focalscope_component)
     endif()
   endif()
 endfunction()
+
+# Executables reuse the libraries' precompiled header. GCC rejects a PCH built with -fPIC for a TU compiled
+# with -fPIE, so such executables compile with -fPIC too (still linked as PIE).
+function(focalscope_reuse_pch target)
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+  target_compile_options(${target} PRIVATE -fPIC)
+  target_precompile_headers(${target} REUSE_FROM focalscope_pch)
+endfunction()

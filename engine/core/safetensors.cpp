@@ -18,6 +18,8 @@ namespace focalscope {
 
 int64_t TensorEntry::numel() const {
   int64_t n = 1;
+  for (auto s : shape)
+    if (s == 0) return 0;  // checked first: a zero dimension must not follow an overflowing product
   for (auto s : shape) n *= s;
   return n;
 }
@@ -31,6 +33,10 @@ class MappedFile {
     if (::fstat(fd, &st) != 0) {
       ::close(fd);
       fail(path, std::string("cannot stat: ") + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      fail(path, "not a regular file");
     }
     size_ = static_cast<std::size_t>(st.st_size);
     if (size_ > 0) {
@@ -125,11 +131,14 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   }
   std::sort(f->entries_.begin(), f->entries_.end(),
             [](const TensorEntry& a, const TensorEntry& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
-  for (size_t i = 1; i < f->entries_.size(); ++i) {
-    const auto& a = f->entries_[i - 1];
-    const auto& b = f->entries_[i];
-    if (b.begin < a.end && b.end > b.begin && a.end > a.begin)
-      fail(path + ": tensor '" + b.name + "'", "data overlaps tensor '" + a.name + "'");
+  // Compare each non-empty span with the furthest-reaching earlier one (not just its neighbour: an empty
+  // tensor sorted in between must not hide an overlap).
+  const TensorEntry* reach = nullptr;
+  for (const auto& b : f->entries_) {
+    if (b.end == b.begin) continue;
+    if (reach && b.begin < reach->end)
+      fail(path + ": tensor '" + b.name + "'", "data overlaps tensor '" + reach->name + "'");
+    if (!reach || b.end > reach->end) reach = &b;
   }
   for (size_t i = 0; i < f->entries_.size(); ++i) f->index_[f->entries_[i].name] = i;
   return f;

@@ -97,3 +97,19 @@ long long WanConfig::num_params() const {
 }
 
 }  // namespace focalscope
+
+namespace focalscope {
+double dit_forward_flops(const WanConfig& c, int64_t L, int64_t n_text, int64_t n_img, bool cached_context) {
+  const double d = c.dim, f = c.ffn_dim, l = double(L);
+  double per_layer = 0;
+  per_layer += 4 * l * d * d;                  // self-attn q, k, v, o
+  per_layer += 2 * l * l * d;                  // scores + weighted sum
+  per_layer += 2 * l * d * d;                  // cross-attn q, o
+  per_layer += 2 * l * double(n_text + (c.is_i2v() ? n_img : 0)) * d;  // cross scores + sums
+  if (!cached_context) per_layer += 2 * double(n_text + (c.is_i2v() ? 2 * n_img : 0)) * d * d / 1.0;
+  per_layer += 2 * l * d * f;                  // FFN
+  const auto& p = c.patch_size;
+  double outside = l * d * double(c.in_dim) * p[0] * p[1] * p[2] + l * d * double(c.out_dim) * p[0] * p[1] * p[2];
+  return 2.0 * (per_layer * c.num_layers + outside);
+}
+}  // namespace focalscope

@@ -1,0 +1,50 @@
+// focalscope run-module --fixture DIR --out FILE: reproduce a reference fixture's outputs from the shell.
+#include <cstdio>
+
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "engine/core/safetensors.h"
+#include "engine/pipeline/run_module.h"
+
+namespace focalscope::cli {
+namespace {
+
+int run(const std::vector<std::string>& argv) {
+  Args args(argv, {"fixture", "out"}, {"help", "compare"});
+  if (args.flag("help")) {
+    std::printf("usage: focalscope run-module --fixture DIR --out FILE [--compare]\n"
+                "Runs the module a fixture folder describes (config.json + weights.safetensors + io.safetensors) and\n"
+                "writes every output under the fixture's tensor names to FILE (safetensors). --compare also prints\n"
+                "max|ours-ref| / max(1,max|ref|) per tensor against the folder's io.safetensors.\n");
+    return 0;
+  }
+  Fixture f = load_fixture(args.required("fixture"));
+  const std::string kind = fixture_kind(f);
+  FixtureResult r = run_module_fixture(f);
+  save_safetensors(args.required("out"), r.outputs, {{"fixture", f.dir}, {"module", kind}});
+  std::printf("%s: ran %s, wrote %zu tensors to %s\n", f.dir.c_str(), kind.c_str(), r.outputs.size(), args.str("out").c_str());
+  if (args.flag("compare")) {
+    double worst = 0;
+    for (const auto& [name, t] : r.outputs) {
+      if (!f.io.has(name)) continue;
+      at::Tensor ref = f.io.get(name).to(at::kDouble);
+      if (ref.sizes() != t.sizes()) {
+        std::printf("  %-40s SHAPE MISMATCH\n", name.c_str());
+        worst = 1e30;
+        continue;
+      }
+      double err = (t.to(at::kDouble) - ref).abs().max().item<double>() / std::max(1.0, ref.abs().max().item<double>());
+      worst = std::max(worst, err);
+      std::printf("  %-40s %.3g\n", name.c_str(), err);
+    }
+    std::printf("worst relative error %.3g (bar 1e-4): %s\n", worst, worst <= 1e-4 ? "PASS" : "FAIL");
+    return worst <= 1e-4 ? 0 : 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+FOCALSCOPE_COMMAND("run-module", "run the module a reference-fixture folder describes; write its outputs", run);
+
+}  // namespace focalscope::cli

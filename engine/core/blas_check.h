@@ -1,0 +1,34 @@
+// Which BLAS libtorch's CPU matmuls actually run on.
+//
+// Debian's libtorch links `libblas.so.3`, which the alternatives system resolves to either OpenBLAS
+// (/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3) or the netlib reference implementation
+// (/usr/lib/x86_64-linux-gnu/blas/libblas.so.3), which is 10-50x slower. This finds the shared object that
+// provides `sgemm_` in the running process (dlsym + dladdr, path resolved through the symlinks) and checks it
+// for OpenBLAS / MKL / BLIS / ATLAS entry points.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace focalscope {
+
+struct BlasInfo {
+  std::string library;              // resolved path of the shared object providing sgemm_ ("" if none found)
+  std::string vendor;               // "OpenBLAS 0.3.21 ...", "MKL", "BLIS", "ATLAS", "reference (netlib)", ...
+  bool is_reference = false;        // the netlib reference BLAS: slow
+  std::vector<std::string> loaded;  // every BLAS/LAPACK-like object mapped into the process (resolved paths)
+  double matmul_gflops = 0;         // best of a few 1024x1024 fp32 at::matmul, 0 when not measured
+};
+
+// measure = time a 1024x1024 fp32 at::matmul a few times (~0.1 s with OpenBLAS, a few s with the reference BLAS).
+BlasInfo detect_blas(bool measure = false);
+
+// The multi-line warning text for `info` (how to switch to OpenBLAS), or "" when the BLAS is fine.
+std::string slow_blas_warning(const BlasInfo& info);
+
+// Prints slow_blas_warning(detect_blas(false)) to stderr when the reference BLAS is loaded (once per process).
+void warn_if_slow_blas();
+
+// One line for logs: "OpenBLAS 0.3.21 ... (/usr/lib/.../libblas.so.3), 85.3 GFLOP/s".
+std::string blas_summary(const BlasInfo& info);
+
+}  // namespace focalscope

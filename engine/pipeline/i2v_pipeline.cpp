@@ -1,0 +1,154 @@
+#include "engine/pipeline/i2v_pipeline.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/core/error.h"
+#include "engine/dit/conditioning.h"
+#include "engine/sched/scheduler.h"
+
+namespace focalscope {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+}  // namespace
+
+std::pair<int64_t, int64_t> latent_size(int64_t h, int64_t w, long long max_area, int vae_stride, int patch_h, int patch_w) {
+  // Upstream: aspect = h / w; lat = round(floor(floor(sqrt(max_area * aspect)) / stride / patch) * patch), done in
+  // float64 so that e.g. 832x480 at 480P yields 58 (not 60) rows of latents.
+  const double aspect = double(h) / double(w);
+  const double lh = std::floor(std::floor(std::sqrt(double(max_area) * aspect) / vae_stride) / patch_h) * patch_h;
+  const double lw = std::floor(std::floor(std::sqrt(double(max_area) / aspect) / vae_stride) / patch_w) * patch_w;
+  return {static_cast<int64_t>(std::llround(lh)), static_cast<int64_t>(std::llround(lw))};
+}
+
+RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req) {
+  const auto& d = m.defaults;
+  RunParams p;
+  p.steps = req.steps > 0 ? req.steps : d.steps;
+  p.shift = req.shift > 0 ? req.shift : d.shift;
+  p.guide_scale = req.guide_scale >= 0 ? req.guide_scale : d.guide_scale;
+  p.frames = req.frames > 0 ? req.frames : d.frames;
+  p.max_area = req.max_area > 0 ? req.max_area : d.max_area;
+  p.solver = req.solver.empty() ? d.solver : req.solver;
+  p.negative_prompt = req.negative_prompt.empty() ? d.negative_prompt : req.negative_prompt;
+  p.fps = d.fps;
+  if (p.steps < 1 || p.steps > 1000) fail("--steps", std::to_string(p.steps) + " is outside [1, 1000]");
+  if (!(p.shift > 0 && p.shift <= 100)) fail("--shift", "must be in (0, 100]");
+  if (!(p.guide_scale >= 0 && p.guide_scale <= 50)) fail("--cfg", "guidance scale must be in [0, 50]");
+  const int ts = m.vae.cfg.temporal_stride();
+  if (p.frames < 1 || (p.frames - 1) % ts != 0 || p.frames > 1 + ts * 256)
+    fail("--frames", std::to_string(p.frames) + " is not 1 + " + std::to_string(ts) + "k (k <= 256)");
+  if (p.max_area < 64 || p.max_area > 4096LL * 4096) fail("max_area", "out of range");
+  if (!req.image.defined() || req.image.dim() != 3 || req.image.size(0) != 3 || req.image.size(1) < 8 || req.image.size(2) < 8)
+    fail("image", "expected an RGB image of at least 8x8 pixels");
+  const int vs = m.vae.cfg.spatial_stride();
+  const auto& ps = m.dit.cfg.patch_size;
+  auto [lh, lw] = latent_size(req.image.size(1), req.image.size(2), p.max_area, vs, ps[1], ps[2]);
+  if (lh < ps[1] || lw < ps[2]) fail("image", "aspect ratio too extreme for max_area " + std::to_string(p.max_area));
+  p.lat_h = lh;
+  p.lat_w = lw;
+  p.lat_f = (p.frames - 1) / ts + 1;
+  p.height = lh * vs;
+  p.width = lw * vs;
+  return p;
+}
+
+at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt) {
+  Tokenized tok = m.tokenizer->encode(prompt, m.text_len);
+  auto ctx = m.t5.encode_trimmed(tok.ids_tensor().to(m.t5.device()), tok.mask_tensor().to(m.t5.device()));
+  return ctx.at(0);
+}
+
+GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
+  c10::InferenceMode guard;
+  validate_prompt(req.prompt, "prompt");
+  GenerateResult r;
+  r.params = resolve_params(m, req);
+  const RunParams& P = r.params;
+  if (!at::isfinite(req.image).all().item<bool>()) fail("image", "contains NaN or Inf");
+  const c10::Device dev = m.options.device;
+  auto stage = [&](const char* s) { if (hooks.on_stage) hooks.on_stage(s); };
+
+  auto t0 = Clock::now();
+  stage("encode text");
+  const bool use_cfg = P.guide_scale != 1.0;
+  at::Tensor ctx = encode_prompt(m, req.prompt);
+  std::vector<at::Tensor> ctxs{m.dit.pad_context(ctx.to(at::kFloat))};
+  if (use_cfg) ctxs.push_back(m.dit.pad_context(encode_prompt(m, P.negative_prompt).to(at::kFloat)));
+  at::Tensor context = at::cat(ctxs, 0);
+  const int64_t B = context.size(0);
+
+  stage("encode image");
+  at::Tensor image = req.image.to(dev, at::kFloat);
+  at::Tensor clip_fea;
+  if (m.dit.cfg.is_i2v()) {
+    clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(image), m.clip_blocks) : m.clip.clip_fea(image);
+    clip_fea = clip_fea.to(at::kFloat);
+    r.clip_fea = clip_fea;
+  }
+  // Conditioning latent: bicubic resize (no clamp, as upstream), then [image, zeros...] through the VAE.
+  at::Tensor resized = at::upsample_bicubic2d(image.unsqueeze(0), {P.height, P.width}, /*align_corners=*/false);
+  at::Tensor video_in = at::cat({resized.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width}, resized.options())}, 2);
+  at::Tensor y;
+  if (m.dit.cfg.is_i2v()) {
+    at::Tensor lat = m.vae.encode(video_in);  // [1, 16, lat_f, lat_h, lat_w]
+    y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), lat}, 1);
+  }
+  CrossContext cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
+  r.seconds_encode = since(t0);
+
+  // Noise from a seeded CPU generator so a seed gives the same video on any device.
+  auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));
+  at::Tensor latent = at::randn({m.dit.cfg.out_dim, P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat)).to(dev);
+
+  auto sched = make_scheduler(P.solver);
+  sched->set_timesteps(P.steps, P.shift);
+  const auto timesteps = sched->timesteps();
+  ForwardOptions opt;
+  opt.listener = hooks.listener;
+  opt.cross = &cross;
+  opt.roles = use_cfg ? std::vector<PassRole>{PassRole::Cond, PassRole::Uncond} : std::vector<PassRole>{PassRole::Cond};
+  at::Tensor yB = y.defined() ? y.expand({B, y.size(1), y.size(2), y.size(3), y.size(4)}) : y;
+  auto ts = Clock::now();
+  for (int i = 0; i < P.steps; ++i) {
+    if (hooks.cancel && hooks.cancel->load()) {
+      r.cancelled = true;
+      break;
+    }
+    DitInputs in;
+    in.x = latent.unsqueeze(0).expand({B, latent.size(0), latent.size(1), latent.size(2), latent.size(3)});
+    in.t = at::full({B}, static_cast<double>(timesteps[i]), at::TensorOptions().dtype(at::kDouble));
+    in.y = yB;
+    in.clip_fea = clip_fea;
+    opt.step = i;
+    at::Tensor out = m.dit.forward(in, opt);
+    at::Tensor v = use_cfg ? cfg_combine(out[1], out[0], P.guide_scale) : out[0];
+    latent = sched->step(v, timesteps[i], latent);
+    if (hooks.on_step) {
+      StepProgress sp;
+      sp.step = i + 1;
+      sp.total = P.steps;
+      sp.elapsed_s = since(ts);
+      sp.eta_s = sp.elapsed_s / (i + 1) * (P.steps - i - 1);
+      sp.timestep = timesteps[i];
+      sp.x0 = sched->last_step().x0_pred;
+      hooks.on_step(sp);
+    }
+  }
+  r.seconds_sample = since(ts);
+  r.latent = latent;
+  if (r.cancelled) return r;
+
+  stage("decode");
+  auto td = Clock::now();
+  r.video = m.vae.decode(latent.unsqueeze(0))[0].to(at::kCPU);
+  r.seconds_decode = since(td);
+  return r;
+}
+
+}  // namespace focalscope

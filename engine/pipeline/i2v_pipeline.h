@@ -1,0 +1,77 @@
+// Image + prompt (+ negative prompt) -> video, as wan/image2video.py WanI2V.generate does it:
+// tokenizer -> umT5 (cond / uncond), CLIP tokens of the image, VAE latent of [image, zeros...] with the mask,
+// seeded noise, flow-matching sampler with classifier-free guidance, VAE decode.
+// Progress is reported per step through a callback; the run can be cancelled between steps.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/dit/probe.h"
+#include "engine/pipeline/model_bundle.h"
+
+namespace focalscope {
+
+struct GenerateRequest {
+  at::Tensor image;                 // [3, H, W] float in [-1, 1]
+  std::string prompt;
+  std::string negative_prompt;      // empty -> the model's default negative prompt
+  int64_t seed = 0;
+  int steps = -1;                   // <= 0: model default (likewise below)
+  double shift = -1;
+  double guide_scale = -1;
+  int frames = -1;                  // pixel frames, 1 + 4k
+  long long max_area = -1;
+  std::string solver;               // "" -> default
+};
+
+// The resolved run parameters (defaults filled in, validated).
+struct RunParams {
+  int steps, frames, fps;
+  double shift, guide_scale;
+  long long max_area;
+  std::string solver, negative_prompt;
+  int64_t lat_f, lat_h, lat_w;      // latent grid
+  int64_t height, width;            // pixel size of the generated video
+};
+
+struct StepProgress {
+  int step;          // steps completed (1..total)
+  int total;
+  double elapsed_s;
+  double eta_s;
+  int64_t timestep;
+  at::Tensor x0;     // the sampler's current data prediction (latent), for previews
+};
+
+struct RunHooks {
+  ProbeListener* listener = nullptr;                    // probe points (capture, guidance)
+  std::function<void(const StepProgress&)> on_step;     // called after every step
+  std::function<void(const std::string&)> on_stage;     // "encode text", "encode image", "decode", ...
+  const std::atomic<bool>* cancel = nullptr;            // checked between steps
+};
+
+struct GenerateResult {
+  RunParams params;
+  at::Tensor video;      // [3, F, H, W] float in [-1, 1]
+  at::Tensor latent;     // final latent [16, lat_f, lat_h, lat_w]
+  at::Tensor clip_fea;   // [1, tokens, clip_dim]
+  bool cancelled = false;
+  double seconds_encode = 0, seconds_sample = 0, seconds_decode = 0;
+};
+
+// Latent size for an image of h x w pixels at `max_area` (upstream's float64 floor arithmetic; see
+// ARCHITECTURE.md §5.2): lat = floor(floor(sqrt(area * aspect) / vae_stride) / patch) * patch.
+std::pair<int64_t, int64_t> latent_size(int64_t h, int64_t w, long long max_area, int vae_stride, int patch_h, int patch_w);
+
+RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req);
+
+// Text features for one prompt: [L, text_dim] (real tokens + EOS, as T5EncoderModel returns them).
+at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
+
+GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks = {});
+
+}  // namespace focalscope

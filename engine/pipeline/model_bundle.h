@@ -1,0 +1,80 @@
+// A complete I2V generator: DiT + umT5 (+ tokenizer) + CLIP vision + VAE, and the sampling defaults that go
+// with it. Loaded from either
+//   * the official Wan2.1-I2V release layout (config.json + diffusion_pytorch_model*.safetensors[.index.json],
+//     models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth, models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth,
+//     google/umt5-xxl/spiece.model), read as shipped; or
+//   * a FocalScope model folder (focalscope.json manifest + safetensors), the format of the embedded model.
+#pragma once
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/clip/clip_vision.h"
+#include "engine/dit/wan_model.h"
+#include "engine/text/tokenizer.h"
+#include "engine/text/umt5.h"
+#include "engine/vae/wan_vae.h"
+
+namespace focalscope {
+
+// Sampling defaults of a model (upstream i2v-14B 480P: unipc, 40 steps, shift 3, CFG 5, 81 frames, 16 fps).
+struct SamplingDefaults {
+  std::string solver = "unipc";
+  int steps = 40;
+  double shift = 3.0;
+  double guide_scale = 5.0;
+  int frames = 81;                // pixel frames, 1 + 4k
+  long long max_area = 480 * 832;  // pixel area the latent size is derived from (keeps the image's aspect)
+  int fps = 16;
+  std::string negative_prompt;    // used when the request's negative prompt is empty
+  nlohmann::json to_json() const;
+  static SamplingDefaults from_json(const nlohmann::json& j, const std::string& where);
+};
+
+struct LoadOptions {
+  c10::Device device = c10::Device(c10::kCPU);
+  c10::ScalarType dit_dtype = c10::ScalarType::Float;
+  c10::ScalarType text_dtype = c10::ScalarType::Float;
+  c10::ScalarType clip_dtype = c10::ScalarType::Float;
+};
+
+// What a model directory holds, found without loading any weights (for `info` and clear errors).
+struct ModelLayout {
+  std::string dir;
+  std::string format;    // "wan-official" | "focalscope"
+  std::string variant;   // e.g. "Wan2.1-I2V (dim 5120, 40 layers)" / the manifest's name
+  std::string dit_config, dit_weights, t5_weights, clip_weights, vae_weights, tokenizer;  // resolved paths
+  std::string clip_prefix;  // "visual." in the official CLIP file
+  nlohmann::json manifest;  // focalscope.json (format "focalscope")
+};
+// Throws Error naming the directory and every missing file when the layout is incomplete.
+ModelLayout detect_model_layout(const std::string& dir);
+
+struct ModelBundle {
+  ModelLayout layout;
+  WanModel dit;
+  UMT5Encoder t5;
+  std::shared_ptr<WanTokenizer> tokenizer;
+  int text_len = 512;  // tokenizer seq_len (= dit.cfg.text_len)
+  ClipVision clip;
+  ClipVisionConfig clip_cfg;
+  int clip_blocks = -1;  // blocks run for clip_fea (Wan: all but the last)
+  WanVAE vae;
+  SamplingDefaults defaults;
+  LoadOptions options;
+};
+
+std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const LoadOptions& opt = {});
+
+// Path of the embedded default model (assets/models/shapes), found next to the executable or the source tree;
+// empty when absent.
+std::string default_model_dir();
+
+// The official negative prompt of wan/configs (shared_config.py, "镜头晃动，" prefixed for i2v).
+const std::string& wan_i2v_negative_prompt();
+
+}  // namespace focalscope

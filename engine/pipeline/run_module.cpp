@@ -1,0 +1,35 @@
+#include "engine/pipeline/run_module.h"
+
+#include "engine/clip/clip_vision.h"
+#include "engine/core/error.h"
+#include "engine/dit/dit_fixture.h"
+#include "engine/sched/scheduler.h"
+#include "engine/text/umt5.h"
+#include "engine/vae/wan_vae.h"
+
+namespace focalscope {
+
+std::string fixture_kind(const Fixture& f) {
+  std::string cls;
+  if (f.config.contains("class") && f.config["class"].is_string()) cls = f.config["class"].get<std::string>();
+  if (f.config.contains("classes") && f.config["classes"].is_array())
+    for (const auto& c : f.config["classes"]) cls += " " + c.get<std::string>();
+  auto has = [&](const char* s) { return cls.find(s) != std::string::npos; };
+  if (has("WanModel")) return "dit";
+  if (has("T5Encoder")) return "umt5";
+  if (has("VisionTransformer")) return "clip";
+  if (has("WanVAE")) return "vae";
+  if (has("Scheduler")) return "scheduler";
+  fail(f.dir + "/config.json", "unknown module class '" + cls + "' (expected WanModel, T5Encoder, VisionTransformer, WanVAE_ or a flow scheduler)");
+}
+
+FixtureResult run_module_fixture(const Fixture& f) {
+  const std::string k = fixture_kind(f);
+  if (k == "dit") return run_dit_fixture(f);
+  if (k == "umt5") return run_umt5_fixture(f);
+  if (k == "clip") return run_clip_fixture(f);
+  if (k == "vae") return run_vae_fixture(f);
+  return run_scheduler_fixture(f);
+}
+
+}  // namespace focalscope

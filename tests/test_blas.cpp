@@ -1,0 +1,78 @@
+// BLAS detection: which libblas libtorch runs on, and the warning for the reference BLAS.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "engine/core/blas_check.h"
+#include "tests/test_util.h"
+
+using namespace focalscope;
+
+namespace {
+const char* kReferenceBlasDir = "/usr/lib/x86_64-linux-gnu/blas";
+}
+
+TEST(Blas, DetectsTheLoadedLibraryAndMeasures) {
+  // The child run under the reference BLAS skips the (slow there) timing to keep this file fast.
+  const bool child = std::getenv("FOCALSCOPE_EXPECT_REFERENCE_BLAS") != nullptr;
+  BlasInfo info = detect_blas(/*measure=*/!child);
+  std::printf("BLAS: %s\n", blas_summary(info).c_str());
+  for (const auto& l : info.loaded) std::printf("  mapped: %s\n", l.c_str());
+  // libtorch calls sgemm_, so some loaded object must provide it.
+  ASSERT_FALSE(info.library.empty()) << info.vendor;
+  EXPECT_TRUE(std::filesystem::exists(info.library)) << info.library;
+  EXPECT_FALSE(info.vendor.empty());
+  if (!child) EXPECT_GT(info.matmul_gflops, 0.0);
+  // The path is resolved through the alternatives symlinks, so it tells which implementation it is.
+  const bool path_says_reference = info.library.find("/blas/libblas.so") != std::string::npos;
+  EXPECT_EQ(info.is_reference, path_says_reference) << info.library << " / " << info.vendor;
+  if (info.library.find("openblas") != std::string::npos) {
+    EXPECT_EQ(info.vendor.rfind("OpenBLAS", 0), 0u) << info.vendor;
+    EXPECT_FALSE(info.is_reference);
+  }
+  // The expected variable is set when this binary re-runs itself under the reference BLAS (below).
+  if (const char* e = std::getenv("FOCALSCOPE_EXPECT_REFERENCE_BLAS"); e && std::string(e) == "1") {
+    EXPECT_TRUE(info.is_reference) << blas_summary(info);
+    EXPECT_NE(slow_blas_warning(info), "");
+  }
+  EXPECT_EQ(slow_blas_warning(info).empty(), !info.is_reference);
+}
+
+TEST(Blas, WarningTextTellsHowToFix) {
+  BlasInfo fake;
+  fake.library = "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0";
+  fake.vendor = "reference (netlib)";
+  fake.is_reference = true;
+  fake.matmul_gflops = 1.5;
+  const std::string w = slow_blas_warning(fake);
+  EXPECT_NE(w.find("WARNING"), std::string::npos);
+  EXPECT_NE(w.find(fake.library), std::string::npos);
+  EXPECT_NE(w.find("apt-get install libopenblas0-pthread"), std::string::npos);
+  EXPECT_NE(w.find("update-alternatives"), std::string::npos);
+  EXPECT_NE(w.find("1.5 GFLOP/s"), std::string::npos);
+  EXPECT_GT(std::count(w.begin(), w.end(), '\n'), 5);
+  fake.is_reference = false;
+  EXPECT_EQ(slow_blas_warning(fake), "");
+  warn_if_slow_blas();  // must not throw whatever is loaded
+}
+
+// Re-runs the first test in a child process whose libblas.so.3 resolves to the netlib reference build, which must
+// then be reported as reference (skipped where that build is not installed).
+TEST(Blas, DetectsReferenceBlasViaLibraryPath) {
+  if (std::getenv("FOCALSCOPE_EXPECT_REFERENCE_BLAS")) GTEST_SKIP() << "child run";
+  if (!std::filesystem::exists(std::string(kReferenceBlasDir) + "/libblas.so.3")) GTEST_SKIP() << "no reference BLAS installed";
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string cmd = std::string("FOCALSCOPE_EXPECT_REFERENCE_BLAS=1 LD_LIBRARY_PATH=") + kReferenceBlasDir + " '" + self +
+                          "' --gtest_filter=Blas.DetectsTheLoadedLibraryAndMeasures 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int rc = ::pclose(p);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("reference (netlib)"), std::string::npos) << out;
+  std::printf("%s", out.c_str());
+}

@@ -1,0 +1,46 @@
+// Every fixture folder under the fixtures root (FOCALSCOPE_FIXTURES, default ../shared/fixtures/wan_reference):
+// load, run the module it describes, compare every recorded output (max|ours-ref| <= 1e-4 * max(1, max|ref|)).
+// Nothing here names a folder or a size: another reference set in the same format runs unchanged.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "engine/pipeline/run_module.h"
+#include "tests/fixture_check.h"
+
+using namespace focalscope;
+
+namespace {
+std::vector<std::string> fixture_dirs() {
+  std::vector<std::string> out;
+  namespace fs = std::filesystem;
+  const auto root = focalscope::testing::fixtures_root();
+  if (!fs::is_directory(root)) return out;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory() && fs::exists(e.path() / "config.json") && fs::exists(e.path() / "io.safetensors"))
+      out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+class FixtureParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FixtureParity, EveryRecordedOutputMatches) {
+  Fixture f = load_fixture(GetParam());
+  FixtureResult r = run_module_fixture(f);
+  EXPECT_FALSE(r.outputs.empty());
+  double worst = focalscope::testing::check_fixture(f, r);
+  RecordProperty("worst_relative_error", std::to_string(worst));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, FixtureParity, ::testing::ValuesIn(fixture_dirs()),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           std::string n = std::filesystem::path(i.param).filename().string();
+                           for (auto& c : n) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+TEST(FixtureParitySet, RootHasFixtures) {
+  EXPECT_GE(fixture_dirs().size(), 1u) << "no fixture folders under " << focalscope::testing::fixtures_root();
+}
