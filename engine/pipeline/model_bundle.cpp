@@ -151,8 +151,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
     b->dit = WanModel::load(load_tensor_file(L.dit_weights), WanConfig::from_json(m["dit"]["config"]), opt.dit_dtype, opt.device);
     b->t5 = UMT5Encoder::load(load_tensor_file(L.t5_weights), UMT5Config::from_json(m["text_encoder"]["config"], where),
                               opt.text_dtype, opt.device);
-    b->clip_cfg = ClipVisionConfig::from_json(m["clip"]["config"], where);
-    b->clip = ClipVision::load(load_tensor_file(L.clip_weights), b->clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
+    const ClipVisionConfig clip_cfg = ClipVisionConfig::from_json(m["clip"]["config"], where);
+    b->clip = ClipVision::load(load_tensor_file(L.clip_weights), clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
     b->clip_blocks = m["clip"].value("blocks", -1);
     b->vae = WanVAE::load(load_tensor_file(L.vae_weights), VaeConfig::from_json(m["vae"]["config"]), at::kFloat, opt.device);
     b->defaults = SamplingDefaults::from_json(m.value("sampling", nlohmann::json::object()), where);
@@ -160,21 +160,32 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
     b->dit = WanModel::load(load_tensor_file(L.dit_weights), WanConfig::from_json(read_json(L.dit_config)), opt.dit_dtype, opt.device);
     b->t5 = UMT5Encoder::load(load_tensor_file(L.t5_weights), opt.text_dtype, opt.device);
     TensorSet clip_set = load_tensor_file(L.clip_weights);
-    b->clip_cfg = infer_clip_config(clip_set, L.clip_prefix);
-    b->clip = ClipVision::load(clip_set, b->clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
+    const ClipVisionConfig clip_cfg = infer_clip_config(clip_set, L.clip_prefix);
+    b->clip = ClipVision::load(clip_set, clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
     b->vae = WanVAE::load_file(L.vae_weights, at::kFloat, opt.device);
     b->defaults = SamplingDefaults{};
     b->defaults.negative_prompt = wan_i2v_negative_prompt();
   }
   b->tokenizer = std::make_shared<WanTokenizer>(L.tokenizer);
   b->text_len = b->dit.cfg.text_len;
-  if (b->dit.cfg.is_i2v() && b->dit.cfg.clip_dim != b->clip_cfg.dim)
-    fail(L.dir, "CLIP width " + std::to_string(b->clip_cfg.dim) + " does not match the DiT's img_emb input " +
-                    std::to_string(b->dit.cfg.clip_dim));
-  if (b->t5.config.dim != b->dit.cfg.text_dim)
-    fail(L.dir, "umT5 width " + std::to_string(b->t5.config.dim) + " does not match the DiT's text_dim " +
-                    std::to_string(b->dit.cfg.text_dim));
+  if (opt.check) check_bundle(*b);
   return b;
+}
+
+void check_bundle(const ModelBundle& b) {
+  const std::string& where = b.layout.dir.empty() ? std::string("model") : b.layout.dir;
+  if (b.dit.cfg.is_i2v() && b.dit.cfg.clip_dim != b.clip.cfg.dim)
+    fail(where, "CLIP width " + std::to_string(b.clip.cfg.dim) + " does not match the DiT's img_emb input " +
+                    std::to_string(b.dit.cfg.clip_dim) + " (the folder's CLIP and DiT do not belong together)");
+  if (b.t5.config.dim != b.dit.cfg.text_dim)
+    fail(where, "umT5 width " + std::to_string(b.t5.config.dim) + " does not match the DiT's text_dim " +
+                    std::to_string(b.dit.cfg.text_dim));
+  if (b.tokenizer && b.tokenizer->vocab_size() > b.t5.config.vocab)
+    fail(where, "tokenizer vocabulary " + std::to_string(b.tokenizer->vocab_size()) + " exceeds the umT5 embedding rows " +
+                    std::to_string(b.t5.config.vocab));
+  if (b.vae.cfg.z_dim != b.dit.cfg.out_dim)
+    fail(where, "VAE latent channels " + std::to_string(b.vae.cfg.z_dim) + " do not match the DiT's out_dim " +
+                    std::to_string(b.dit.cfg.out_dim));
 }
 
 std::string default_model_dir() {

@@ -40,6 +40,7 @@ struct LoadOptions {
   c10::ScalarType dit_dtype = c10::ScalarType::Float;
   c10::ScalarType text_dtype = c10::ScalarType::Float;
   c10::ScalarType clip_dtype = c10::ScalarType::Float;
+  bool check = true;  // run check_bundle after loading (off only for code that swaps a component afterwards)
 };
 
 // What a model directory holds, found without loading any weights (for `info` and clear errors).
@@ -61,7 +62,6 @@ struct ModelBundle {
   std::shared_ptr<WanTokenizer> tokenizer;
   int text_len = 512;  // tokenizer seq_len (= dit.cfg.text_len)
   ClipVision clip;
-  ClipVisionConfig clip_cfg;
   int clip_blocks = -1;  // blocks run for clip_fea (Wan: all but the last)
   WanVAE vae;
   SamplingDefaults defaults;
@@ -69,6 +69,8 @@ struct ModelBundle {
 };
 
 std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const LoadOptions& opt = {});
+// Checks that the components fit together (CLIP width = DiT clip_dim, umT5 width = text_dim, ...); throws Error.
+void check_bundle(const ModelBundle& b);
 
 // Path of the embedded default model (assets/models/shapes), found next to the executable or the source tree;
 // empty when absent.
