@@ -1,0 +1,113 @@
+#include "engine/guidance/guidance_config.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/core/error.h"
+
+namespace focalscope {
+
+bool GuidanceConfig::active() const {
+  const bool fsg_on = fsg && (lambda_txt != 0 || lambda_lat != 0);
+  const bool ac_on = ac && lambda_cache != 0;
+  return fsg_on || ac_on;
+}
+
+nlohmann::json GuidanceConfig::to_json() const {
+  return {{"fsg", fsg},
+          {"ac", ac},
+          {"tau_sel", tau_sel},
+          {"sim_sign", sim_sign},
+          {"tau_region", tau_region},
+          {"lambda_txt", lambda_txt},
+          {"lambda_lat", lambda_lat},
+          {"tau_cache", tau_cache},
+          {"lambda_cache", lambda_cache},
+          {"cache_source", cache_source == CacheSource::ThisStepEarlierLayers ? "this_step" : "previous_step"},
+          {"weak_layers", weak_layers},
+          {"keywords", keywords},
+          {"cond_only", cond_only}};
+}
+
+void GuidanceConfig::validate(const std::string& where) const {
+  auto range = [&](const char* k, double v, double lo, double hi) {
+    if (!std::isfinite(v) || v < lo || v > hi)
+      fail(where, std::string(k) + " = " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  };
+  range("tau_sel", tau_sel, -1, 1);
+  range("tau_region", tau_region, 0, 1);
+  range("tau_cache", tau_cache, -1, 1);
+  range("lambda_txt", lambda_txt, -10, 10);
+  range("lambda_lat", lambda_lat, -10, 10);
+  range("lambda_cache", lambda_cache, -10, 10);
+  if (sim_sign != 1 && sim_sign != -1) fail(where, "sim_sign must be +1 or -1");
+  for (int l : weak_layers)
+    if (l < 0 || l > 1000) fail(where, "weak layer " + std::to_string(l) + " is out of range");
+}
+
+GuidanceConfig GuidanceConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, "expected a JSON object");
+  GuidanceConfig g;
+  static const char* known[] = {"fsg", "ac", "tau_sel", "sim_sign", "tau_region", "lambda_txt", "lambda_lat", "tau_cache",
+                                "lambda_cache", "cache_source", "weak_layers", "keywords", "cond_only", "mode"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || it.key() == k;
+    if (!ok) fail(where, "unknown key '" + it.key() + "'");
+  }
+  try {
+    if (j.contains("mode")) g.set_mode(j["mode"].get<std::string>());
+    if (j.contains("fsg")) g.fsg = j["fsg"].get<bool>();
+    if (j.contains("ac")) g.ac = j["ac"].get<bool>();
+    if (j.contains("tau_sel")) g.tau_sel = j["tau_sel"].get<double>();
+    if (j.contains("sim_sign")) g.sim_sign = j["sim_sign"].get<int>();
+    if (j.contains("tau_region")) g.tau_region = j["tau_region"].get<double>();
+    if (j.contains("lambda_txt")) g.lambda_txt = j["lambda_txt"].get<double>();
+    if (j.contains("lambda_lat")) g.lambda_lat = j["lambda_lat"].get<double>();
+    if (j.contains("tau_cache")) g.tau_cache = j["tau_cache"].get<double>();
+    if (j.contains("lambda_cache")) g.lambda_cache = j["lambda_cache"].get<double>();
+    if (j.contains("cache_source")) {
+      const auto s = j["cache_source"].get<std::string>();
+      if (s == "this_step") g.cache_source = CacheSource::ThisStepEarlierLayers;
+      else if (s == "previous_step") g.cache_source = CacheSource::PreviousStepResponsive;
+      else fail(where, "cache_source must be 'this_step' or 'previous_step', got '" + s + "'");
+    }
+    if (j.contains("weak_layers")) g.weak_layers = j["weak_layers"].get<std::vector<int>>();
+    if (j.contains("keywords")) g.keywords = j["keywords"].get<std::vector<std::string>>();
+    if (j.contains("cond_only")) g.cond_only = j["cond_only"].get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, std::string("bad value: ") + e.what());
+  }
+  g.validate(where);
+  return g;
+}
+
+GuidanceConfig GuidanceConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, "cannot open guidance config");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    fail(path, std::string("invalid JSON (") + e.what() + ")");
+  }
+  return from_json(j, path);
+}
+
+void GuidanceConfig::set_mode(const std::string& mode) {
+  if (mode == "off") fsg = ac = false;
+  else if (mode == "fsg") { fsg = true; ac = false; }
+  else if (mode == "ac") { fsg = false; ac = true; }
+  else if (mode == "fg") fsg = ac = true;
+  else fail("--guidance", "'" + mode + "' is not one of off, fsg, ac, fg");
+}
+
+std::string GuidanceConfig::mode() const {
+  if (fsg && ac) return "fg";
+  if (fsg) return "fsg";
+  if (ac) return "ac";
+  return "off";
+}
+
+}  // namespace focalscope
