@@ -10,31 +10,16 @@
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 #include "tests/fixture_check.h"
+#include "tests/layout_bundle.h"
 
 using namespace focalscope;
 using focalscope::testing::close_to_ref;
 using focalscope::testing::shared_fixture;
 
 namespace {
-std::string layout_dir() { return shared_fixture("wan_checkpoint_layout"); }
+using focalscope::testing::layout_dir;
 std::string ref(const std::string& sub) { return focalscope::testing::fixtures_root() + "/" + sub; }
-
-// The layout folder's DiT expects 1280-wide CLIP tokens (img_emb is hard-wired to ViT-H upstream) while its CLIP
-// tower is the 64-wide fixture one, so the folder is not a consistent generator. For end-to-end runs swap in a
-// small random 1280-wide tower (1 block, 32 px, patch 8).
-std::unique_ptr<ModelBundle> runnable_bundle() {
-  LoadOptions opt;
-  opt.check = false;
-  auto b = load_model_bundle(layout_dir(), opt);
-  ClipVisionConfig c = b->clip.cfg;
-  c.dim = 1280;
-  c.num_heads = 16;
-  c.num_layers = 2;
-  c.mlp_ratio = 1.0;
-  b->clip = ClipVision::random_init(c, 3);
-  check_bundle(*b);
-  return b;
-}
+std::unique_ptr<ModelBundle> runnable_bundle() { return focalscope::testing::runnable_layout_bundle(); }
 }  // namespace
 
 TEST(CheckpointLayout, InconsistentComponentsAreRejected) {

@@ -101,6 +101,11 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   }
   CrossContext cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
   r.seconds_encode = since(t0);
+  if (hooks.on_conditioned) {
+    const auto& ps = m.dit.cfg.patch_size;
+    RunConditioning rc{P, {P.lat_f / ps[0], P.lat_h / ps[1], P.lat_w / ps[2]}, clip_fea};
+    hooks.on_conditioned(rc);
+  }
 
   // Noise from a seeded CPU generator so a seed gives the same video on any device.
   auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));

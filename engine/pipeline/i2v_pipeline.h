@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <string>
@@ -47,8 +48,17 @@ struct StepProgress {
   at::Tensor x0;     // the sampler's current data prediction (latent), for previews
 };
 
+// What the run is conditioned on, known once text and image are encoded (before the first step).
+struct RunConditioning {
+  const RunParams& params;
+  std::array<int64_t, 3> grid;   // DiT token grid (F', H', W')
+  at::Tensor clip_fea;           // [1, tokens, clip_dim] (undefined for t2v)
+};
+
 struct RunHooks {
   ProbeListener* listener = nullptr;                    // probe points (capture, guidance)
+  // Called once before sampling (e.g. Focal Guidance plans its anchors from clip_fea here).
+  std::function<void(const RunConditioning&)> on_conditioned;
   std::function<void(const StepProgress&)> on_step;     // called after every step
   std::function<void(const std::string&)> on_stage;     // "encode text", "encode image", "decode", ...
   const std::atomic<bool>* cancel = nullptr;            // checked between steps

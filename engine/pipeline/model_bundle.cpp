@@ -154,6 +154,12 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
     const ClipVisionConfig clip_cfg = ClipVisionConfig::from_json(m["clip"]["config"], where);
     b->clip = ClipVision::load(load_tensor_file(L.clip_weights), clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
     b->clip_blocks = m["clip"].value("blocks", -1);
+    if (m["clip"].contains("text_config")) {
+      TensorSet clip_set = load_tensor_file(L.clip_weights);
+      b->clip_text = ClipText::load(clip_set, ClipTextConfig::from_json(m["clip"]["text_config"], where),
+                                    m["clip"].value("text_prefix", std::string("textual.")), opt.clip_dtype, opt.device);
+    }
+    if (m.contains("weak_layers")) b->weak_layers = m["weak_layers"].get<std::vector<int>>();
     b->vae = WanVAE::load(load_tensor_file(L.vae_weights), VaeConfig::from_json(m["vae"]["config"]), at::kFloat, opt.device);
     b->defaults = SamplingDefaults::from_json(m.value("sampling", nlohmann::json::object()), where);
   } else {

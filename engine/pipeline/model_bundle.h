@@ -9,10 +9,12 @@
 #include <c10/core/ScalarType.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "engine/clip/clip_text.h"
 #include "engine/clip/clip_vision.h"
 #include "engine/dit/wan_model.h"
 #include "engine/text/tokenizer.h"
@@ -63,6 +65,10 @@ struct ModelBundle {
   int text_len = 512;  // tokenizer seq_len (= dit.cfg.text_len)
   ClipVision clip;
   int clip_blocks = -1;  // blocks run for clip_fea (Wan: all but the last)
+  // CLIP text tower in the same joint space (the embedded model has one; Wan's release ships only the image tower).
+  // Focal Guidance's keyword selection (Eq. 6) needs it; without it keywords must be given.
+  std::optional<ClipText> clip_text;
+  std::vector<int> weak_layers;  // detected semantic-weak layers recorded in the manifest (may be empty)
   WanVAE vae;
   SamplingDefaults defaults;
   LoadOptions options;

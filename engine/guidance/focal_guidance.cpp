@@ -1,0 +1,215 @@
+#include "engine/guidance/focal_guidance.h"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+#include "engine/core/error.h"
+#include "engine/guidance/fg_equations.h"
+#include "engine/pipeline/model_bundle.h"
+
+namespace focalscope {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Text-context rows of a word: its pieces, dropping a bare "▁" boundary piece when the word has others (it carries
+// the space, not the word) — the same rule as similarity capture.
+std::vector<int64_t> word_rows(const WanTokenizer& tok, const Tokenized& t, const WordSpan& w) {
+  std::vector<int64_t> rows;
+  for (int64_t i : w.tokens)
+    if (!(w.tokens.size() > 1 && tok.id_to_piece(t.ids[static_cast<size_t>(i)]) == "\xE2\x96\x81")) rows.push_back(i);
+  return rows.empty() ? w.tokens : rows;
+}
+
+at::Tensor unit_rows(const at::Tensor& x) { return x / at::linalg_vector_norm(x, 2, {-1}, true).clamp_min(1e-12); }
+
+}  // namespace
+
+FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, const at::Tensor& clip_fea,
+                            const GuidanceConfig& cfg, int64_t grid_h, int64_t grid_w) {
+  FsgPlan plan;
+  const WanTokenizer& tok = *m.tokenizer;
+  Tokenized t = tok.encode(prompt, m.text_len);
+  std::vector<WordSpan> words = WanTokenizer::words(t);
+
+  // Patch tokens v_n (clip_fea without the class token) on a g x g grid.
+  at::Tensor fea = clip_fea.to(at::kCPU, at::kFloat).reshape({-1, clip_fea.size(-1)});
+  const int64_t n_patch = fea.size(0) - 1;
+  const int64_t g = static_cast<int64_t>(std::llround(std::sqrt(double(n_patch))));
+  if (g * g != n_patch) fail("focal guidance", "CLIP tokens do not form a square patch grid");
+  at::Tensor patches = fea.narrow(0, 1, n_patch);  // [N, clip_dim]
+
+  // Eq. 6: word embeddings vs projected patches in the joint space.
+  at::Tensor S_words;  // [W, N]
+  if (m.clip_text) {
+    const auto& ct = *m.clip_text;
+    Tokenized tc = tok.encode(prompt, ct.cfg.text_len);
+    at::Tensor emb = ct.token_embeddings(tc.ids_tensor().to(ct.token_embedding.device()),
+                                         tc.mask_tensor().to(ct.token_embedding.device()))[0].to(at::kCPU, at::kFloat);
+    std::vector<WordSpan> cwords = WanTokenizer::words(tc);
+    at::Tensor proj = unit_rows(m.clip.project(patches.to(m.clip.patch_w.device(), m.clip.patch_w.scalar_type())).to(at::kCPU, at::kFloat));
+    std::vector<at::Tensor> rows;
+    for (const auto& w : cwords) {
+      auto r = word_rows(tok, tc, w);
+      at::Tensor idx = at::tensor(r, at::TensorOptions().dtype(at::kLong));
+      rows.push_back(unit_rows(emb.index_select(0, idx).mean(0)));
+    }
+    if (!rows.empty()) S_words = fg::word_patch_similarity(at::stack(rows), proj, cfg.sim_sign);
+    if (cwords.size() != words.size()) fail("focal guidance", "CLIP text and DiT tokenisations disagree on the words of the prompt");
+  }
+
+  std::vector<std::string> wanted;
+  for (const auto& k : cfg.keywords) wanted.push_back(lower(k));
+  if (!m.clip_text && wanted.empty())
+    fail("focal guidance", "this model has no CLIP text tower to select keywords (Eq. 6): give them with keywords / --keywords");
+
+  for (size_t i = 0; i < words.size(); ++i) {
+    WordScore ws;
+    ws.word = words[i].word;
+    ws.tokens = word_rows(tok, t, words[i]);
+    ws.clip_max = S_words.defined() ? S_words[static_cast<int64_t>(i)].max().item<double>() : std::nan("");
+    if (words[i].truncated || ws.tokens.empty()) {
+      plan.words.push_back(ws);
+      continue;
+    }
+    if (!wanted.empty()) {
+      for (const auto& w : wanted) ws.selected = ws.selected || lower(ws.word) == w;
+    } else {
+      ws.selected = ws.clip_max > cfg.tau_sel;
+    }
+    plan.words.push_back(ws);
+  }
+  for (const auto& w : wanted) {
+    bool found = false;
+    for (const auto& ws : plan.words) found = found || lower(ws.word) == w;
+    if (!found) fail("keyword '" + w + "'", "is not a word of the prompt");
+  }
+
+  for (size_t i = 0; i < plan.words.size(); ++i) {
+    if (!plan.words[i].selected) continue;
+    KeywordAnchor k;
+    k.word = plan.words[i].word;
+    k.tokens = plan.words[i].tokens;
+    k.clip_max = plan.words[i].clip_max;
+    at::Tensor s = S_words.defined() ? S_words[static_cast<int64_t>(i)] : at::zeros({n_patch});
+    k.sim = s.view({g, g}).clone();
+    k.anchor = fg::visual_anchor(s, patches);                                   // [clip_dim]
+    k.region = fg::region_weights(k.sim, grid_h, grid_w, cfg.tau_region);     // R_k and w_k (Eq. 9)
+    plan.keywords.push_back(std::move(k));
+  }
+  return plan;
+}
+
+FocalGuidance::FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan plan, int num_layers)
+    : model_(m), cfg_(std::move(cfg)), plan_(std::move(plan)) {
+  cfg_.validate();
+  weak_ = cfg_.weak_layers.empty() ? m.weak_layers : cfg_.weak_layers;
+  weak_mask_.assign(static_cast<size_t>(num_layers), 0);
+  for (int l : weak_) {
+    if (l < 0 || l >= num_layers) fail("weak layers", "layer " + std::to_string(l) + " does not exist (model has " + std::to_string(num_layers) + ")");
+    weak_mask_[static_cast<size_t>(l)] = 1;
+  }
+  if (cfg_.active() && weak_.empty())
+    fail("focal guidance", "no semantic-weak layers: run `focalscope analyze` on this model or give weak_layers");
+  if (cfg_.active() && static_cast<int>(weak_.size()) == num_layers && cfg_.ac)
+    fail("focal guidance", "every layer is marked weak: the Attention Cache needs responsive layers");
+  vvis_.resize(static_cast<size_t>(num_layers));
+  const int64_t K = static_cast<int64_t>(plan_.keywords.size());
+  if (K == 0) return;
+  // Eq. 7: the DiT's own image projection img_emb applied to each anchor.
+  const auto& d = m.dit;
+  std::vector<at::Tensor> a;
+  for (const auto& k : plan_.keywords) a.push_back(k.anchor);
+  at::Tensor anchors = at::stack(a).to(d.img_lin1.w.device());  // [K, clip_dim]
+  at::Tensor h = at::layer_norm(anchors.to(at::kFloat), {d.cfg.clip_dim}, d.img_norm0.w, d.img_norm0.b, 1e-5);
+  h = d.img_lin3(at::gelu(d.img_lin1(h.to(d.img_lin1.w.scalar_type()))));
+  anchors_dit_ = at::layer_norm(h.to(at::kFloat), {d.cfg.dim}, d.img_norm4.w, d.img_norm4.b, 1e-5);  // [K, dim]
+  // Averaging matrix over each keyword's text rows (for V(k) in the cache maps).
+  std::vector<int64_t> idx;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const auto& k : plan_.keywords) {
+    ranges.emplace_back(static_cast<int64_t>(idx.size()), static_cast<int64_t>(k.tokens.size()));
+    idx.insert(idx.end(), k.tokens.begin(), k.tokens.end());
+  }
+  token_index_ = at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+  token_mean_ = at::zeros({K, static_cast<int64_t>(idx.size())});
+  for (int64_t k = 0; k < K; ++k)
+    token_mean_[k].narrow(0, ranges[static_cast<size_t>(k)].first, ranges[static_cast<size_t>(k)].second).fill_(1.0 / double(ranges[static_cast<size_t>(k)].second));
+}
+
+bool FocalGuidance::wants(const ForwardInfo&, int layer) const {
+  if (!cfg_.active() || plan_.keywords.empty()) return false;
+  if (is_weak(layer)) return true;
+  return cfg_.ac && cfg_.lambda_cache != 0;  // responsive layers feed the cache
+}
+
+at::Tensor FocalGuidance::visual_values(const BlockProbe& p) {
+  at::Tensor& v = vvis_[static_cast<size_t>(p.layer)];
+  if (!v.defined()) v = p.block.ca_v_img(anchors_dit_.to(p.block.ca_v_img.w.scalar_type())).to(at::kFloat);  // [K, dim]
+  return v;
+}
+
+std::vector<int64_t> FocalGuidance::guided_rows(const ForwardInfo& info) const {
+  std::vector<int64_t> rows;
+  for (size_t b = 0; b < info.roles.size(); ++b)
+    if (!cfg_.cond_only || info.roles[b] == PassRole::Cond) rows.push_back(static_cast<int64_t>(b));
+  return rows;
+}
+
+at::Tensor FocalGuidance::cache_maps(int step) const {
+  at::Tensor a;
+  if (cfg_.cache_source == CacheSource::ThisStepEarlierLayers && cur_step_ == step && cur_count_ > 0)
+    a = cur_sum_ / double(cur_count_);  // alpha_l = 1 / (#responsive layers so far)
+  else if (prev_cache_.defined())
+    a = prev_cache_;
+  if (!a.defined()) return a;
+  return fg::threshold_cache(a, cfg_.tau_cache);  // Eq. 12
+}
+
+void FocalGuidance::on_cross_attn_input(BlockProbe& p) {
+  // New step: close the previous step's cache (Eq. 11 over all of its responsive layers).
+  if (p.info.step != cur_step_) {
+    if (cur_count_ > 0) prev_cache_ = cur_sum_ / double(cur_count_);
+    cur_step_ = p.info.step;
+    cur_sum_ = at::Tensor();
+    cur_count_ = 0;
+  }
+  if (!is_weak(p.layer)) return;
+  const std::vector<int64_t> rows = guided_rows(p.info);
+  if (rows.empty()) return;
+  at::Tensor vv = visual_values(p);  // [K, dim]
+  if (cfg_.fsg && cfg_.lambda_lat != 0) {  // Eq. 9: reference-frame tokens (latent frame 0 comes first) in R_k
+    std::vector<at::Tensor> regs;
+    for (const auto& k : plan_.keywords) regs.push_back(k.region.reshape({-1}));
+    p.x = fg::inject_weighted(p.x, rows, at::stack(regs), vv, cfg_.lambda_lat);
+  }
+  if (cfg_.ac && cfg_.lambda_cache != 0) {  // Eq. 13 on every token
+    at::Tensor A = cache_maps(p.info.step);
+    if (A.defined() && A.size(1) == p.x.size(1)) p.x = fg::inject_weighted(p.x, rows, A, vv, cfg_.lambda_cache);
+  }
+}
+
+void FocalGuidance::on_cross_attn_values(BlockProbe& p) {
+  const std::vector<int64_t> rows = guided_rows(p.info);
+  if (rows.empty()) return;
+  if (!is_weak(p.layer)) {
+    // Responsive layer: Eq. 10 maps of the keywords (first guided row), accumulated for the cache (Eq. 11).
+    if (!cfg_.ac) return;
+    at::Tensor tv = p.text_v[rows[0]].index_select(0, token_index_.to(p.text_v.device())).to(at::kFloat);  // [T, dim]
+    at::Tensor a = fg::keyword_cosine(at::matmul(token_mean_.to(tv.device()), tv), p.x_norm[rows[0]]);    // [K, L]
+    cur_sum_ = cur_sum_.defined() ? cur_sum_ + a : a;
+    ++cur_count_;
+    return;
+  }
+  if (!cfg_.fsg || cfg_.lambda_txt == 0) return;
+  std::vector<std::vector<int64_t>> krows;
+  for (const auto& k : plan_.keywords) krows.push_back(k.tokens);
+  p.text_v = fg::fuse_text_values(p.text_v, rows, krows, visual_values(p), cfg_.lambda_txt);  // Eq. 8
+}
+
+}  // namespace focalscope

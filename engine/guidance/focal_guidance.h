@@ -1,0 +1,100 @@
+// Focal Guidance (arXiv 2601.07287 §4) as a probe listener on the DiT.
+//
+//   FSG, Fine-grained Semantic Guidance (§4.1), planned once per run from the reference image:
+//     Eq. 6  S[m, n] = sign * cos(t_m, v_n): CLIP word embeddings t_m vs the image's patch tokens v_n (penultimate layer,
+//            projected to the joint space); words with max_n S > tau_sel become keywords k.
+//            A multi-piece word uses the mean of its pieces' embeddings.
+//            Sign: the paper prints a negative cosine (after CLIP Surgery, whose raw CLIP maps are "inverted"); our
+//            grounding-trained CLIP is not inverted, so the default sign is +1 (GuidanceConfig::sim_sign).
+//     anchor v_anchor,k = sum_n w[k, n] v_n over the patch tokens in clip_fea space, w = max(S, 0) normalised to sum 1
+//            (a similarity-weighted mean: unrelated patches neither add nor subtract).
+//     Eq. 7  projections into the DiT space are the model's own: v^ = img_emb(v_anchor); t^ = text_embedding (already
+//            inside the DiT's text context).
+//     Eq. 8  in weak layers: V_text rows of keyword k += lambda_txt * V_vis,k with V_vis,k = cross_attn.v_img(v^_k)
+//            (this layer's image value projection); queries and keys untouched.
+//     Eq. 9  in weak layers: reference-frame tokens (latent frame 0) in region R_k (S normalised to [0, 1] on the token
+//            grid > tau_region) get x += lambda_lat * w_k(u, v) * V_vis,k, w_k the normalised similarity.
+//   Attention Cache (§4.2), per denoising step:
+//     Eq. 10 A_l,k = cos(V(k)_l, z_l) over the token grid in responsive (non-weak) layers (z = norm3(x), as capture).
+//     Eq. 11 A_cache,k = mean over responsive layers (alpha_l = 1 / (L - m)); source per GuidanceConfig::cache_source.
+//     Eq. 12 keep values > tau_cache.
+//     Eq. 13 in weak layers: x += lambda_cache * sum_k A_cache,k(u) * V_vis,k on every token.
+// Only the conditional CFG rows are touched by default (the negative prompt has no keywords).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/dit/probe.h"
+#include "engine/guidance/guidance_config.h"
+
+namespace focalscope {
+
+struct ModelBundle;
+
+// One prompt word with its CLIP similarity to the reference image (the GUI's keyword chips).
+struct WordScore {
+  std::string word;
+  std::vector<int64_t> tokens;  // rows of the DiT text context (umT5 pieces) carrying the word
+  double clip_max = 0;          // max over patches of S (Eq. 6); NaN when the model has no CLIP text tower
+  bool selected = false;
+};
+
+struct KeywordAnchor {
+  std::string word;
+  std::vector<int64_t> tokens;  // text-context rows
+  double clip_max = 0;
+  at::Tensor sim;               // [g, g] S over the CLIP patch grid
+  at::Tensor anchor;            // [clip_dim] v_anchor in clip_fea space
+  at::Tensor region;            // [H', W'] w_k on the DiT token grid (0 outside R_k)
+};
+
+struct FsgPlan {
+  std::vector<WordScore> words;        // every word of the prompt, in order
+  std::vector<KeywordAnchor> keywords;  // the selected (or given) ones
+};
+
+// Eq. 6 + anchors for one prompt and reference image. clip_fea: [1, 1 + g*g, clip_dim] as fed to the DiT.
+// grid_hw: the DiT token grid (H', W') of the run. Throws Error when a given keyword is not in the prompt or the model
+// has no CLIP text tower and no keywords are given.
+FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, const at::Tensor& clip_fea,
+                            const GuidanceConfig& cfg, int64_t grid_h, int64_t grid_w);
+
+class FocalGuidance : public ProbeListener {
+ public:
+  FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan plan, int num_layers);
+
+  bool wants(const ForwardInfo& info, int layer) const override;
+  void on_cross_attn_input(BlockProbe& p) override;
+  void on_cross_attn_values(BlockProbe& p) override;
+
+  const GuidanceConfig& config() const { return cfg_; }
+  const FsgPlan& plan() const { return plan_; }
+  const std::vector<int>& weak_layers() const { return weak_; }
+  // Aggregated cache maps of the last step (for display): [K, L] or undefined.
+  at::Tensor last_cache() const { return prev_cache_; }
+
+ private:
+  bool is_weak(int layer) const { return layer >= 0 && layer < static_cast<int>(weak_mask_.size()) && weak_mask_[layer]; }
+  at::Tensor visual_values(const BlockProbe& p);  // [K, dim] V_vis,k for this layer (cached per layer)
+  std::vector<int64_t> guided_rows(const ForwardInfo& info) const;  // batch rows guidance acts on
+  at::Tensor cache_maps(int step) const;                // [K, L] thresholded A_cache (Eq. 11-12), or undefined
+
+  const ModelBundle& model_;
+  GuidanceConfig cfg_;
+  FsgPlan plan_;
+  std::vector<int> weak_;
+  std::vector<char> weak_mask_;
+  at::Tensor anchors_dit_;            // [K, dim] img_emb(v_anchor)
+  std::vector<at::Tensor> vvis_;      // per layer [K, dim]
+  at::Tensor token_mean_;             // [K, T] averaging matrix over keyword rows
+  at::Tensor token_index_;            // [T] text rows
+  // Attention-cache accumulators for the current step and the previous step's final result.
+  int cur_step_ = -1;
+  at::Tensor cur_sum_;                // [K, L]
+  int cur_count_ = 0;
+  at::Tensor prev_cache_;             // [K, L]
+};
+
+}  // namespace focalscope
