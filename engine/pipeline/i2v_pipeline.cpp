@@ -66,7 +66,7 @@ at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt) {
 
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
   c10::InferenceMode guard;
-  validate_prompt(req.prompt, "prompt");
+  if (!req.allow_empty_prompt) validate_prompt(req.prompt, "prompt");
   GenerateResult r;
   r.params = resolve_params(m, req);
   const RunParams& P = r.params;

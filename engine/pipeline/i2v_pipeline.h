@@ -27,6 +27,8 @@ struct GenerateRequest {
   int frames = -1;                  // pixel frames, 1 + 4k
   long long max_area = -1;
   std::string solver;               // "" -> default
+  // The benchmark's empty-prompt floor runs the model with "" (text-free); everywhere else an empty prompt is an error.
+  bool allow_empty_prompt = false;
 };
 
 // The resolved run parameters (defaults filled in, validated).

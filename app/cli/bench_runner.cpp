@@ -1,0 +1,91 @@
+#include "app/cli/bench_runner.h"
+
+#include <c10/core/InferenceMode.h>
+
+#include "analysis/shapes_checker.h"
+#include "analysis/vbench_consistency.h"
+#include "app/cli/media.h"
+#include "engine/core/error.h"
+#include "engine/guidance/guided_generate.h"
+
+namespace focalscope {
+
+std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video) {
+  std::vector<shapes::RgbFrame> out;
+  for (const auto& img : video_to_images(video)) {
+    shapes::RgbFrame f(img.width, img.height);
+    f.rgb = img.pixels;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+namespace {
+at::Tensor frames_tensor(const std::vector<shapes::RgbFrame>& frames) {
+  std::vector<at::Tensor> ts;
+  for (const auto& f : frames) {
+    at::Tensor t = at::from_blob(const_cast<uint8_t*>(f.rgb.data()), {f.h, f.w, 3}, at::kByte).clone();
+    ts.push_back(t.permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0));
+  }
+  return at::stack(ts);  // [F, 3, H, W]
+}
+std::vector<std::vector<float>> embed(const ModelBundle& m, const std::vector<shapes::RgbFrame>& frames) {
+  at::Tensor px = m.clip.preprocess(frames_tensor(frames).to(m.clip.patch_w.device()));
+  at::Tensor e = m.clip.image_embedding(px.to(m.clip.patch_w.scalar_type())).to(at::kCPU, at::kFloat).contiguous();
+  std::vector<std::vector<float>> out;
+  for (int64_t i = 0; i < e.size(0); ++i) out.emplace_back(e[i].data_ptr<float>(), e[i].data_ptr<float>() + e.size(1));
+  return out;
+}
+}  // namespace
+
+std::pair<double, double> i2v_consistency(const ModelBundle& m, const std::vector<shapes::RgbFrame>& frames) {
+  c10::InferenceMode guard;
+  auto f = embed(m, frames);
+  std::vector<std::vector<float>> rest(f.begin() + 1, f.end());
+  const double subject = analysis::vbench_consistency(f[0], rest).score;
+  auto masks = analysis::object_masks(frames);
+  std::vector<shapes::RgbFrame> bg;
+  for (size_t i = 0; i < frames.size(); ++i) bg.push_back(analysis::mask_objects(frames[i], masks[i], frames[0]));
+  auto b = embed(m, bg);
+  std::vector<std::vector<float>> brest(b.begin() + 1, b.end());
+  const double background = analysis::vbench_consistency(b[0], brest).score;
+  return {subject, background};
+}
+
+analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<shapes::BenchCase>& cases,
+                                     const BenchSetting& setting, const BenchOptions& opt,
+                                     std::vector<std::vector<analysis::CaseScore>>* per_seed) {
+  analysis::RowStats row;
+  row.name = setting.name;
+  for (int seed = 0; seed < opt.seeds; ++seed) {
+    std::vector<analysis::CaseScore> scores;
+    int done = 0;
+    for (const auto& bc : cases) {
+      GenerateRequest req;
+      req.image = load_image_tensor(bc.ref_path);
+      req.prompt = setting.empty_prompt ? std::string() : bc.c.prompt;
+      req.allow_empty_prompt = setting.empty_prompt;
+      req.seed = static_cast<int64_t>(bc.c.seed % 1000003) * 7 + seed;  // per case and seed; the same for every setting
+      req.steps = opt.steps;
+      req.guide_scale = opt.cfg;
+      req.frames = bc.c.annotation.value("frames", -1);
+      GuidedResult r = generate_guided(m, req, setting.guidance);
+      auto frames = video_to_rgb_frames(r.run.video);
+      analysis::CaseScore cs;
+      cs.dimension = shapes::dimension_name(bc.c.dim);
+      cs.case_id = bc.id;
+      cs.pass = analysis::check_case(frames, bc.c.annotation).pass;
+      auto [subj, bg] = i2v_consistency(m, frames);
+      cs.subject = subj;
+      cs.background = bg;
+      scores.push_back(cs);
+      ++done;
+      if (opt.on_case) opt.on_case(setting.name, seed, done, static_cast<int>(cases.size()), cs);
+    }
+    row.seeds.push_back(analysis::score_seed(scores));
+    if (per_seed) per_seed->push_back(std::move(scores));
+  }
+  return row;
+}
+
+}  // namespace focalscope

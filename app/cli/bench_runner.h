@@ -1,0 +1,40 @@
+// Runs the Shapes benchmark: generate every case (per guidance setting and seed), judge it with the strict checker,
+// score VBench-I2V subject/background consistency with the model's own image encoder.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "analysis/bench_table.h"
+#include "engine/guidance/guidance_config.h"
+#include "engine/pipeline/model_bundle.h"
+#include "engine/shapes/shapes_bench.h"
+#include "engine/shapes/rgb_frame.h"
+
+namespace focalscope {
+
+struct BenchSetting {
+  std::string name;        // row name: "baseline", "FSG", "AC", "FG", "empty prompt (floor)"
+  GuidanceConfig guidance;
+  bool empty_prompt = false;
+};
+
+struct BenchOptions {
+  int seeds = 1;
+  int steps = -1;
+  double cfg = -1;
+  // Called after each case: (setting, seed, done, total, case score).
+  std::function<void(const std::string&, int, int, int, const analysis::CaseScore&)> on_case;
+};
+
+std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video);  // [3, F, H, W] in [-1, 1]
+
+// Subject and background consistency of a video against its first frame (VBench-I2V formula, features from the
+// model's CLIP image tower; background = objects masked out with the reference's background).
+std::pair<double, double> i2v_consistency(const ModelBundle& m, const std::vector<shapes::RgbFrame>& frames);
+
+analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<shapes::BenchCase>& cases,
+                                     const BenchSetting& setting, const BenchOptions& opt,
+                                     std::vector<std::vector<analysis::CaseScore>>* per_seed = nullptr);
+
+}  // namespace focalscope
