@@ -10,6 +10,7 @@
 #include "app/cli/args.h"
 #include "app/cli/bench_runner.h"
 #include "app/cli/command.h"
+#include "app/cli/guidance_args.h"
 #include "app/cli/model_arg.h"
 #include "engine/core/error.h"
 
@@ -37,9 +38,9 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 int run(const std::vector<std::string>& argv) {
-  Args a(argv, {"suite", "dimension", "seeds", "limit", "out", "guidance", "guidance-config", "steps", "cfg", "model-dir",
-                "bench-dir", "threads"},
-         {"help", "no-floor"});
+  std::set<std::string> opts = {"suite", "dimension", "seeds", "limit", "out", "steps", "cfg", "model-dir", "bench-dir", "threads"};
+  opts.insert(guidance_value_options().begin(), guidance_value_options().end());
+  Args a(argv, opts, {"help", "no-floor"});
   if (a.flag("help")) {
     std::printf(
         "usage: focalscope bench --suite shapes [--dimension D] [--seeds N] [--limit N] [--out DIR]\n"
@@ -70,7 +71,14 @@ int run(const std::vector<std::string>& argv) {
   }
   if (cases.empty()) fail("--dimension", "no benchmark cases selected");
 
-  GuidanceConfig base_cfg = a.has("guidance-config") ? GuidanceConfig::load(a.str("guidance-config")) : GuidanceConfig{};
+  // --guidance takes a list here (one row per mode); the other guidance flags set the shared parameters.
+  std::vector<std::string> argv2;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--guidance" && i + 1 < argv.size()) { ++i; continue; }
+    if (argv[i].rfind("--guidance=", 0) == 0) continue;
+    argv2.push_back(argv[i]);
+  }
+  const GuidanceConfig base_cfg = guidance_from_args(Args(argv2, opts, {"help", "no-floor"}));
   std::vector<BenchSetting> settings;
   for (const auto& mode : split(a.str("guidance", "off"))) {
     BenchSetting s;

@@ -11,6 +11,8 @@
 #include "app/cli/model_arg.h"
 #include "app/cli/progress.h"
 #include "engine/core/error.h"
+#include "app/cli/guidance_args.h"
+#include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #ifdef FOCALSCOPE_WITH_VIDEO
 #include "render/video_writer.h"
@@ -34,13 +36,15 @@ const char* kUsage =
     "  --threads N         CPU threads for libtorch\n";
 
 int run(const std::vector<std::string>& argv) {
-  Args a(argv, {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "solver", "frames", "max-area", "seed",
-                "frames-png", "model-dir", "threads"},
-         {"help"});
+  std::set<std::string> opts = {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "solver", "frames",
+                                "max-area", "seed", "frames-png", "model-dir", "threads"};
+  opts.insert(guidance_value_options().begin(), guidance_value_options().end());
+  Args a(argv, opts, {"help"});
   if (a.flag("help")) {
-    std::printf("%s", kUsage);
+    std::printf("%s%s", kUsage, kGuidanceUsage);
     return 0;
   }
+  const GuidanceConfig guidance = guidance_from_args(a);
   const std::string out = a.required("out");
   GenerateRequest req;
   req.image = load_image_tensor(a.required("image"));
@@ -69,8 +73,16 @@ int run(const std::vector<std::string>& argv) {
   hooks.on_stage = [](const std::string& s) { std::fprintf(stderr, "%s...\n", s.c_str()); };
   hooks.on_step = [](const StepProgress& p) { print_progress("sampling", p.step, p.total, p.elapsed_s, p.eta_s); };
   auto tg = std::chrono::steady_clock::now();
-  GenerateResult r = generate(*model, req, hooks);
+  GuidedResult gr = generate_guided(*model, req, guidance, hooks);
   end_progress();
+  GenerateResult& r = gr.run;
+  if (guidance.active()) {
+    std::fprintf(stderr, "focal guidance %s: weak layers", guidance.mode().c_str());
+    for (int l : gr.weak_layers) std::fprintf(stderr, " %d", l);
+    std::fprintf(stderr, " | keywords:");
+    for (const auto& k : gr.plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
+    std::fprintf(stderr, "\n");
+  }
   if (r.cancelled) {
     std::fprintf(stderr, "cancelled\n");
     return 130;

@@ -1,0 +1,18 @@
+// The Focal Guidance flags shared by generate / analyze / bench:
+//   --guidance off|fsg|ac|fg  --guidance-config FILE  --keywords w1,w2  --weak-layers 11-26 | 3,4,5
+//   --tau-sel X --tau-region X --tau-cache X --lambda-txt X --lambda-lat X --lambda-cache X --cache-source this_step|previous_step
+// A config file is read first, then individual flags override it, then --guidance sets the mode.
+#pragma once
+#include <set>
+#include <string>
+
+#include "app/cli/args.h"
+#include "engine/guidance/guidance_config.h"
+
+namespace focalscope::cli {
+
+const std::set<std::string>& guidance_value_options();
+GuidanceConfig guidance_from_args(const Args& a);
+extern const char* kGuidanceUsage;
+
+}  // namespace focalscope::cli
