@@ -1,0 +1,137 @@
+#include "app/cli/analyze_report.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "engine/core/error.h"
+
+namespace focalscope::cli {
+
+namespace {
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+nlohmann::json spread_json(const analysis::Spread& s) {
+  return {{"min", s.min}, {"q1", s.q1}, {"median", s.median}, {"q3", s.q3}, {"max", s.max}};
+}
+}  // namespace
+
+void write_per_layer_csv(const std::string& path, const std::vector<SampleOutcome>& samples) {
+  std::ofstream out(path);
+  if (!out) fail(path, "cannot write");
+  out << "layer,step,keyword,frame,moran_i,std,sample,pass\n";
+  for (const auto& o : samples) {
+    if (o.cancelled) continue;
+    for (size_t p = 0; p < o.stats.size(); ++p) {
+      const auto& st = o.stats[p];
+      const char* pass = o.layout.passes[p] == PassRole::Cond ? "cond" : "uncond";
+      for (int l = 0; l < st.layers(); ++l)
+        for (int s = 0; s < st.steps(); ++s)
+          for (int k = 0; k < st.keywords(); ++k) {
+            if (!st.has(l, s, k)) continue;
+            for (int64_t f = 0; f < st.frames(); ++f) {
+              const auto& m = st.frame_stats(l, s, k, f);
+              out << o.layout.layers[l] << ',' << o.layout.steps[s] << ',' << csv_field(o.keywords[k].word) << ',' << f
+                  << ',' << num(m.morans_i) << ',' << num(m.std_minmax) << ',' << csv_field(o.sample.id) << ',' << pass
+                  << '\n';
+            }
+          }
+    }
+  }
+  if (!out) fail(path, "write failed");
+}
+
+nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOutcome>& samples) {
+  using nlohmann::json;
+  const AnalyzeSettings& st = *s.settings;
+  json j;
+  j["format"] = "focalscope.analyze/1";
+  j["model"] = {{"dir", s.model_dir}, {"variant", s.model_variant}};
+  const SampleOutcome* first = nullptr;
+  for (const auto& o : samples)
+    if (!o.cancelled) {
+      first = &o;
+      break;
+    }
+  json settings;
+  if (first) {
+    const RunParams& P = first->params;
+    settings = {{"steps", P.steps},        {"frames", P.frames},       {"cfg", P.guide_scale},
+                {"shift", P.shift},        {"solver", P.solver},       {"max_area", P.max_area},
+                {"height", P.height},      {"width", P.width},
+                {"token_grid", {first->layout.grid[0], first->layout.grid[1], first->layout.grid[2]}},
+                {"captured_steps", first->layout.steps},
+                {"captured_layers", first->layout.layers}};
+    json passes = json::array();
+    for (PassRole r : first->layout.passes) passes.push_back(r == PassRole::Cond ? "cond" : "uncond");
+    settings["passes"] = passes;
+  }
+  settings["z"] = capture_source_name(st.source);
+  settings["stat_steps"] = st.stat_steps.empty() ? json("all captured") : json(st.stat_steps);
+  settings["layer_value"] = "mean over latent frames (Eq. 4/5), keywords and stat_steps of the first stored pass";
+  j["settings"] = settings;
+  j["memory"] = {{"capture_bytes_per_sample", s.capture_bytes_per_sample}, {"layout", s.capture_layout}};
+
+  json rule = {{"z_threshold", s.rule->z_threshold}, {"min_drop", s.rule->min_drop}, {"min_scale", s.rule->min_scale},
+               {"std_weight", s.rule->std_weight},   {"contiguous", s.rule->contiguous}};
+  if (s.rule->override_layers) rule["override"] = *s.rule->override_layers;
+  j["weak_rule"] = rule;
+
+  const auto& R = *s.report;
+  json weak = json::array();
+  for (int w : R.weak) weak.push_back(s.layers[static_cast<size_t>(w)]);
+  j["weak_layers"] = weak;
+  j["weak_overridden"] = R.overridden;
+  j["moran_center"] = R.moran_center;
+  j["moran_scale"] = R.moran_scale;
+
+  const auto mean_m = s.curves->mean_moran(), mean_s = s.curves->mean_std();
+  std::vector<double> un_m, un_s;
+  if (s.uncond_curves) un_m = s.uncond_curves->mean_moran(), un_s = s.uncond_curves->mean_std();
+  json layers = json::array();
+  for (size_t l = 0; l < s.layers.size(); ++l) {
+    json e = {{"layer", s.layers[l]},
+              {"moran_i", {{"mean", mean_m[l]}, {"spread", spread_json(R.moran_spread[l])}}},
+              {"std", {{"mean", mean_s[l]}, {"spread", spread_json(R.std_spread[l])}}},
+              {"score", R.score[l]},
+              {"moran_z", R.moran_z[l]},
+              {"weak", std::find(R.weak.begin(), R.weak.end(), static_cast<int>(l)) != R.weak.end()}};
+    if (!un_m.empty()) e["uncond"] = {{"moran_i_mean", un_m[l]}, {"std_mean", un_s[l]}};
+    layers.push_back(e);
+  }
+  j["layers"] = layers;
+
+  json js = json::array();
+  for (const auto& o : samples) {
+    json e = {{"id", o.sample.id}, {"image", o.sample.image_path}, {"prompt", o.sample.prompt}, {"seed", o.sample.seed}};
+    json kws = json::array();
+    for (const auto& k : o.keywords) kws.push_back({{"word", k.word}, {"tokens", k.tokens}});
+    e["keywords"] = kws;
+    e["cancelled"] = o.cancelled;
+    if (!o.cancelled) {
+      std::vector<double> m, sd;
+      for (const auto& v : o.layer_values) m.push_back(v.morans_i), sd.push_back(v.std_minmax);
+      e["layer_moran_i"] = m;
+      e["layer_std"] = sd;
+      e["seconds_generate"] = o.seconds_generate;
+      e["seconds_stats"] = o.seconds_stats;
+    }
+    js.push_back(e);
+  }
+  j["samples"] = js;
+  j["samples_done"] = s.curves->samples();
+  j["cancelled"] = s.cancelled;
+  j["seconds_total"] = s.seconds_total;
+  j["figures"] = s.figures;
+  return j;
+}
+
+}  // namespace focalscope::cli

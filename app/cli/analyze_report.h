@@ -1,0 +1,35 @@
+// The files `focalscope analyze` writes besides the figures: per_layer.csv (every map's per-frame statistics)
+// and metrics.json (settings, samples, per-layer curves with their spread, the weak-layer decision).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "analysis/layer_stats.h"
+#include "analysis/weak_layers.h"
+#include "app/cli/analyze_run.h"
+
+namespace focalscope::cli {
+
+// Columns: layer,step,keyword,frame,moran_i,std,sample,pass  (one row per map frame; layer/step are model
+// indices, keyword the word, frame the latent frame, std the population std of the min-max normalised frame).
+void write_per_layer_csv(const std::string& path, const std::vector<SampleOutcome>& samples);
+
+struct AnalyzeSummary {
+  std::string model_dir, model_variant;
+  const AnalyzeSettings* settings = nullptr;
+  std::vector<int> layers;                  // layer ids of the curve slots
+  const analysis::LayerCurves* curves = nullptr;
+  const analysis::WeakLayerReport* report = nullptr;
+  const analysis::WeakLayerOptions* rule = nullptr;
+  const analysis::LayerCurves* uncond_curves = nullptr;  // when the uncond pass was captured too
+  int64_t capture_bytes_per_sample = 0;
+  std::string capture_layout;
+  bool cancelled = false;
+  double seconds_total = 0;
+  std::vector<std::string> figures;
+};
+
+nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOutcome>& samples);
+
+}  // namespace focalscope::cli

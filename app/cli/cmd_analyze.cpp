@@ -1,0 +1,351 @@
+// focalscope analyze: similarity capture over one image + prompt (N seeds) or the first N benchmark cases, the
+// per-layer Moran's I / std curves, the semantic-weak layers, and the paper's Fig. 1 / Fig. 2 style figures.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "analysis/layer_stats.h"
+#include "app/cli/analyze_figures.h"
+#include "app/cli/analyze_report.h"
+#include "app/cli/analyze_run.h"
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/media.h"
+#include "app/cli/model_arg.h"
+#include "app/cli/progress.h"
+#include "engine/core/error.h"
+#include "engine/shapes/shapes_bench.h"
+#include "engine/shapes/shapes_prompts.h"
+#include "render/image.h"
+
+namespace focalscope::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const char* kUsage =
+    "usage: focalscope analyze (--image REF.png --prompt TEXT | --suite shapes|DIR) --out DIR [options]\n"
+    "Runs generations with similarity capture (paper Eq. 10: cos(V(k), z) per layer, step and latent frame),\n"
+    "computes Moran's I and the std of each min-max normalised map (Eq. 3-5), finds the semantic-weak layers\n"
+    "over all samples and writes metrics.json, per_layer.csv and three figures to DIR.\n"
+    "samples:\n"
+    "  --image, --prompt    one reference image and prompt; --samples N runs N seeds (--seed, --seed+1, ...)\n"
+    "  --suite shapes|DIR   the Shapes benchmark set (assets/bench/shapes) or another set's root: its first N cases\n"
+    "  --samples N          number of samples (default 1 with --image, 50 with --suite)\n"
+    "  --interleave         with --suite: take cases round-robin over the dimensions instead of in index order\n"
+    "  --keywords w1,w2     prompt words to capture (default: the prompt's object words, else its first word)\n"
+    "sampling (default: the model's):\n"
+    "  --steps N --frames N --max-area N --cfg X --shift X --solver NAME --negative TEXT --seed N\n"
+    "capture:\n"
+    "  --layers SPEC        layers to capture: all | 0,5,9 | 0-39 | 0-39:2 | even:10   (default all)\n"
+    "  --capture-steps SPEC denoising steps to capture, same syntax (default all)\n"
+    "  --stat-steps SPEC    steps averaged into a layer's value (default: every captured step)\n"
+    "  --pass cond|uncond|both   passes to store (default cond; the statistics use cond when stored)\n"
+    "  --z x_norm|x         visual state: norm3(x), the cross-attention input (default), or the residual stream x\n"
+    "weak layers (see docs/statistics.md):\n"
+    "  --weak-layers LIST   override the detected set (e.g. 4,5,6); scores are still reported\n"
+    "  --z-threshold X --min-drop X --std-weight X --contiguous\n"
+    "figures:\n"
+    "  --figure-keyword W   keyword shown in the mosaic and overlay (default: the first)\n"
+    "  --frame N            latent frame shown in the mosaic (default: the middle one)\n"
+    "  --columns N          steps (columns) in the mosaic (default 8)\n"
+    "  --model-dir DIR      model folder (default: the embedded Shapes model)\n"
+    "  --threads N          CPU threads for libtorch\n";
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// "shapes" -> assets/bench/shapes next to the embedded model, below the working directory or near the executable;
+// anything else must be a benchmark folder.
+std::string find_bench_root(const std::string& suite) {
+  if (suite != "shapes") {
+    if (!fs::is_directory(suite)) fail("--suite", "'" + suite + "' is neither 'shapes' nor a folder");
+    return suite;
+  }
+  std::vector<fs::path> candidates;
+  if (std::string m = default_model_dir(); !m.empty()) candidates.push_back(fs::path(m).parent_path().parent_path() / "bench" / "shapes");
+  candidates.push_back(fs::path("assets") / "bench" / "shapes");
+  // Next to the executable or up to four levels above it (a build folder inside the source tree).
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  for (int up = 0; !ec && up < 5 && !exe.empty(); ++up, exe = exe.parent_path())
+    candidates.push_back(exe / "assets" / "bench" / "shapes");
+  for (const auto& c : candidates)
+    if (fs::exists(c / "index.json")) return c.string();
+  fail("--suite", "the Shapes benchmark set (assets/bench/shapes/index.json) was not found");
+}
+
+std::vector<std::string> default_keywords(const std::string& prompt, const ModelBundle& m) {
+  std::vector<std::string> kw = shapes::object_words(prompt);
+  if (!kw.empty()) return kw;
+  auto words = m.tokenizer->words(prompt, m.text_len);
+  if (words.empty()) fail("--keywords", "the prompt has no words");
+  return {words.front().word};
+}
+
+std::vector<AnalyzeSample> collect_samples(const Args& a, const ModelBundle& m) {
+  const int64_t seed = a.integer("seed", 0, 0, 1LL << 60);
+  std::vector<std::string> kw_arg;
+  if (a.has("keywords")) {
+    kw_arg = split_keyword_list(a.str("keywords"));
+    if (kw_arg.empty()) fail("--keywords", "no keyword given");
+  }
+  std::vector<AnalyzeSample> out;
+  if (a.has("suite")) {
+    if (a.has("image") || a.has("prompt")) fail("--suite", "use either --suite or --image/--prompt");
+    const std::string root = find_bench_root(a.str("suite"));
+    auto cases = shapes::read_bench_set(root);
+    if (a.flag("interleave")) {
+      // Round-robin over the dimensions (index order within each), so N cases span every dimension.
+      std::map<int, std::vector<shapes::BenchCase>> by_dim;
+      for (auto& c : cases) by_dim[static_cast<int>(c.c.dim)].push_back(std::move(c));
+      cases.clear();
+      for (size_t i = 0, added = 1; added; ++i) {
+        added = 0;
+        for (auto& [d, v] : by_dim)
+          if (i < v.size()) cases.push_back(v[i]), ++added;
+      }
+    }
+    const int n = static_cast<int>(a.integer("samples", 50, 1, 100000));
+    if (static_cast<int>(cases.size()) < n)
+      std::fprintf(stderr, "note: %s has %zu cases, fewer than --samples %d: using all\n", root.c_str(), cases.size(), n);
+    for (int i = 0; i < n && i < static_cast<int>(cases.size()); ++i) {
+      AnalyzeSample s;
+      s.id = cases[i].id;
+      s.image_path = cases[i].ref_path;
+      s.prompt = cases[i].c.prompt;
+      s.keywords = kw_arg.empty() ? default_keywords(s.prompt, m) : kw_arg;
+      s.seed = seed + i;
+      out.push_back(std::move(s));
+    }
+  } else {
+    const std::string image = a.required("image");
+    const std::string prompt = a.required("prompt");
+    validate_prompt(prompt);
+    const int n = static_cast<int>(a.integer("samples", 1, 1, 100000));
+    at::Tensor img = load_image_tensor(image);
+    for (int i = 0; i < n; ++i) {
+      AnalyzeSample s;
+      s.id = "seed_" + std::to_string(seed + i);
+      s.image_path = image;
+      s.image = img;
+      s.prompt = prompt;
+      s.keywords = kw_arg.empty() ? default_keywords(prompt, m) : kw_arg;
+      s.seed = seed + i;
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+std::vector<int> parse_layer_ids(const std::string& spec, int count, const std::string& what) {
+  std::vector<int> v = parse_index_list(spec, count, what);
+  if (v.empty() && spec != "all") fail(what, "no layers given");
+  return v;
+}
+
+int run(const std::vector<std::string>& argv) {
+  Args a(argv,
+         {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
+          "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
+          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads"},
+         {"help", "contiguous", "interleave"});
+  if (a.flag("help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
+  const std::string out_dir = a.required("out");
+  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  auto t_start = Clock::now();
+
+  auto model = load_model_arg(a.str("model-dir"));
+  const int num_layers = model->dit.cfg.num_layers;
+  std::fprintf(stderr, "model: %s (%s), %d layers\n", model->layout.variant.c_str(), model->layout.dir.c_str(), num_layers);
+
+  AnalyzeSettings st;
+  st.base.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
+  st.base.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
+  st.base.max_area = a.integer("max-area", -1, 64, 4096LL * 4096);
+  st.base.guide_scale = a.number("cfg", -1, 0, 50);
+  st.base.shift = a.number("shift", -1, 0.01, 100);
+  st.base.solver = a.str("solver");
+  st.base.negative_prompt = a.str("negative");
+  st.source = parse_capture_source(a.str("z", "x_norm"));
+  const std::string pass = a.str("pass", "cond");
+  if (pass != "cond" && pass != "uncond" && pass != "both") fail("--pass", "'" + pass + "' is not cond, uncond or both");
+  st.selection.cond = pass != "uncond";
+  st.selection.uncond = pass != "cond";
+  st.selection.layers = parse_layer_ids(a.str("layers", "all"), num_layers, "--layers");
+
+  analysis::WeakLayerOptions rule;
+  rule.z_threshold = a.number("z-threshold", rule.z_threshold, 0, 100);
+  rule.min_drop = a.number("min-drop", rule.min_drop, 0, 100);
+  rule.std_weight = a.number("std-weight", rule.std_weight, 0, 1);
+  rule.contiguous = a.flag("contiguous");
+  std::vector<int> override_ids;
+  if (a.has("weak-layers")) override_ids = parse_layer_ids(a.str("weak-layers"), num_layers, "--weak-layers");
+
+  std::vector<AnalyzeSample> samples = collect_samples(a, *model);
+  // Steps depend on the resolved run parameters (the model's default step count when --steps is not given).
+  {
+    GenerateRequest probe = st.base;
+    probe.image = samples.front().image.defined() ? samples.front().image : at::zeros({3, 64, 64});
+    probe.prompt = samples.front().prompt;
+    const RunParams P = resolve_params(*model, probe);
+    st.selection.steps = parse_index_list(a.str("capture-steps", "all"), P.steps, "--capture-steps");
+    st.stat_steps = parse_index_list(a.str("stat-steps", "all"), P.steps, "--stat-steps");
+  }
+
+  // Every sample's keywords resolve before anything runs (a bad word fails now, not after an hour of samples).
+  for (const auto& s : samples) {
+    try {
+      resolve_keywords(*model->tokenizer, s.prompt, s.keywords, model->text_len);
+    } catch (const Error& e) {
+      fail(s.id, e.what());
+    }
+  }
+  for (int step : st.stat_steps)
+    if (!st.selection.steps.empty() && !std::binary_search(st.selection.steps.begin(), st.selection.steps.end(), step))
+      fail("--stat-steps", "step " + std::to_string(step) + " is not captured (see --capture-steps)");
+
+  fs::create_directories(out_dir);
+  std::atomic<bool>& cancel = install_cancel_on_sigint();
+  std::vector<SampleOutcome> done;
+  int64_t bytes_per_sample = 0;
+  std::string layout_text;
+  std::vector<int> layer_ids;
+  std::unique_ptr<analysis::LayerCurves> curves, uncond_curves;
+  bool cancelled = false;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    AnalyzeSample& s = samples[i];
+    if (!s.image.defined()) s.image = load_image_tensor(s.image_path);
+    // The memory the maps will take, before the run starts.
+    GenerateRequest probe = st.base;
+    probe.image = s.image;
+    probe.prompt = s.prompt;
+    const RunParams P = resolve_params(*model, probe);
+    const CaptureLayout plan = plan_capture(*model, st, P, static_cast<int64_t>(s.keywords.size()));
+    if (i == 0) {
+      bytes_per_sample = plan.bytes();
+      layout_text = plan.describe();
+      std::fprintf(stderr, "capture memory per sample: %s (%s per keyword); maps of sample 1 are kept for the figures\n",
+                   layout_text.c_str(), format_bytes(plan.bytes_per_keyword()).c_str());
+    }
+    std::string kws;
+    for (const auto& k : s.keywords) kws += (kws.empty() ? "" : ",") + k;
+    std::fprintf(stderr, "[%zu/%zu] %s  seed %lld  keywords %s  \"%s\"\n", i + 1, samples.size(), s.id.c_str(),
+                 static_cast<long long>(s.seed), kws.c_str(), s.prompt.c_str());
+    RunHooks hooks;
+    hooks.cancel = &cancel;
+    const std::string label = "  sample " + std::to_string(i + 1) + "/" + std::to_string(samples.size());
+    hooks.on_step = [&](const StepProgress& p) { print_progress(label, p.step, p.total, p.elapsed_s, p.eta_s); };
+    SampleOutcome o = run_analysis_sample(*model, s, st, /*keep_maps=*/i == 0, hooks);
+    end_progress();
+    if (o.cancelled) {
+      cancelled = true;
+      std::fprintf(stderr, "cancelled: writing the results of the %zu finished samples\n", done.size());
+      break;
+    }
+    if (!curves) {
+      layer_ids = o.layout.layers;
+      curves = std::make_unique<analysis::LayerCurves>(static_cast<int>(layer_ids.size()));
+      if (o.stats.size() > 1) uncond_curves = std::make_unique<analysis::LayerCurves>(static_cast<int>(layer_ids.size()));
+    }
+    if (o.layout.layers != layer_ids) fail(s.id, "captured layers differ from the first sample's");
+    curves->add_sample(o.layer_values);
+    if (uncond_curves) uncond_curves->add_sample(o.stats.back().layer_means(stat_step_slots(o.layout, st.stat_steps)));
+    // Layer values of this sample, compactly: the running picture while a long suite runs.
+    std::string line;
+    for (const auto& v : o.layer_values) {
+      char b[16];
+      std::snprintf(b, sizeof b, "%s%.2f", line.empty() ? "" : " ", v.morans_i);
+      line += b;
+    }
+    std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
+                 o.seconds_stats, line.c_str());
+    done.push_back(std::move(o));
+  }
+  if (done.empty()) {
+    std::fprintf(stderr, "no sample finished: nothing written\n");
+    return cancelled ? 130 : 1;
+  }
+
+  // Weak layers over all finished samples (override ids -> curve slots).
+  if (!override_ids.empty()) {
+    std::vector<int> slots;
+    for (int id : override_ids) {
+      auto it = std::find(layer_ids.begin(), layer_ids.end(), id);
+      if (it == layer_ids.end()) fail("--weak-layers", "layer " + std::to_string(id) + " was not captured");
+      slots.push_back(static_cast<int>(it - layer_ids.begin()));
+    }
+    rule.override_layers = slots;
+  }
+  const analysis::WeakLayerReport report = curves->detect(rule);
+  std::vector<int> weak_ids;
+  for (int w : report.weak) weak_ids.push_back(layer_ids[static_cast<size_t>(w)]);
+
+  // Figures.
+  const SampleOutcome& first = done.front();
+  FigureOptions fo;
+  fo.weak = weak_ids;
+  fo.frame = static_cast<int>(a.integer("frame", -1, -1, 100000));
+  fo.columns = static_cast<int>(a.integer("columns", 8, 1, 64));
+  if (a.has("figure-keyword")) {
+    const std::string w = a.str("figure-keyword");
+    fo.keyword = -1;
+    for (size_t k = 0; k < first.keywords.size(); ++k)
+      if (first.keywords[k].word == w || first.sample.keywords[k] == w) fo.keyword = static_cast<int>(k);
+    if (fo.keyword < 0) fail("--figure-keyword", "'" + w + "' is not a keyword of the first sample");
+  }
+  const std::string pass_label = first.layout.passes.front() == PassRole::Cond ? "cond pass" : "uncond pass";
+  std::vector<std::string> figures = {"fig1_similarity_mosaic.png", "fig2_layer_curves.png", "fig3_map_overlay.png"};
+  render::save_png((fs::path(out_dir) / figures[0]).string(), similarity_mosaic(first, fo));
+  render::save_png((fs::path(out_dir) / figures[1]).string(), layer_curves(*curves, report, layer_ids, pass_label));
+  render::save_png((fs::path(out_dir) / figures[2]).string(), map_overlays(first, fo));
+
+  write_per_layer_csv((fs::path(out_dir) / "per_layer.csv").string(), done);
+  AnalyzeSummary sum;
+  sum.model_dir = model->layout.dir;
+  sum.model_variant = model->layout.variant;
+  sum.settings = &st;
+  sum.layers = layer_ids;
+  sum.curves = curves.get();
+  sum.report = &report;
+  sum.rule = &rule;
+  sum.uncond_curves = uncond_curves.get();
+  sum.capture_bytes_per_sample = bytes_per_sample;
+  sum.capture_layout = layout_text;
+  sum.cancelled = cancelled;
+  sum.seconds_total = since(t_start);
+  sum.figures = figures;
+  {
+    std::ofstream mj(fs::path(out_dir) / "metrics.json");
+    mj << metrics_json(sum, done).dump(1) << "\n";
+    if (!mj) fail(out_dir + "/metrics.json", "write failed");
+  }
+
+  // Summary table.
+  std::printf("layer  moran_i(median)  std(median)   score   weak\n");
+  for (size_t l = 0; l < layer_ids.size(); ++l)
+    std::printf("%5d  %15.4f  %11.4f  %6.2f   %s\n", layer_ids[l], report.moran_spread[l].median,
+                report.std_spread[l].median, report.score[l],
+                std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end() ? "*" : "");
+  std::string wl;
+  for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
+  std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());
+  std::printf("samples: %d | wrote %s/{metrics.json, per_layer.csv, %s, %s, %s} in %.1f s\n", curves->samples(),
+              out_dir.c_str(), figures[0].c_str(), figures[1].c_str(), figures[2].c_str(), sum.seconds_total);
+  return cancelled ? 130 : 0;
+}
+
+}  // namespace
+
+FOCALSCOPE_COMMAND("analyze", "similarity capture -> per-layer Moran's I / std, weak layers, Fig. 1/2 style figures", run);
+
+}  // namespace focalscope::cli
