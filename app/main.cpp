@@ -1,4 +1,6 @@
-// focalscope: one executable, subcommands registered from app/cli/cmd_*.cpp.
+// focalscope: one executable, subcommands registered from app/cli/cmd_*.cpp (and app/gui/cmd_gui.cpp).
+// With no subcommand, or with options only (`focalscope --demo ...`), it opens the desktop app ("gui") when
+// the build has one, else prints this help.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -11,18 +13,31 @@
 namespace {
 void print_help() {
   std::printf("FocalScope — run a Wan2.1 image-to-video DiT, look inside it layer by layer, toggle Focal Guidance.\n\n");
-  std::printf("usage: focalscope <command> [options]      (focalscope <command> --help for its options)\n\ncommands:\n");
+  std::printf("usage: focalscope <command> [options]      (focalscope <command> --help for its options)\n");
+  std::printf("       focalscope [--demo | --script FILE] [...]  opens the desktop app (= focalscope gui ...)\n\ncommands:\n");
   auto cmds = focalscope::cli::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
+}
+
+bool has_command(const std::string& name) {
+  for (const auto& c : focalscope::cli::commands())
+    if (c.name == name) return true;
+  return false;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    print_help();
-    return 0;
+    if (args.empty() && has_command("gui")) {
+      args = {"gui"};
+    } else {
+      print_help();
+      return 0;
+    }
+  } else if (args[0].rfind("--", 0) == 0 && has_command("gui")) {
+    args.insert(args.begin(), "gui");  // `focalscope --demo ...` is `focalscope gui --demo ...`
   }
   for (const auto& c : focalscope::cli::commands()) {
     if (c.name != args[0]) continue;

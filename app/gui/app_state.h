@@ -1,0 +1,131 @@
+// The GUI's state: what the panels edit (settings), what they show (the latest run snapshots, grabbed once
+// per frame), the selection (keyword, cell, frame, pass) and the GL textures derived from snapshots.
+// Panels are functions of AppState; only the main loop and the run actions change what is submitted.
+#pragma once
+#include <deque>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/gui/app_options.h"
+#include "app/gui/frame_stats.h"
+#include "app/gui/gl_texture.h"
+#include "app/gui/map_atlas.h"
+#include "app/session/demo_presets.h"
+#include "app/session/run_snapshot.h"
+#include "app/session/session_runner.h"
+#include "app/session/settings.h"
+
+namespace focalscope::gui {
+
+struct LogLine {
+  std::string text;
+  bool error = false;
+  double time = 0;
+};
+
+struct ImageSlot {
+  std::string path;                               // what the pixels came from
+  std::shared_ptr<const render::Image> pixels;    // null: none / failed
+  std::string error;
+  std::future<std::shared_ptr<const render::Image>> pending;
+  std::string pending_path;
+  GlTexture thumb;
+  bool thumb_dirty = false;
+};
+
+struct VideoState {
+  int frame = 0;
+  bool playing = true;
+  double clock = 0;           // seconds into the current frame
+  GlTexture tex[session::kNumVariants];
+  std::string tex_key[session::kNumVariants];  // job/frame shown in tex
+};
+
+struct LargeViewState {
+  int layer = -1, column = -1;  // selected grid cell (column: index into snapshot steps)
+  int frame = 0;                // pixel frame shown by the large view and the grid
+  bool follow_latest = true;    // keep the column on the newest finished step
+  GlTexture frame_tex, map_tex;
+  std::string frame_key, map_key;  // what the textures hold (re-uploaded when it changes)
+};
+
+struct AppState {
+  AppOptions opt;
+  session::AppSettings settings;
+  std::string settings_path, ini_path;
+  std::unique_ptr<session::SessionRunner> runner;
+
+  ImageSlot image;
+  std::string model_dir_edit;              // last folder typed in the Inputs panel (kept while "Embedded" is on)
+  std::vector<session::DemoPreset> presets;
+  int preset = -1;
+
+  // Snapshots of this frame, and the last finished one per variant (shown while a new run fills in).
+  session::SnapshotPtr snap[session::kNumVariants];
+  session::SnapshotPtr done[session::kNumVariants];
+
+  // What was last submitted (auto-run compares against it).
+  bool submitted_once = false;
+  session::RunInputs submitted_inputs;
+  session::GuidanceConfig submitted_guidance;
+  std::vector<std::string> submitted_words;
+  bool submitted_ab = true;
+  bool run_after_image = false;            // Run was pressed while the image was still loading
+  double dirty_since = -1;
+
+  // Selection.
+  std::string keyword;                     // analysed word ("" = first captured)
+  std::vector<std::string> analyze_words;  // extra words to capture (chips clicked)
+  int view_variant = 0;                    // grid / large view / curves show this variant
+  session::PassKind pass = session::PassKind::Cond;
+  LargeViewState large;
+  VideoState video;
+  MapAtlas atlas;
+
+  std::string export_dir = "focalscope_export";
+  std::future<std::string> export_task;    // result message of a background export ("error: ..." on failure)
+
+  std::deque<LogLine> log;
+  std::string screenshot_request;          // saved after the next render
+  // Scripted input: when mouse_override, ImGui sees the mouse at mouse_pos (or nowhere, if x < 0) instead of the
+  // real pointer, so headless screenshots do not depend on where Xvfb left the pointer. click_frames > 0 holds
+  // the left button down for that many frames.
+  bool mouse_override = false;
+  float mouse_x = -1, mouse_y = -1;
+  int click_frames = 0;
+  bool request_reset_layout = false;
+  bool show_export = false;               // demo mode hides the Export pane unless asked for
+  float pane_rect[8][4] = {};             // x, y, w, h of each pane's window this frame (Pane order)
+  float grid_rect[4] = {};                // the grid's cells, the large view's image, the two videos (x, y, w, h)
+  float view_rect[4] = {};
+  float video_rect[2][4] = {};
+  bool want_quit = false;
+  int exit_code = 0;
+  FrameStats stats;
+  double now = 0;                          // glfwGetTime() of this frame
+
+  // Helpers.
+  void info(const std::string& s);
+  void error(const std::string& s);
+  // The snapshot the analysis panels show (current variant), preferring the live one when it has data.
+  const session::RunSnapshot* view_snapshot() const;
+  // Capture slot of the analysed keyword in s (-1 when none).
+  int keyword_slot(const session::RunSnapshot& s) const;
+  bool busy() const;
+  // The semantic-weak layers to mark for s: the guided run's own set; else the user's edited set; else the
+  // model's (manifest); else the set detected from s's maps.
+  std::vector<int> weak_layers_for(const session::RunSnapshot& s) const;
+};
+
+// Run actions (app_actions.cpp).
+void load_image_async(AppState& st, const std::string& path);
+void poll_image(AppState& st);
+void apply_preset(AppState& st, int index);
+void submit_run(AppState& st);
+void maybe_auto_run(AppState& st);       // re-runs when settings changed (debounced, not while dragging)
+void grab_snapshots(AppState& st);
+void set_keyword(AppState& st, const std::string& word);  // analyse a word (re-runs when it has no maps)
+
+}  // namespace focalscope::gui

@@ -1,0 +1,214 @@
+// Inputs: reference image (path + drag-and-drop + thumbnail), benchmark presets, prompt, negative prompt, seed,
+// steps, CFG, model folder; Run / Cancel, auto-run, A/B; per-variant progress with step and ETA.
+#include <imgui.h>
+#include <imgui_stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include "app/gui/panels.h"
+#include "app/gui/widgets.h"
+
+namespace focalscope::gui {
+
+using session::RunSnapshot;
+using session::RunState;
+
+namespace {
+
+void progress_row(const AppState& st, int v) {
+  const RunSnapshot* s = st.snap[v].get();
+  const char* name = v == 0 ? "A baseline" : "B guided  ";
+  if (!s || (s->state == RunState::Idle && s->job_id == 0)) {
+    ImGui::TextDisabled("%s  not run yet", name);
+    return;
+  }
+  if (s->state == RunState::Idle) {
+    ImGui::TextDisabled("%s  %s", name, s->stage.c_str());
+    return;
+  }
+  char overlay[160];
+  if (s->state == RunState::Sampling)
+    std::snprintf(overlay, sizeof overlay, "step %d/%d  %.1f s  ETA %.1f s", s->steps_done, s->steps_total, s->elapsed_s,
+                  s->eta_s);
+  else if (s->state == RunState::Done)
+    std::snprintf(overlay, sizeof overlay, "done  %d steps  %.2f s", s->steps_total,
+                  s->seconds_encode + s->seconds_sample + s->seconds_decode);
+  else if (s->state == RunState::Failed)
+    std::snprintf(overlay, sizeof overlay, "failed");
+  else
+    std::snprintf(overlay, sizeof overlay, "%s", s->stage.empty() ? session::run_state_name(s->state) : s->stage.c_str());
+  ImGui::TextUnformatted(name);
+  ImGui::SameLine();
+  if (s->state == RunState::Failed) ImGui::PushStyleColor(ImGuiCol_PlotHistogram, ImVec4(0.75f, 0.25f, 0.2f, 1));
+  else if (s->state == RunState::Cancelled) ImGui::PushStyleColor(ImGuiCol_PlotHistogram, ImVec4(0.45f, 0.45f, 0.45f, 1));
+  else ImGui::PushStyleColor(ImGuiCol_PlotHistogram, v == 0 ? ImVec4(0.34f, 0.6f, 0.85f, 1) : ImVec4(0.0f, 0.62f, 0.45f, 1));
+  ImGui::ProgressBar(static_cast<float>(s->progress()), ImVec2(-1, 0), overlay);
+  ImGui::PopStyleColor();
+  if (ImGui::IsItemHovered()) {
+    ImGui::BeginTooltip();
+    ImGui::Text("%s: %s", session::variant_name(s->variant), session::run_state_name(s->state));
+    ImGui::Text("steps %d / %d, elapsed %.3f s, ETA %.3f s", s->steps_done, s->steps_total, s->elapsed_s, s->eta_s);
+    ImGui::Text("load %.3f s, encode %.3f s, sample %.3f s, decode %.3f s", s->seconds_load, s->seconds_encode,
+                s->seconds_sample, s->seconds_decode);
+    if (!s->model_name.empty()) ImGui::Text("model: %s", s->model_name.c_str());
+    if (s->width > 0)
+      ImGui::Text("video %dx%d, %d frames @ %d fps; latent %dx%dx%d; CFG %.2f", s->width, s->height, s->frames_total,
+                  s->fps, s->lat_f, s->lat_h, s->lat_w, s->cfg);
+    ImGui::EndTooltip();
+  }
+}
+
+}  // namespace
+
+void panel_inputs(AppState& st) {
+  if (!begin_pane(st, Pane::Inputs)) {
+    ImGui::End();
+    return;
+  }
+  auto& in = st.settings.inputs;
+
+  // ---- reference image ----
+  ImGui::TextDisabled("Reference image");
+  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("Load").x - ImGui::GetStyle().FramePadding.x * 2 - ImGui::GetStyle().ItemSpacing.x);
+  bool enter = ImGui::InputTextWithHint("##image", "PNG/JPEG path, or drop a file on the window", &in.image_path,
+                                        ImGuiInputTextFlags_EnterReturnsTrue);
+  bool load = enter || ImGui::IsItemDeactivatedAfterEdit();
+  ImGui::SameLine();
+  load = ImGui::Button("Load") || load;
+  if (load) load_image_async(st, in.image_path);
+
+  if (st.image.thumb_dirty) {
+    if (st.image.pixels) st.image.thumb.upload(*st.image.pixels, false);
+    else st.image.thumb.reset();
+    st.image.thumb_dirty = false;
+  }
+  const float thumb_h = std::min(ImGui::GetTextLineHeight() * 6.5f, ImGui::GetContentRegionAvail().x * 0.4f);
+  if (st.image.thumb.valid()) {
+    const float aspect = static_cast<float>(st.image.thumb.width()) / std::max(1, st.image.thumb.height());
+    ImGui::Image(st.image.thumb.imgui_id(), ImVec2(thumb_h * aspect, thumb_h));
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("%s\n%d x %d pixels", st.image.path.c_str(), st.image.pixels ? st.image.pixels->width : 0,
+                        st.image.pixels ? st.image.pixels->height : 0);
+    ImGui::SameLine();
+  } else {
+    ImGui::Dummy(ImVec2(0, 0));
+  }
+  ImGui::BeginGroup();
+  if (st.image.pending.valid()) ImGui::TextDisabled("loading...");
+  if (!st.image.error.empty()) {
+    ImGui::PushTextWrapPos(0);
+    ImGui::TextColored(palette::kErrorText, "%s", st.image.error.c_str());
+    ImGui::PopTextWrapPos();
+  }
+  if (!st.presets.empty()) {
+    ImGui::TextDisabled("Benchmark preset");
+    ImGui::SetNextItemWidth(-1);
+    const std::string cur = st.preset >= 0 ? st.presets[st.preset].id : std::string("(choose)");
+    if (ImGui::BeginCombo("##preset", cur.c_str())) {
+      for (int i = 0; i < static_cast<int>(st.presets.size()); ++i) {
+        const auto& p = st.presets[i];
+        if (ImGui::Selectable((p.id + "##" + std::to_string(i)).c_str(), i == st.preset)) apply_preset(st, i);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s: %s", p.dimension.c_str(), p.prompt.c_str());
+      }
+      ImGui::EndCombo();
+    }
+  }
+  ImGui::EndGroup();
+
+  // ---- prompt ----
+  ImGui::Spacing();
+  ImGui::TextDisabled("Prompt");
+  ImGui::InputTextMultiline("##prompt", &in.prompt, ImVec2(-1, ImGui::GetTextLineHeight() * 3.2f));
+  if (in.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+    ImGui::TextColored(palette::kWarnText, "The prompt is empty.");
+  ImGui::TextDisabled("Negative prompt");
+  ImGui::SetNextItemWidth(-1);
+  ImGui::InputTextWithHint("##negative", "(the model's default negative prompt)", &in.negative_prompt);
+
+  // ---- sampling ----
+  ImGui::Spacing();
+  const float w = ImGui::GetContentRegionAvail().x;
+  const float field_w = w - ImGui::CalcTextSize("Steps ").x - ImGui::GetStyle().ItemInnerSpacing.x;
+  ImGui::SetNextItemWidth(field_w - ImGui::CalcTextSize("Random").x - ImGui::GetStyle().FramePadding.x * 2 -
+                          ImGui::GetStyle().ItemSpacing.x);
+  ImGui::InputScalar("##seed", ImGuiDataType_S64, &in.seed);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("noise seed: the same seed and inputs give the same video");
+  ImGui::SameLine();
+  if (ImGui::Button("Random")) in.seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
+  ImGui::SameLine();
+  ImGui::TextUnformatted("Seed");
+  ImGui::SetNextItemWidth(field_w);
+  ImGui::SliderInt("Steps", &in.steps, 0, 60, in.steps <= 0 ? "model default" : "%d");
+  ImGui::SetNextItemWidth(field_w);
+  float cfg = static_cast<float>(in.cfg);
+  if (ImGui::SliderFloat("CFG", &cfg, -0.05f, 10.0f, in.cfg < 0 ? "model default" : "%.2f")) in.cfg = cfg < 0 ? -1 : cfg;
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("classifier-free guidance scale (drag left of 0 for the model default; 1 = no CFG)");
+
+  if (ImGui::TreeNode("Advanced")) {
+    int k = in.frames > 0 ? (in.frames - 1) / 4 : 0;
+    ImGui::SetNextItemWidth(field_w);
+    if (ImGui::SliderInt("Frames", &k, 0, 20, k == 0 ? "model default" : "")) in.frames = k == 0 ? 0 : 1 + 4 * k;
+    if (k > 0) {
+      ImGui::SameLine();
+      ImGui::Text("%d", in.frames);
+    }
+    int side = in.max_area > 0 ? static_cast<int>(std::sqrt(static_cast<double>(in.max_area))) : 0;
+    ImGui::SetNextItemWidth(field_w);
+    if (ImGui::SliderInt("Area", &side, 0, 832, side == 0 ? "model default" : "%d^2 px"))
+      in.max_area = side < 8 ? 0 : static_cast<long long>(side) * side;
+    ImGui::TreePop();
+  }
+
+  // ---- model ----
+  ImGui::Spacing();
+  ImGui::TextDisabled("Model");
+  bool embedded = in.model_dir.empty();
+  if (ImGui::RadioButton("Embedded default", embedded) && !embedded) in.model_dir.clear();
+  ImGui::SameLine();
+  std::string& dir_edit = st.model_dir_edit;
+  if (ImGui::RadioButton("Folder", !embedded) && embedded) in.model_dir = dir_edit.empty() ? "." : dir_edit;
+  if (!in.model_dir.empty()) {
+    ImGui::SetNextItemWidth(-1);
+    std::string edit = in.model_dir;
+    if (ImGui::InputTextWithHint("##modeldir", "Wan2.1-I2V release folder or FocalScope model folder", &edit,
+                                 ImGuiInputTextFlags_EnterReturnsTrue) ||
+        ImGui::IsItemDeactivatedAfterEdit()) {
+      in.model_dir = edit.empty() ? "." : edit;
+      dir_edit = in.model_dir;
+    }
+  }
+  if (const RunSnapshot* s = st.snap[0].get(); s && !s->model_name.empty()) {
+    ImGui::TextDisabled("%s", s->model_name.c_str());
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s\n%d DiT layers", s->model_dir.c_str(), s->num_layers);
+  }
+
+  // ---- run ----
+  ImGui::Separator();
+  if (ImGui::Button(st.busy() ? "Re-run" : "Run")) submit_run(st);
+  ImGui::SameLine();
+  ImGui::BeginDisabled(!st.busy());
+  if (ImGui::Button("Cancel")) st.runner->cancel();
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  ImGui::Checkbox("Auto re-run", &st.settings.view.auto_run);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("re-run in the background when an input or guidance setting changes\n(cancels the run in flight)");
+  ImGui::SameLine();
+  ImGui::Checkbox("A/B", &st.settings.view.ab);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("run the baseline (FG off) and Focal Guidance side by side");
+  progress_row(st, 0);
+  progress_row(st, 1);
+  for (int v = 0; v < session::kNumVariants; ++v) {
+    const RunSnapshot* s = st.snap[v].get();
+    if (s && s->state == RunState::Failed) {
+      ImGui::PushTextWrapPos(0);
+      ImGui::TextColored(palette::kErrorText, "%s", s->error.c_str());
+      ImGui::PopTextWrapPos();
+      break;
+    }
+  }
+  ImGui::End();
+}
+
+}  // namespace focalscope::gui

@@ -1,0 +1,114 @@
+// Video player: baseline (A) and Focal Guidance (B) side by side, in sync, at the model's fps; play / pause /
+// scrub / loop. Shows the last finished video of each side while a new run is in flight.
+#include <imgui.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "app/gui/panels.h"
+#include "app/gui/widgets.h"
+
+namespace focalscope::gui {
+
+using session::RunSnapshot;
+
+namespace {
+const RunSnapshot* video_of(const AppState& st, int v) {
+  const RunSnapshot* s = st.snap[v].get();
+  if (s && s->frames && !s->frames->empty()) return s;
+  if (s && s->state == session::RunState::Idle && s->job_id > 0) return nullptr;  // this side is off now
+  return st.done[v] && st.done[v]->frames && !st.done[v]->frames->empty() ? st.done[v].get() : nullptr;
+}
+}  // namespace
+
+void panel_video(AppState& st) {
+  if (!begin_pane(st, Pane::Video)) {
+    ImGui::End();
+    return;
+  }
+  const RunSnapshot* vids[2] = {video_of(st, 0), video_of(st, 1)};
+  int nframes = 0, fps = 16;
+  for (auto* v : vids)
+    if (v) {
+      nframes = std::max(nframes, static_cast<int>(v->frames->size()));
+      fps = v->fps > 0 ? v->fps : fps;
+    }
+  auto& vs = st.video;
+  // Advance the clock (the frame loop's dt, so playback speed does not depend on the UI frame rate).
+  if (nframes > 0 && vs.playing) {
+    vs.clock += ImGui::GetIO().DeltaTime;
+    const double period = 1.0 / fps;
+    while (vs.clock >= period) {
+      vs.clock -= period;
+      if (vs.frame + 1 < nframes) ++vs.frame;
+      else if (st.settings.view.loop) vs.frame = 0;
+      else vs.playing = false;
+    }
+  }
+  vs.frame = nframes > 0 ? std::clamp(vs.frame, 0, nframes - 1) : 0;
+
+  if (ImGui::Button(vs.playing ? "Pause" : "Play") || (ImGui::IsWindowFocused() && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Space)))) vs.playing = !vs.playing;
+  ImGui::SameLine();
+  ImGui::Checkbox("loop", &st.settings.view.loop);
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("16 fps").x - 12);
+  char fmt[48];
+  std::snprintf(fmt, sizeof fmt, "frame %%d / %d", std::max(0, nframes - 1));
+  if (ImGui::SliderInt("##scrub", &vs.frame, 0, std::max(0, nframes - 1), fmt)) vs.clock = 0;
+  ImGui::SameLine();
+  ImGui::TextDisabled("%d fps", fps);
+  if (nframes == 0) {
+    ImGui::TextDisabled("The videos appear here when a run finishes decoding.");
+    ImGui::End();
+    return;
+  }
+
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const int shown = (vids[0] ? 1 : 0) + (vids[1] ? 1 : 0);
+  const float gap = ImGui::GetStyle().ItemSpacing.x;
+  const float line = ImGui::GetTextLineHeightWithSpacing();
+  for (int v = 0, i = 0; v < 2; ++v) {
+    const RunSnapshot* s = vids[v];
+    if (!s) continue;
+    const auto& frames = *s->frames;
+    const int f = std::min<int>(vs.frame, static_cast<int>(frames.size()) - 1);
+    char key[96];
+    std::snprintf(key, sizeof key, "%llu/%d", static_cast<unsigned long long>(s->job_id), f);
+    if (vs.tex_key[v] != key) {
+      vs.tex[v].upload(frames[f], false);
+      vs.tex_key[v] = key;
+    }
+    const float cw = (avail.x - gap * (shown - 1)) / shown;
+    float dw = cw, dh = dw * frames[f].height / std::max(1, frames[f].width);
+    if (dh > avail.y - line - 4) {
+      dh = std::max(16.0f, avail.y - line - 4);
+      dw = dh * frames[f].width / std::max(1, frames[f].height);
+    }
+    if (i++) ImGui::SameLine();
+    ImGui::BeginGroup();
+    const bool stale = st.snap[v] && st.snap[v].get() != s;
+    const bool applied = s->guidance_applied;
+    if (v == 0) ImGui::TextColored(ImVec4(0.34f, 0.7f, 0.9f, 1), "A  baseline%s", stale ? " (previous run)" : "");
+    else
+      ImGui::TextColored(ImVec4(0.0f, 0.75f, 0.55f, 1), "B  focal guidance%s%s", applied ? "" : " (off)",
+                         stale ? " (previous run)" : "");
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::Image(vs.tex[v].imgui_id(), ImVec2(dw, dh));
+    st.video_rect[v][0] = p0.x;
+    st.video_rect[v][1] = p0.y;
+    st.video_rect[v][2] = dw;
+    st.video_rect[v][3] = dh;
+    if (ImGui::IsItemHovered()) {
+      const ImVec2 m = ImGui::GetIO().MousePos;
+      const int x = std::clamp(static_cast<int>((m.x - p0.x) / dw * frames[f].width), 0, frames[f].width - 1);
+      const int y = std::clamp(static_cast<int>((m.y - p0.y) / dh * frames[f].height), 0, frames[f].height - 1);
+      const uint8_t* px = frames[f].at(x, y);
+      ImGui::SetTooltip("%s, frame %d of %zu\npixel (%d, %d): RGB %d %d %d\nseed %lld, %d steps", session::variant_name(s->variant),
+                        f, frames.size(), x, y, px[0], px[1], px[2], static_cast<long long>(s->inputs.seed), s->steps_total);
+    }
+    ImGui::EndGroup();
+  }
+  ImGui::End();
+}
+
+}  // namespace focalscope::gui

@@ -1,0 +1,31 @@
+// The app's panels. Each is an immediate-mode function of AppState: it reads the frame's snapshots and edits
+// settings / selection; none of them waits on the worker.
+#pragma once
+#include <imgui.h>
+
+#include "app/gui/app_state.h"
+
+namespace focalscope::gui {
+
+enum class Pane { Inputs, Guidance, Keywords, Grid, LargeView, Curves, Video, Export, Count };
+
+// Window title of a pane (also its ImGui id, so the saved layout finds it again).
+const char* pane_title(Pane p);
+// Begins a pane's window at its default place (first use, or when a layout reset was requested).
+bool begin_pane(AppState& st, Pane p, ImGuiWindowFlags flags = 0);
+
+void draw_menu_bar(AppState& st);
+void panel_inputs(AppState& st);
+void panel_guidance(AppState& st);
+void panel_keywords(AppState& st);
+void panel_grid(AppState& st);
+void panel_large_view(AppState& st);
+void panel_curves(AppState& st);
+void panel_video(AppState& st);
+void panel_export(AppState& st);
+
+// Exports started from the UI run on a background task (poll each frame for the result message).
+void start_export_all(AppState& st);
+void poll_exports(AppState& st);
+
+}  // namespace focalscope::gui

@@ -1,0 +1,194 @@
+#include "app/gui/script_player.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "app/gui/panels.h"
+#include "app/gui/state_dump.h"
+
+namespace focalscope::gui {
+
+bool app_settled(const AppState& st) {
+  if (!st.runner || st.runner->busy()) return false;
+  if (st.runner->finished_job() < st.runner->last_job()) return false;
+  if (st.image.pending.valid() || st.run_after_image || st.export_task.valid()) return false;
+  return true;
+}
+
+void ScriptPlayer::fail(AppState& st, const session::ScriptCommand& c, const std::string& msg) {
+  failed_ = true;
+  error_ = name_ + ":" + std::to_string(c.line) + ": " + msg;
+  st.error("script: " + error_);
+}
+
+void ScriptPlayer::step(AppState& st) {
+  for (int guard = 0; guard < 64 && !finished(); ++guard) {
+    const auto& c = cmds_[pc_];
+    if (started_ < 0) started_ = st.now;
+    if (!run(st, c)) return;
+    started_ = -1;
+    phase_ = 0;
+    ++pc_;
+  }
+}
+
+bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
+  auto& in = st.settings.inputs;
+  auto& g = st.settings.guidance;
+  const std::string& v = c.verb;
+  const bool on = !c.args.empty() && c.args[0] == "on";
+  if (v == "model") {
+    in.model_dir = c.rest == "default" ? "" : c.rest;
+  } else if (v == "image") {
+    in.image_path = c.rest;
+    load_image_async(st, c.rest);
+  } else if (v == "preset") {
+    apply_preset(st, static_cast<int>(c.number));
+  } else if (v == "prompt") {
+    in.prompt = c.rest;
+  } else if (v == "negative") {
+    in.negative_prompt = c.rest;
+  } else if (v == "seed") {
+    in.seed = static_cast<int64_t>(c.number);
+  } else if (v == "steps") {
+    in.steps = static_cast<int>(c.number);
+  } else if (v == "cfg") {
+    in.cfg = c.number;
+  } else if (v == "frames") {
+    in.frames = static_cast<int>(c.number);
+  } else if (v == "max_area") {
+    in.max_area = static_cast<long long>(c.number);
+  } else if (v == "fg") {
+    g.fsg = g.ac = on;
+  } else if (v == "fsg") {
+    g.fsg = on;
+  } else if (v == "ac") {
+    g.ac = on;
+  } else if (v == "ab") {
+    st.settings.view.ab = on;
+  } else if (v == "auto") {
+    st.settings.view.auto_run = on;
+  } else if (v == "set") {
+    const float x = static_cast<float>(c.number);
+    const std::string& n = c.args[0];
+    if (n == "tau_sel") g.tau_sel = x;
+    else if (n == "tau_region") g.tau_region = x;
+    else if (n == "tau_cache") g.tau_cache = x;
+    else if (n == "lambda_txt") g.lambda_txt = x;
+    else if (n == "lambda_lat") g.lambda_lat = x;
+    else g.lambda_cache = x;
+  } else if (v == "weak") {
+    if (c.rest == "auto") {
+      g.weak_override = false;
+      g.weak_layers.clear();
+    } else {
+      g.weak_override = true;
+      g.weak_layers.clear();
+      std::stringstream ss(c.rest);
+      for (std::string item; std::getline(ss, item, ',');) {
+        try {
+          g.weak_layers.push_back(std::stoi(item));
+        } catch (const std::exception&) {
+          fail(st, c, "weak: '" + item + "' is not a layer index");
+          return true;
+        }
+      }
+    }
+  } else if (v == "guide") {
+    if (c.rest == "auto") g.guided_words.clear();
+    else if (std::find(g.guided_words.begin(), g.guided_words.end(), c.rest) == g.guided_words.end())
+      g.guided_words.push_back(c.rest);
+  } else if (v == "keyword") {
+    set_keyword(st, c.rest);
+  } else if (v == "generate") {
+    submit_run(st);
+  } else if (v == "wait") {
+    if (st.now - started_ > c.number) {
+      fail(st, c, "timed out after " + std::to_string(c.number) + " s waiting for the run");
+      return true;
+    }
+    if (!app_settled(st)) {
+      settle_ = 4;  // after the run ends, draw a few frames so the grid uploads its cells
+      return false;
+    }
+    if (settle_-- > 0) return false;
+  } else if (v == "cell") {
+    st.large.layer = std::stoi(c.args[0]);
+    st.large.column = std::stoi(c.args[1]);
+    st.large.follow_latest = false;
+  } else if (v == "frame") {
+    st.large.frame = st.video.frame = static_cast<int>(c.number);
+  } else if (v == "pass") {
+    st.pass = c.args[0] == "uncond" ? session::PassKind::Uncond : session::PassKind::Cond;
+  } else if (v == "opacity") {
+    st.settings.view.overlay_opacity = static_cast<float>(c.number);
+  } else if (v == "play") {
+    st.video.playing = true;
+  } else if (v == "pause") {
+    st.video.playing = false;
+  } else if (v == "sleep") {
+    if (st.now - started_ < c.number) return false;
+  } else if (v == "screenshot") {
+    // Phase 0: draw one frame of the state the script set up; 1: request the capture; 2: wait until written.
+    if (phase_ == 0) return ++phase_, false;
+    if (phase_ == 1) {
+      st.screenshot_request = c.rest;
+      return ++phase_, false;
+    }
+    if (!st.screenshot_request.empty()) return false;
+  } else if (v == "export") {
+    if (phase_ == 0) {
+      st.export_dir = c.rest;
+      start_export_all(st);
+      return ++phase_, false;
+    }
+    if (st.export_task.valid()) return false;
+    if (!st.log.empty() && st.log.back().error) {
+      fail(st, c, "export failed: " + st.log.back().text);
+      return true;
+    }
+  } else if (v == "expect_done") {
+    const bool need_b = st.settings.guidance.enabled();  // with FG off, A/B runs the baseline only
+    for (int i = 0; i < 2; ++i) {
+      if (i == 1 && !need_b) continue;
+      const auto& s = st.snap[i];
+      if (!s || s->state != session::RunState::Done) {
+        fail(st, c, std::string("expected the ") + session::variant_name(static_cast<session::Variant>(i)) +
+                        " run to be done, it is " + (s ? session::run_state_name(s->state) : "missing") +
+                        (s && !s->error.empty() ? " (" + s->error + ")" : ""));
+        return true;
+      }
+    }
+  } else if (v == "mouse" || v == "click") {
+    st.mouse_override = true;
+    st.mouse_x = std::stof(c.args[0]);
+    st.mouse_y = std::stof(c.args[1]);
+    if (v == "click") {
+      // Frame 1: move there (hover); frames 2-3: button down; then up (ImGui sees a click on release).
+      if (phase_ == 0) return ++phase_, false;
+      if (phase_ == 1) {
+        st.click_frames = 2;
+        return ++phase_, false;
+      }
+      if (st.click_frames > 0) return false;
+      if (phase_ == 2) return ++phase_, false;
+    }
+  } else if (v == "dump_state") {
+    if (phase_ == 0) return ++phase_, false;  // rectangles of a frame drawn with the script's latest settings
+    try {
+      write_state_json(st, c.rest);
+    } catch (const std::exception& e) {
+      fail(st, c, e.what());
+    }
+  } else if (v == "mouse_off") {
+    st.mouse_override = true;
+    st.mouse_x = st.mouse_y = -1;
+  } else if (v == "quit") {
+    st.want_quit = true;
+  }
+  return true;
+}
+
+}  // namespace focalscope::gui

@@ -1,0 +1,73 @@
+// What one run is made of: the generation inputs and the Focal Guidance settings. Plain values, copied
+// freely between the GUI thread, the worker and the settings file; equality tells the GUI when to re-run.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "render/image.h"
+
+namespace focalscope::session {
+
+struct RunInputs {
+  std::string image_path;        // shown in the UI / persisted; the pixels travel in RunRequest::image
+  std::string prompt;
+  std::string negative_prompt;   // empty: the model's default
+  int64_t seed = 42;
+  int steps = 0;                 // <= 0: the model's default (likewise cfg < 0, frames <= 0, max_area <= 0)
+  double cfg = -1;
+  int frames = 0;
+  long long max_area = 0;
+  std::string model_dir;         // empty: the embedded default model (assets/models/shapes)
+
+  bool operator==(const RunInputs& o) const;
+  bool operator!=(const RunInputs& o) const { return !(*this == o); }
+};
+
+// Focal Guidance (paper §4) as the app edits it; session_runner.cpp turns it into the engine's
+// focalscope::GuidanceConfig (engine/guidance) for the guided variant.
+struct GuidanceConfig {
+  bool fsg = true;               // Fine-grained Semantic Guidance (Eq. 6-9)
+  bool ac = true;                // Attention Cache (Eq. 10-13)
+  // Defaults follow engine/guidance/guidance_config.h.
+  float tau_sel = 0.25f;         // keyword selection threshold on max_n S_{m,n} (Eq. 6)
+  float tau_region = 0.50f;      // region R_k of Eq. 9: normalised similarity above this fraction
+  float tau_cache = 0.20f;       // cache threshold (Eq. 12)
+  float lambda_txt = 0.50f;      // value fusion strength (Eq. 8)
+  float lambda_lat = 0.50f;      // latent injection strength (Eq. 9)
+  float lambda_cache = 0.50f;    // cache injection strength (Eq. 13)
+  bool weak_override = false;    // false: the weak-layer set detected from the baseline run
+  std::vector<int> weak_layers;  // the explicit set when weak_override
+  std::vector<std::string> guided_words;  // words to guide; empty: selected by tau_sel
+
+  bool enabled() const { return fsg || ac; }
+  bool operator==(const GuidanceConfig& o) const;
+  bool operator!=(const GuidanceConfig& o) const { return !(*this == o); }
+};
+
+
+
+// The two result slots: A = baseline (FG off), B = Focal Guidance.
+enum class Variant { Baseline = 0, Guided = 1 };
+inline constexpr int kNumVariants = 2;
+const char* variant_name(Variant v);
+
+struct RunRequest {
+  RunInputs inputs;
+  GuidanceConfig guidance;
+  std::shared_ptr<const render::Image> image;  // decoded reference image (RGB)
+  bool ab = true;              // run baseline and guided (baseline reused when its inputs did not change)
+  bool guided = true;          // with ab == false: which single variant to run
+  std::vector<std::string> analyze_words;  // words whose similarity maps are captured (empty: automatic)
+};
+
+nlohmann::json to_json(const RunInputs& in);
+nlohmann::json to_json(const GuidanceConfig& g);
+// Missing keys keep their defaults; wrong types are ignored (settings files are user-editable).
+RunInputs inputs_from_json(const nlohmann::json& j);
+GuidanceConfig guidance_from_json(const nlohmann::json& j);
+
+}  // namespace focalscope::session

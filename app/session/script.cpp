@@ -1,0 +1,119 @@
+#include "app/session/script.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "engine/core/error.h"
+
+namespace focalscope::session {
+
+namespace {
+
+enum class Arg { None, Rest, Number, OnOff, Set, Cell, OptNumber, Pass };
+
+const std::map<std::string, Arg>& verbs() {
+  static const std::map<std::string, Arg> v = {
+      {"model", Arg::Rest},      {"image", Arg::Rest},       {"preset", Arg::Number},   {"prompt", Arg::Rest},
+      {"negative", Arg::Rest},   {"seed", Arg::Number},      {"steps", Arg::Number},    {"cfg", Arg::Number},
+      {"frames", Arg::Number},   {"max_area", Arg::Number},  {"fg", Arg::OnOff},        {"fsg", Arg::OnOff},
+      {"ac", Arg::OnOff},        {"ab", Arg::OnOff},         {"auto", Arg::OnOff},      {"set", Arg::Set},
+      {"weak", Arg::Rest},       {"keyword", Arg::Rest},     {"generate", Arg::None},   {"wait", Arg::OptNumber},
+      {"cell", Arg::Cell},       {"frame", Arg::Number},     {"pass", Arg::Pass},       {"opacity", Arg::Number},
+      {"play", Arg::None},       {"pause", Arg::None},       {"sleep", Arg::Number},    {"screenshot", Arg::Rest},
+      {"export", Arg::Rest},     {"expect_done", Arg::None}, {"quit", Arg::None},       {"mouse", Arg::Cell},
+      {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest}};
+  return v;
+}
+
+bool parse_number(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(s.c_str(), &end);
+  return errno == 0 && end && *end == 0 && std::isfinite(out);
+}
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return {};
+  size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+}  // namespace
+
+std::vector<ScriptCommand> parse_script_text(const std::string& text, const std::string& name) {
+  std::vector<ScriptCommand> out;
+  std::istringstream in(text);
+  std::string raw;
+  int line_no = 0;
+  while (std::getline(in, raw)) {
+    ++line_no;
+    std::string line = trim(raw);
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = name + ":" + std::to_string(line_no);
+    ScriptCommand c;
+    c.line = line_no;
+    size_t sp = line.find_first_of(" \t");
+    c.verb = line.substr(0, sp);
+    c.rest = sp == std::string::npos ? "" : trim(line.substr(sp));
+    std::istringstream ws(c.rest);
+    for (std::string w; ws >> w;) c.args.push_back(w);
+    auto it = verbs().find(c.verb);
+    if (it == verbs().end()) fail(where, "unknown command '" + c.verb + "'");
+    switch (it->second) {
+      case Arg::None:
+        if (!c.args.empty()) fail(where, c.verb + " takes no argument");
+        break;
+      case Arg::Rest:
+        if (c.rest.empty()) fail(where, c.verb + " needs an argument");
+        break;
+      case Arg::Number:
+        if (c.args.size() != 1 || !parse_number(c.args[0], c.number)) fail(where, c.verb + " needs one number");
+        break;
+      case Arg::OptNumber:
+        c.number = 600;
+        if (c.args.size() > 1 || (c.args.size() == 1 && !parse_number(c.args[0], c.number)))
+          fail(where, c.verb + " takes an optional number of seconds");
+        break;
+      case Arg::OnOff:
+        if (c.args.size() != 1 || (c.args[0] != "on" && c.args[0] != "off")) fail(where, c.verb + " needs on or off");
+        break;
+      case Arg::Pass:
+        if (c.args.size() != 1 || (c.args[0] != "cond" && c.args[0] != "uncond"))
+          fail(where, "pass needs cond or uncond");
+        break;
+      case Arg::Set: {
+        static const char* names[] = {"tau_sel", "tau_region", "tau_cache", "lambda_txt", "lambda_lat", "lambda_cache"};
+        bool known = false;
+        for (auto* n : names) known = known || (!c.args.empty() && c.args[0] == n);
+        if (c.args.size() != 2 || !known || !parse_number(c.args[1], c.number))
+          fail(where, "set needs one of tau_sel tau_region tau_cache lambda_txt lambda_lat lambda_cache and a number");
+        break;
+      }
+      case Arg::Cell: {
+        double a = 0, b = 0;
+        if (c.args.size() != 2 || !parse_number(c.args[0], a) || !parse_number(c.args[1], b) || a < 0 || b < 0)
+          fail(where, c.verb + (c.verb == "cell" ? " needs LAYER and STEP column (non-negative integers)"
+                                                 : " needs X and Y window coordinates (pixels, non-negative)"));
+        break;
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<ScriptCommand> parse_script(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, "cannot open script");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_script_text(ss.str(), path);
+}
+
+}  // namespace focalscope::session

@@ -1,0 +1,47 @@
+// Scripted sessions (`focalscope --script FILE`): one command per line, '#' starts a comment. The GUI plays
+// them in a real window, one command per frame, waiting where told to, so a script exercises exactly what a
+// person would click. Parsing (and every argument check) happens up front: a bad script fails before the
+// window opens, naming the line.
+//
+//   model DIR | default          model folder (default: the embedded model)
+//   image PATH                   reference image (PNG/JPEG)
+//   preset N                     benchmark preset N (image + prompt), see demo_presets.h
+//   prompt TEXT...               the rest of the line
+//   negative TEXT...             negative prompt
+//   seed N | steps N | cfg X | frames N | max_area N
+//   fg on|off | fsg on|off | ac on|off | ab on|off | auto on|off
+//   set tau_sel|tau_region|tau_cache|lambda_txt|lambda_lat|lambda_cache X
+//   weak L1,L2,... | weak auto   override (or detect) the weak-layer set
+//   keyword WORD                 analyse this word (grid, large view, curves)
+//   guide WORD | guide auto      add a word to the guided words / let Eq. 6 select them (tau_sel)
+//   generate                     start a run (A/B when ab is on)
+//   wait [SECONDS]               until no run is in flight (default limit 600 s; a timeout fails the script)
+//   cell LAYER STEP              open the large view on a grid cell (STEP: index of the sampled column)
+//   frame N | pass cond|uncond | opacity X | play | pause
+//   mouse X Y | mouse_off        hover at window pixel (X, Y) (tooltips in screenshots) / no mouse (default)
+//   click X Y                    left click at window pixel (X, Y)
+//   sleep SECONDS                keep rendering for a while
+//   screenshot PATH              save the window as PNG
+//   export DIR                   write every export (MP4/PNG/CSV/JSON) into DIR
+//   dump_state PATH              write the panes' window rectangles and the runs' states as JSON (for tests)
+//   expect_done                  fail unless both variants finished without error
+//   quit
+#pragma once
+#include <string>
+#include <vector>
+
+namespace focalscope::session {
+
+struct ScriptCommand {
+  int line = 0;
+  std::string verb;
+  std::vector<std::string> args;  // whitespace-split arguments
+  std::string rest;               // everything after the verb, trimmed (prompt text, paths with spaces)
+  double number = 0;              // the parsed numeric argument where the verb takes one
+};
+
+// Throws Error("FILE:LINE: ...") on an unknown verb or a bad argument; an unreadable file throws Error.
+std::vector<ScriptCommand> parse_script(const std::string& path);
+std::vector<ScriptCommand> parse_script_text(const std::string& text, const std::string& name = "script");
+
+}  // namespace focalscope::session

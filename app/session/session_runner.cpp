@@ -1,0 +1,375 @@
+#include "app/session/session_runner.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <exception>
+
+#include "app/session/capture_bridge.h"
+#include "engine/core/error.h"
+#include "engine/guidance/focal_guidance.h"
+#include "engine/guidance/guided_generate.h"
+#include "engine/pipeline/i2v_pipeline.h"
+#include "engine/pipeline/model_bundle.h"
+
+namespace focalscope::session {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// RGB8 image -> the pipeline's [3, H, W] float in [-1, 1].
+at::Tensor to_tensor(const render::Image& img) {
+  render::Image rgb = img.channels == 3 ? img : render::convert_channels(img, 3);
+  at::Tensor t = at::from_blob(rgb.pixels.data(), {rgb.height, rgb.width, 3}, at::kByte).clone();
+  return t.permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
+}
+
+// [3, F, H, W] in [-1, 1] -> F RGB8 frames.
+std::vector<render::Image> to_frames(const at::Tensor& video) {
+  if (video.dim() != 4 || video.size(0) != 3) fail("video", "expected [3, F, H, W]");
+  at::Tensor u8 = video.detach().to(at::kCPU, at::kFloat).clamp(-1, 1).add(1).mul(127.5).round().to(at::kByte)
+                      .permute({1, 2, 3, 0}).contiguous();  // [F, H, W, 3]
+  std::vector<render::Image> out;
+  const int F = static_cast<int>(u8.size(0)), H = static_cast<int>(u8.size(1)), W = static_cast<int>(u8.size(2));
+  const uint8_t* p = u8.data_ptr<uint8_t>();
+  for (int f = 0; f < F; ++f) {
+    render::Image img(W, H, 3);
+    std::memcpy(img.pixels.data(), p + static_cast<size_t>(f) * W * H * 3, img.pixels.size());
+    out.push_back(std::move(img));
+  }
+  return out;
+}
+
+// The engine's Focal Guidance settings for a guided run. Weak layers: the user's set when edited, else the model's
+// (its manifest, from `focalscope analyze`), else the set detected from this session's baseline maps.
+focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelBundle& m, const RunSnapshot* baseline) {
+  focalscope::GuidanceConfig e;
+  e.fsg = g.fsg;
+  e.ac = g.ac;
+  e.tau_sel = g.tau_sel;
+  e.tau_region = g.tau_region;
+  e.tau_cache = g.tau_cache;
+  e.lambda_txt = g.lambda_txt;
+  e.lambda_lat = g.lambda_lat;
+  e.lambda_cache = g.lambda_cache;
+  e.keywords = g.guided_words;
+  if (g.weak_override) e.weak_layers = g.weak_layers;
+  else if (m.weak_layers.empty() && baseline) e.weak_layers = baseline->weak_layers;
+  return e;
+}
+
+// Eq. 6 scores of the prompt's words against the reference image, for the keyword chips (needs the model's CLIP
+// text tower; otherwise the chips show no score).
+void score_keywords(const ModelBundle& m, const RunInputs& in, const GuidanceConfig& g, const RunConditioning& rc,
+                    std::vector<KeywordInfo>& chips) {
+  if (!m.clip_text || !rc.clip_fea.defined()) return;
+  focalscope::GuidanceConfig e;
+  e.fsg = true;
+  e.tau_sel = g.tau_sel;
+  e.tau_region = g.tau_region;
+  FsgPlan plan;
+  try {
+    plan = plan_focal_guidance(m, in.prompt, rc.clip_fea, e, rc.grid[1], rc.grid[2]);
+  } catch (const std::exception&) {
+    return;  // chips stay unscored rather than failing the run
+  }
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  for (auto& k : chips)
+    for (const auto& w : plan.words)
+      if (lower(w.word) == lower(k.word)) {
+        k.clip_score = w.clip_max;
+        k.selected = w.selected;
+        break;
+      }
+}
+
+bool same_baseline(const RunRequest& a, const RunRequest& b) {
+  return a.inputs == b.inputs && a.image == b.image && a.analyze_words == b.analyze_words;
+}
+}  // namespace
+
+std::string resolve_model_dir(const std::string& dir) {
+  if (!dir.empty()) return dir;
+  std::string d = default_model_dir();
+  if (d.empty())
+    fail("model", "the embedded default model (assets/models/shapes) was not found; choose a model directory "
+                  "(a Wan2.1-I2V release folder or a FocalScope model folder) or set FOCALSCOPE_MODEL_DIR");
+  return d;
+}
+
+SessionRunner::SessionRunner(RunnerOptions opt) : opt_(opt) {
+  for (int v = 0; v < kNumVariants; ++v) {
+    auto s = std::make_shared<RunSnapshot>();
+    s->variant = static_cast<Variant>(v);
+    slots_[v] = s;
+  }
+  thread_ = std::thread([this] { worker_loop(); });
+}
+
+SessionRunner::~SessionRunner() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    quit_ = true;
+    pending_.reset();
+    cancel_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t SessionRunner::submit(RunRequest req) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    id = next_id_++;
+    pending_ = std::move(req);
+    pending_id_ = id;
+    last_job_ = id;
+    cancel_ = true;  // the run in flight stops at its next step boundary
+  }
+  cv_.notify_all();
+  return id;
+}
+
+void SessionRunner::cancel() {
+  std::lock_guard<std::mutex> lk(mu_);
+  pending_.reset();
+  cancel_ = true;
+}
+
+SnapshotPtr SessionRunner::snapshot(Variant v) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return slots_[static_cast<int>(v)];
+}
+
+bool SessionRunner::busy() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return running_ || pending_.has_value();
+}
+
+uint64_t SessionRunner::last_job() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return last_job_;
+}
+
+uint64_t SessionRunner::finished_job() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return finished_job_;
+}
+
+void SessionRunner::publish(Variant v, std::shared_ptr<RunSnapshot> s) {
+  std::lock_guard<std::mutex> lk(mu_);
+  slots_[static_cast<int>(v)] = std::move(s);
+}
+
+void SessionRunner::worker_loop() {
+  // Torch's intra-op pool is per process but sized from the thread that sets it; only this thread runs torch.
+  // OpenBLAS keeps its own pool (2 threads on a 2-core machine would starve the UI): size it too.
+  const int threads = std::max(1, opt_.torch_threads);
+  at::set_num_threads(threads);
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+  // A lower scheduling priority for this thread (Linux: per-thread nice), so the UI thread always gets its
+  // frame's worth of CPU first; the worker still uses everything the UI leaves idle.
+  if (opt_.worker_nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), opt_.worker_nice);
+  for (;;) {
+    RunRequest req;
+    uint64_t job;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return quit_ || pending_.has_value(); });
+      if (quit_) return;
+      req = std::move(*pending_);
+      pending_.reset();
+      job = pending_id_;
+      cancel_ = false;
+      running_ = true;
+    }
+    run_job(req, job);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      running_ = false;
+      finished_job_ = job;
+    }
+  }
+}
+
+ModelBundle* SessionRunner::model_for(const std::string& dir, std::string& resolved, double& seconds) {
+  resolved = resolve_model_dir(dir);
+  seconds = 0;
+  if (model_ && model_dir_ == resolved) return model_.get();
+  model_.reset();
+  baseline_key_.reset();
+  auto t0 = Clock::now();
+  model_ = load_model_bundle(resolved);
+  model_dir_ = resolved;
+  seconds = since(t0);
+  return model_.get();
+}
+
+void SessionRunner::run_job(const RunRequest& req, uint64_t job) {
+  if (req.ab) {
+    const bool reuse = baseline_key_ && same_baseline(*baseline_key_, req) && !cancel_;
+    if (!reuse) {
+      baseline_key_.reset();
+      if (!run_variant(req, Variant::Baseline, job)) return;
+      baseline_key_ = req;
+    }
+    if (req.guidance.enabled()) {
+      run_variant(req, Variant::Guided, job);
+    } else {
+      // FG off: the guided side would repeat the baseline exactly; say so instead of running it.
+      auto idle = std::make_shared<RunSnapshot>();
+      idle->job_id = job;
+      idle->variant = Variant::Guided;
+      idle->inputs = req.inputs;
+      idle->guidance = req.guidance;
+      idle->stage = "Focal Guidance is off";
+      publish(Variant::Guided, idle);
+    }
+  } else {
+    const Variant v = req.guided ? Variant::Guided : Variant::Baseline;
+    if (v == Variant::Baseline) baseline_key_.reset();
+    if (run_variant(req, v, job) && v == Variant::Baseline) baseline_key_ = req;
+  }
+}
+
+bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) {
+  auto cur = std::make_shared<RunSnapshot>();
+  cur->job_id = job;
+  cur->variant = v;
+  cur->inputs = req.inputs;
+  cur->guidance = req.guidance;
+  if (v == Variant::Baseline) cur->guidance.fsg = cur->guidance.ac = false;
+  cur->reference = req.image;
+  auto push = [&](RunState st, const std::string& stage) {
+    cur->state = st;
+    cur->stage = stage;
+    publish(v, std::make_shared<RunSnapshot>(*cur));
+  };
+  auto fail_with = [&](const std::string& msg) {
+    cur->error = msg;
+    push(RunState::Failed, "failed");
+    return false;
+  };
+
+  try {
+    if (!req.image || req.image->empty()) return fail_with("no reference image: choose a PNG/JPEG file (or drop one on the window)");
+    bool blank = true;
+    for (char c : req.inputs.prompt) blank = blank && std::isspace(static_cast<unsigned char>(c));
+    if (blank) return fail_with("the prompt is empty: describe what should happen");
+
+    push(RunState::Loading, "load model");
+    std::string dir;
+    double load_s = 0;
+    ModelBundle* m = model_for(req.inputs.model_dir, dir, load_s);
+    cur->model_dir = dir;
+    cur->model_name = m->layout.variant;
+    cur->num_layers = m->dit.cfg.num_layers;
+    cur->model_weak_layers = m->weak_layers;
+    cur->seconds_load = load_s;
+    if (cancel_) {
+      push(RunState::Cancelled, "cancelled");
+      return false;
+    }
+
+    GenerateRequest g;
+    g.image = to_tensor(*req.image);
+    g.prompt = req.inputs.prompt;
+    g.negative_prompt = req.inputs.negative_prompt;
+    g.seed = req.inputs.seed;
+    g.steps = req.inputs.steps;
+    g.guide_scale = req.inputs.cfg;
+    g.frames = req.inputs.frames;
+    g.max_area = req.inputs.max_area;
+    const RunParams P = resolve_params(*m, g);
+    cur->steps_total = P.steps;
+    cur->frames_total = P.frames;
+    cur->fps = P.fps;
+    cur->cfg = P.guide_scale;
+    cur->has_uncond = P.guide_scale != 1.0;
+    cur->lat_f = static_cast<int>(P.lat_f);
+    cur->lat_h = static_cast<int>(P.lat_h);
+    cur->lat_w = static_cast<int>(P.lat_w);
+    cur->width = static_cast<int>(P.width);
+    cur->height = static_cast<int>(P.height);
+    cur->sampled_steps = sample_steps(P.steps, opt_.max_grid_columns);
+
+    auto capture = make_capture_bridge(*m, g, P, req.analyze_words, cur->sampled_steps, req.guidance.tau_sel);
+    cur->keywords = capture->keywords();
+    cur->capture_keywords = capture->capture_keywords();
+
+    focalscope::GuidanceConfig fg;  // off for the baseline
+    if (v == Variant::Guided) {
+      SnapshotPtr base = snapshot(Variant::Baseline);
+      fg = engine_guidance(req.guidance, *m, base && base->state == RunState::Done ? base.get() : nullptr);
+      cur->guidance_applied = fg.active();
+    }
+
+    RunHooks hooks;
+    hooks.cancel = &cancel_;
+    hooks.listener = capture->listener();
+    hooks.on_conditioned = [&](const RunConditioning& rc) {
+      score_keywords(*m, req.inputs, req.guidance, rc, cur->keywords);
+      push(RunState::Encoding, "conditioned");
+    };
+    hooks.on_stage = [&](const std::string& s) {
+      if (s == "decode") push(RunState::Decoding, s);
+      else push(RunState::Encoding, s);
+    };
+    const double decode_guess = last_decode_s_;  // the previous run's decode time, for the ETA
+    hooks.on_step = [&](const StepProgress& p) {
+      auto rec = std::make_shared<StepRecord>();
+      rec->step = p.step - 1;
+      rec->timestep = static_cast<double>(p.timestep);
+      rec->elapsed_s = p.elapsed_s;
+      rec->maps = capture->collect(p.step - 1);
+      if (!rec->maps.empty()) {
+        cur->steps.push_back(rec);
+        cur->weak_layers = detect_weak_layers(*cur);
+      }
+      cur->steps_done = p.step;
+      cur->elapsed_s = p.elapsed_s;
+      cur->eta_s = p.eta_s + decode_guess;
+      push(RunState::Sampling, "sampling");
+    };
+    auto t0 = Clock::now();
+    GuidedResult guided = generate_guided(*m, g, fg, hooks);  // guidance off: exactly generate()
+    GenerateResult& r = guided.run;
+    if (cur->guidance_applied) {
+      cur->guidance_weak_layers = guided.weak_layers;
+      for (const auto& k : guided.plan.keywords) cur->guided_keywords.push_back(k.word);
+    }
+    cur->seconds_encode = r.seconds_encode;
+    cur->seconds_sample = r.seconds_sample;
+    cur->seconds_decode = r.seconds_decode;
+    if (!r.cancelled) last_decode_s_ = r.seconds_decode;
+    if (r.cancelled) {
+      push(RunState::Cancelled, "cancelled");
+      return false;
+    }
+    auto frames = std::make_shared<std::vector<render::Image>>(to_frames(r.video));
+    cur->frames = frames;
+    cur->eta_s = 0;
+    cur->elapsed_s = since(t0);
+    push(RunState::Done, "done");
+    return true;
+  } catch (const Error& e) {
+    return fail_with(e.what());
+  } catch (const std::exception& e) {
+    return fail_with(std::string("unexpected error: ") + e.what());
+  }
+}
+
+}  // namespace focalscope::session

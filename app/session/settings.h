@@ -1,0 +1,41 @@
+// What the app remembers between runs: inputs, guidance, view options and the window geometry
+// (<config dir>/settings.json; the ImGui window layout lives beside it in imgui.ini).
+#pragma once
+#include <string>
+
+#include "app/session/run_config.h"
+
+namespace focalscope::session {
+
+struct ViewSettings {
+  bool auto_run = true;          // re-run when an input or a guidance setting changes
+  bool ab = true;                // run baseline + guided side by side
+  float overlay_opacity = 0.65f;
+  int colormap = 0;              // render::Colormap
+  bool shared_scale = true;      // grid cells share one colour scale
+  bool loop = true;
+  float font_scale = 1.0f;
+};
+
+struct WindowSettings {
+  int x = -1, y = -1;            // -1: let the window manager place it
+  int width = 1600, height = 1000;
+  bool maximized = false;
+};
+
+struct AppSettings {
+  RunInputs inputs;
+  GuidanceConfig guidance;
+  ViewSettings view;
+  WindowSettings window;
+};
+
+// $FOCALSCOPE_CONFIG_DIR, else $XDG_CONFIG_HOME/focalscope, else ~/.config/focalscope, else ./.focalscope.
+std::string config_dir();
+
+// Missing file: defaults. Unreadable or malformed: defaults, and `warning` says why (never throws).
+AppSettings load_settings(const std::string& path, std::string* warning = nullptr);
+// Creates the directory; returns false (and `error`) when the file cannot be written.
+bool save_settings(const std::string& path, const AppSettings& s, std::string* error = nullptr);
+
+}  // namespace focalscope::session

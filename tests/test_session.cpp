@@ -1,0 +1,326 @@
+// app/session: prompt words, scripts, settings, snapshots (curves, weak layers), exports, and the worker
+// (A/B runs, baseline reuse, cancellation, clear failures) on a tiny runnable model.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "app/session/capture_bridge.h"
+#include "app/session/exports.h"
+#include "app/session/prompt_words.h"
+#include "app/session/script.h"
+#include "app/session/session_runner.h"
+#include "app/session/settings.h"
+#include "engine/core/error.h"
+#include "tests/gui/test_model.h"
+#include "tests/test_util.h"
+
+using namespace focalscope;
+using namespace focalscope::session;
+namespace fs = std::filesystem;
+
+TEST(PromptWords, ContentWordsInOrderOnce) {
+  EXPECT_EQ(prompt_words("The yellow square becomes transparent and disappears."),
+            (std::vector<std::string>{"yellow", "square", "becomes", "transparent", "disappears"}));
+  EXPECT_EQ(prompt_words("A red ball, a RED box; 3 times"), (std::vector<std::string>{"red", "ball", "box", "times"}));
+  EXPECT_TRUE(prompt_words("   ").empty());
+}
+
+TEST(Script, ParsesEveryVerbAndNamesBadLines) {
+  auto cmds = parse_script_text(
+      "# comment\nmodel default\npreset 2\nprompt a red ball rolls\nfg on\nset lambda_txt 0.7\ngenerate\nwait\n"
+      "cell 3 4\nmouse 10 20\nscreenshot out dir/shot.png\n",
+      "t.txt");
+  ASSERT_EQ(cmds.size(), 10u);
+  EXPECT_EQ(cmds[2].rest, "a red ball rolls");
+  EXPECT_DOUBLE_EQ(cmds[4].number, 0.7);
+  EXPECT_DOUBLE_EQ(cmds[6].number, 600);  // default wait limit
+  EXPECT_EQ(cmds[9].rest, "out dir/shot.png");
+  EXPECT_EQ(cmds[9].line, 11);
+  auto msg = [](const std::string& text) {
+    try {
+      parse_script_text(text, "t.txt");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg("generate\nfly away\n").find("t.txt:2: unknown command 'fly'"), std::string::npos);
+  EXPECT_NE(msg("fg maybe").find("t.txt:1"), std::string::npos);
+  EXPECT_NE(msg("set tau_x 1").find("set needs"), std::string::npos);
+  EXPECT_NE(msg("steps ten").find("one number"), std::string::npos);
+  EXPECT_THROW(parse_script("/nonexistent/script.txt"), Error);
+}
+
+TEST(Settings, RoundTripAndBadFilesFallBackToDefaults) {
+  const std::string dir = focalscope::testing::temp_dir("settings");
+  const std::string path = dir + "/settings.json";
+  AppSettings s;
+  s.inputs.prompt = "a blue box";
+  s.inputs.seed = 7;
+  s.guidance.ac = false;
+  s.guidance.weak_layers = {3, 4};
+  s.view.overlay_opacity = 0.3f;
+  s.window.width = 1234;
+  ASSERT_TRUE(save_settings(path, s));
+  std::string warn;
+  AppSettings r = load_settings(path, &warn);
+  EXPECT_TRUE(warn.empty()) << warn;
+  EXPECT_EQ(r.inputs, s.inputs);
+  EXPECT_EQ(r.guidance, s.guidance);
+  EXPECT_FLOAT_EQ(r.view.overlay_opacity, 0.3f);
+  EXPECT_EQ(r.window.width, 1234);
+  std::ofstream(path) << "{not json";
+  r = load_settings(path, &warn);
+  EXPECT_NE(warn.find("malformed"), std::string::npos);
+  EXPECT_EQ(r.inputs, RunInputs{});
+  EXPECT_EQ(load_settings(dir + "/missing.json").inputs, RunInputs{});
+  fs::remove_all(dir);
+}
+
+TEST(Snapshot, SampledStepsCoverFirstAndLast) {
+  EXPECT_EQ(sample_steps(6, 10), (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  auto s = sample_steps(25, 10);
+  ASSERT_EQ(s.size(), 10u);
+  EXPECT_EQ(s.front(), 0);
+  EXPECT_EQ(s.back(), 24);
+  EXPECT_TRUE(std::is_sorted(s.begin(), s.end()));
+  EXPECT_EQ(latent_frame_of(0), 0);
+  EXPECT_EQ(latent_frame_of(1), 1);
+  EXPECT_EQ(latent_frame_of(4), 1);
+  EXPECT_EQ(latent_frame_of(5), 2);
+}
+
+namespace {
+// 8 layers x 3 steps, one keyword: smooth blob maps, except layers 3 and 4 (noise: low Moran's I).
+RunSnapshot synthetic_snapshot() {
+  RunSnapshot s;
+  s.num_layers = 8;
+  s.steps_total = 3;
+  s.steps_done = 3;
+  s.frames_total = 5;
+  s.fps = 8;
+  s.has_uncond = true;
+  s.width = s.height = 64;
+  s.lat_h = s.lat_w = 8;
+  s.state = RunState::Done;
+  s.keywords = {{"red", NAN, false, true}};
+  s.capture_keywords = {0};
+  s.sampled_steps = {0, 1, 2};
+  std::mt19937 rng(1);
+  std::normal_distribution<float> n(0, 1);
+  const int F = 2, H = 8, W = 8;
+  for (int st = 0; st < 3; ++st) {
+    auto rec = std::make_shared<StepRecord>();
+    rec->step = st;
+    rec->maps.resize(1);
+    for (int l = 0; l < 8; ++l) {
+      std::vector<float> v(F * H * W);
+      for (int f = 0; f < F; ++f)
+        for (int y = 0; y < H; ++y)
+          for (int x = 0; x < W; ++x) {
+            const float blob = std::exp(-((x - 3.f) * (x - 3.f) + (y - 4.f) * (y - 4.f)) / 6.f);
+            v[(f * H + y) * W + x] = (l == 3 || l == 4) ? n(rng) : blob + 0.05f * n(rng);
+          }
+      rec->maps[0].push_back(make_similarity_map(F, H, W, v, v));
+    }
+    s.steps.push_back(rec);
+  }
+  s.weak_layers = detect_weak_layers(s);
+  auto frames = std::make_shared<std::vector<render::Image>>();
+  for (int f = 0; f < 5; ++f) frames->push_back(render::Image(64, 64, 3, static_cast<uint8_t>(40 * f)));
+  s.frames = frames;
+  return s;
+}
+}  // namespace
+
+TEST(Snapshot, CurvesAndWeakLayers) {
+  RunSnapshot s = synthetic_snapshot();
+  LayerCurves c = layer_curves(s, 0, PassKind::Cond);
+  EXPECT_EQ(c.steps_used, 3);
+  ASSERT_EQ(c.moran.size(), 8u);
+  EXPECT_GT(c.moran[0], 0.5);
+  EXPECT_LT(c.moran[3], 0.2);
+  EXPECT_EQ(s.weak_layers, (std::vector<int>{3, 4}));
+  LayerCurves one = layer_curves(s, 0, PassKind::Uncond, 1);
+  EXPECT_EQ(one.steps_used, 1);
+  EXPECT_EQ(s.map_slot("red"), 0);
+  EXPECT_EQ(s.map_slot("blue"), -1);
+  EXPECT_EQ(s.map(0, 9, 0), nullptr);
+}
+
+TEST(Exports, WriteEveryFormat) {
+  RunSnapshot a = synthetic_snapshot();
+  RunSnapshot b = synthetic_snapshot();
+  b.variant = Variant::Guided;
+  const std::string dir = focalscope::testing::temp_dir("exports");
+  auto files = export_all(dir, &a, &b, "red", PassKind::Cond, render::Colormap::Viridis, 0.6f);
+  EXPECT_GE(files.size(), 9u);
+  for (const char* f : {"metrics.csv", "metrics.json", "baseline_grid.png", "guided_curves.png", "baseline_map_last_step.png",
+                        "baseline_frames/frame_004.png"})
+    EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
+  std::ifstream csv(dir + "/metrics.csv");
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 1 + 2 /*variants*/ * 8 /*layers*/ * 3 /*steps*/ * 2 /*passes*/);
+  EXPECT_THROW(export_map_png(dir + "/x.png", a, 0, 99, 0, 0, PassKind::Cond, 0.5f), Error);
+  fs::remove_all(dir);
+}
+
+// ---- the worker on a real (tiny) model ----------------------------------------------------------------------
+
+namespace {
+std::string model_dir() {
+  static std::string dir = [] {
+    const std::string d = focalscope::testing::temp_dir("session_model") + "/model";
+    focalscope::testing::write_gui_test_model(focalscope::testing::shared_fixture("wan_checkpoint_layout"), d);
+    return d;
+  }();
+  return dir;
+}
+
+std::shared_ptr<const render::Image> test_image() {
+  auto img = std::make_shared<render::Image>(64, 64, 3);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x) {
+      uint8_t* p = img->at(x, y);
+      p[0] = static_cast<uint8_t>(x * 4);
+      p[1] = static_cast<uint8_t>(y * 4);
+      p[2] = (x / 16 + y / 16) % 2 ? 200 : 30;
+    }
+  return img;
+}
+
+RunRequest request() {
+  RunRequest r;
+  r.inputs.model_dir = model_dir();
+  r.inputs.prompt = "A cat walks on the grass";
+  r.inputs.steps = 4;
+  r.guidance.guided_words = {"cat"};  // the test model has no CLIP text tower to select keywords
+  r.image = test_image();
+  return r;
+}
+
+void wait_idle(SessionRunner& runner, double limit_s = 300) {
+  auto t0 = std::chrono::steady_clock::now();
+  while (runner.busy() || runner.finished_job() < runner.last_job()) {
+    ASSERT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), limit_s) << "run did not finish";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+}  // namespace
+
+TEST(SessionRunner, AbRunStreamsStepsAndReusesTheBaseline) {
+  SessionRunner runner;
+  RunRequest req = request();
+  const uint64_t job = runner.submit(req);
+  // Snapshots stream in while it runs: progress only ever grows for this job.
+  int last_done = -1;
+  while (runner.busy()) {
+    auto s = runner.snapshot(Variant::Baseline);
+    if (s->job_id == job) {
+      EXPECT_GE(s->steps_done, last_done);
+      last_done = s->steps_done;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  wait_idle(runner);
+  auto a = runner.snapshot(Variant::Baseline), b = runner.snapshot(Variant::Guided);
+  ASSERT_EQ(a->state, RunState::Done) << a->error;
+  ASSERT_EQ(b->state, RunState::Done) << b->error;
+  EXPECT_EQ(a->steps_total, 4);
+  EXPECT_EQ(a->steps.size(), 4u);  // every step sampled (4 <= 10 columns)
+  EXPECT_EQ(a->num_layers, 3);
+  ASSERT_TRUE(a->frames);
+  EXPECT_EQ(a->frames->size(), 5u);
+  EXPECT_FALSE(a->guidance.enabled());
+  EXPECT_FALSE(a->guidance_applied);
+  EXPECT_TRUE(b->guidance_applied);
+  EXPECT_EQ(b->guidance_weak_layers, (std::vector<int>{1}));  // the model's manifest
+  EXPECT_EQ(b->guided_keywords, (std::vector<std::string>{"cat"}));
+  ASSERT_TRUE(b->frames);
+  bool differ = false;
+  for (size_t f = 0; f < a->frames->size(); ++f) differ = differ || (*a->frames)[f].pixels != (*b->frames)[f].pixels;
+  EXPECT_TRUE(differ) << "Focal Guidance did not change the video";
+  ASSERT_FALSE(a->capture_keywords.empty());
+  const SimilarityMap* m = a->map(0, 1, 3);
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(m->has(PassKind::Cond));
+  EXPECT_TRUE(m->has(PassKind::Uncond));
+  EXPECT_EQ(m->frames, a->lat_f);
+  EXPECT_GT(m->cond_max, m->cond_min);
+
+  // A guidance change re-runs only the guided side.
+  req.guidance.lambda_txt = 0.9f;
+  runner.submit(req);
+  wait_idle(runner);
+  EXPECT_EQ(runner.snapshot(Variant::Baseline)->job_id, a->job_id);
+  EXPECT_GT(runner.snapshot(Variant::Guided)->job_id, b->job_id);
+  EXPECT_EQ(runner.snapshot(Variant::Guided)->state, RunState::Done);
+}
+
+TEST(SessionRunner, ResubmittingCancelsTheRunInFlight) {
+  SessionRunner runner;
+  RunRequest req = request();
+  req.inputs.steps = 40;
+  const uint64_t first = runner.submit(req);
+  while (runner.snapshot(Variant::Baseline)->job_id != first || runner.snapshot(Variant::Baseline)->steps_done < 1)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  req.inputs.steps = 3;
+  req.inputs.seed = 5;
+  const uint64_t second = runner.submit(req);
+  wait_idle(runner);
+  auto a = runner.snapshot(Variant::Baseline);
+  EXPECT_EQ(a->job_id, second);
+  EXPECT_EQ(a->state, RunState::Done);
+  EXPECT_EQ(a->steps_total, 3);
+}
+
+TEST(SessionRunner, GuidanceWithoutKeywordsOnAModelWithoutClipTextFailsClearly) {
+  SessionRunner runner;
+  RunRequest req = request();
+  req.guidance.guided_words.clear();
+  req.ab = false;
+  runner.submit(req);
+  wait_idle(runner);
+  auto b = runner.snapshot(Variant::Guided);
+  EXPECT_EQ(b->state, RunState::Failed);
+  EXPECT_NE(b->error.find("keyword"), std::string::npos) << b->error;
+}
+
+TEST(SessionRunner, BadInputsFailWithAMessage) {
+  SessionRunner runner;
+  RunRequest req = request();
+  req.inputs.prompt = "   ";
+  req.ab = false;
+  req.guided = false;
+  runner.submit(req);
+  wait_idle(runner);
+  auto s = runner.snapshot(Variant::Baseline);
+  EXPECT_EQ(s->state, RunState::Failed);
+  EXPECT_NE(s->error.find("prompt is empty"), std::string::npos) << s->error;
+
+  req = request();
+  req.image.reset();
+  req.ab = false;
+  req.guided = false;
+  runner.submit(req);
+  wait_idle(runner);
+  s = runner.snapshot(Variant::Baseline);
+  EXPECT_EQ(s->state, RunState::Failed);
+  EXPECT_NE(s->error.find("no reference image"), std::string::npos) << s->error;
+
+  req = request();
+  req.inputs.model_dir = "/nonexistent/model";
+  req.ab = false;
+  req.guided = false;
+  runner.submit(req);
+  wait_idle(runner);
+  s = runner.snapshot(Variant::Baseline);
+  EXPECT_EQ(s->state, RunState::Failed);
+  EXPECT_NE(s->error.find("/nonexistent/model"), std::string::npos) << s->error;
+}
