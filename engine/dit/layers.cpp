@@ -19,6 +19,56 @@ void Linear::collect(const std::string& name, NamedTensors& out) const {
   if (b.defined()) out.emplace_back(name + ".bias", b);
 }
 
+namespace {
+// True when `part` is the row slice [row0, row0 + part.size(0)) of the contiguous `whole`.
+bool is_row_slice(const at::Tensor& part, const at::Tensor& whole, int64_t row0) {
+  if (!part.defined() || !whole.defined()) return part.defined() == whole.defined();
+  if (part.dtype() != whole.dtype() || part.device() != whole.device() || !part.is_contiguous()) return false;
+  if (part.dim() != whole.dim() || part.sizes().slice(1) != whole.sizes().slice(1)) return false;
+  const int64_t row = whole.numel() / std::max<int64_t>(1, whole.size(0));
+  return part.data_ptr() == static_cast<const char*>(whole.data_ptr()) + row0 * row * whole.element_size();
+}
+}  // namespace
+
+bool PackedLinear::intact(const std::vector<const Linear*>& parts) const {
+  if (parts.empty() || !packed.w.defined()) return false;
+  int64_t row0 = 0;
+  for (const Linear* l : parts) {
+    if (!is_row_slice(l->w, packed.w, row0) || !is_row_slice(l->b, packed.b, row0)) return false;
+    row0 += l->w.size(0);
+  }
+  return row0 == packed.w.size(0);
+}
+
+bool PackedLinear::pack(const std::vector<Linear*>& ps) {
+  if (ps.empty()) return false;
+  if (intact(std::vector<const Linear*>(ps.begin(), ps.end()))) return true;
+  std::vector<at::Tensor> ws, bs;
+  for (Linear* l : ps) {
+    const Linear& f = *ps.front();
+    if (!l->w.defined() || l->w.dim() != 2 || l->w.size(1) != f.w.size(1) || l->w.dtype() != f.w.dtype() ||
+        l->w.device() != f.w.device() || l->b.defined() != f.b.defined())
+      return false;
+    ws.push_back(l->w);
+    if (l->b.defined()) bs.push_back(l->b);
+  }
+  {
+    // at::cat copies; the parts' old tensors are released once nothing else holds them (memory-neutral). No
+    // autograd history: the packed tensors are storage, the parts (views made below) are the parameters.
+    at::NoGradGuard no_grad;
+    packed.w = at::cat(ws, 0);
+    packed.b = bs.empty() ? at::Tensor() : at::cat(bs, 0);
+  }
+  int64_t row0 = 0;
+  for (Linear* l : ps) {
+    const int64_t n = l->w.size(0);
+    l->w = packed.w.narrow(0, row0, n);
+    if (packed.b.defined()) l->b = packed.b.narrow(0, row0, n);
+    row0 += n;
+  }
+  return true;
+}
+
 void Norm::load(WeightLoader& L, const std::string& name, int64_t n, bool bias) {
   w = L.take(name + ".weight", {n});
   if (bias) b = L.take(name + ".bias", {n});

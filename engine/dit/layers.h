@@ -19,6 +19,22 @@ struct Linear {
   void collect(const std::string& name, NamedTensors& out) const;
 };
 
+// Several Linear layers reading the same input, packed into one [sum(out), in] weight (+ bias) so that a single
+// GEMM computes all their outputs (on CPU one larger GEMM threads better than three small ones). The parts keep
+// their own w/b, rebound to row slices of the packed tensors: no memory is duplicated and names, loading and
+// named_parameters() are unchanged. Anyone may still assign a part a new tensor (a checkpoint load, .to()):
+// `intact()` then reports false and callers fall back to the separate layers. (The parts are passed to each
+// call rather than stored, so copying a model that holds a PackedLinear stays safe.)
+struct PackedLinear {
+  Linear packed;
+  // Packs `parts` (same input width, dtype and device, all with or all without bias); a no-op when they are
+  // already packed, so optimizer-held references to the parts stay valid. Returns false (and changes nothing)
+  // when they cannot be packed.
+  bool pack(const std::vector<Linear*>& parts);
+  // True when the parts are still consecutive row slices of `packed`, in order.
+  bool intact(const std::vector<const Linear*>& parts) const;
+};
+
 struct Norm {  // RMSNorm (w only) or affine LayerNorm (w, b)
   at::Tensor w, b;
   void load(WeightLoader& L, const std::string& name, int64_t n, bool bias);

@@ -106,7 +106,8 @@ double dit_forward_flops(const WanConfig& c, int64_t L, int64_t n_text, int64_t 
   per_layer += 2 * l * l * d;                  // scores + weighted sum
   per_layer += 2 * l * d * d;                  // cross-attn q, o
   per_layer += 2 * l * double(n_text + (c.is_i2v() ? n_img : 0)) * d;  // cross scores + sums
-  if (!cached_context) per_layer += 2 * double(n_text + (c.is_i2v() ? 2 * n_img : 0)) * d * d / 1.0;
+  // k and v of each context row (text: k, v; image: k_img, v_img)
+  if (!cached_context) per_layer += 2 * double(n_text + (c.is_i2v() ? n_img : 0)) * d * d;
   per_layer += 2 * l * d * f;                  // FFN
   const auto& p = c.patch_size;
   double outside = l * d * double(c.in_dim) * p[0] * p[1] * p[2] + l * d * double(c.out_dim) * p[0] * p[1] * p[2];

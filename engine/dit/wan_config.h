@@ -48,7 +48,8 @@ struct WanConfig {
 
 namespace focalscope {
 // Multiply-add FLOPs (2 per MAC) of one DiT forward for one batch row with L visual tokens, counting the matmuls
-// (projections, attention scores and weighted sums, FFN) — what a roofline is measured against. Context K/V
-// projections are excluded when `cached_context` (they are computed once per run, not per step).
+// (projections, attention scores and weighted sums, FFN, patch embedding and head) — what a roofline is measured
+// against. Context K/V projections are excluded when `cached_context` (they are computed once per run, not per
+// step); the text/image embedding MLPs and the per-row time embedding are never counted (once per run / tiny).
 double dit_forward_flops(const WanConfig& cfg, int64_t L, int64_t n_text, int64_t n_img, bool cached_context);
 }  // namespace focalscope

@@ -1,10 +1,22 @@
 #include "engine/dit/wan_model.h"
 
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/accumulate.h>
+#include <dlfcn.h>
+
+#include <array>
 #include <cmath>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
 #include "engine/dit/attention.h"
+#include "engine/dit/cpu_kernels.h"
 
 namespace focalscope {
 
@@ -71,6 +83,7 @@ WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType
     b.ffn2.load(L, pre + "ffn.2", f, d);
   }
   L.finish();
+  m.pack_projections();
   return m;
 }
 
@@ -115,6 +128,7 @@ WanModel WanModel::init(const WanConfig& cfg, uint64_t seed) {
     b.ffn0.init(d, f, true, xavier(d, f));
     b.ffn2.init(f, d, true, xavier(f, d));
   }
+  m.pack_projections();
   return m;
 }
 
@@ -175,6 +189,11 @@ void WanModel::to(c10::Device device, c10::ScalarType dtype) {
     for (Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o, &b.ca_k_img, &b.ca_v_img, &b.ffn0, &b.ffn2}) lin(*l);
     for (Norm* n : {&b.sa_norm_q, &b.sa_norm_k, &b.norm3, &b.ca_norm_q, &b.ca_norm_k, &b.ca_norm_k_img}) nrm(*n);
   }
+  pack_projections();
+}
+
+void WanModel::pack_projections() {
+  for (auto& b : blocks) b.sa_qkv.pack({&b.sa_q, &b.sa_k, &b.sa_v});
 }
 
 // ---- embeddings -----------------------------------------------------------------------
@@ -235,48 +254,178 @@ CrossContext WanModel::precompute_cross(const at::Tensor& context, const at::Ten
 }
 
 // ---- forward ---------------------------------------------------------------------------------
+//
+// Two implementations of the same maths share the block structure (and the probe points) below:
+//  - the straightforward one: plain ATen ops, autograd-safe, any dtype/device (the trainer, bf16, CUDA);
+//  - `fast`: float32 CPU without autograd (sampling runs under InferenceMode). It fuses the elementwise chains
+//    around the GEMMs into single passes (engine/dit/cpu_kernels.h), runs q/k/v as one GEMM and attention
+//    without transposed copies, writes activations into reused buffers (Workspace) and updates the residual
+//    stream in place when nothing else can hold it.
+namespace {
+
+// Activation buffers of the fast path, reused by every block and kept between forwards (per thread). Without
+// them each block at the embedded model's size allocates ~3 MB of temporaries and glibc hands the freed heap top
+// back to the kernel, so every forward page-faulted ~26 MB back in: ~20% of its CPU time. Only tensors that are
+// never handed out go here (not what probe listeners see, not the result; taps clone), and none is live across
+// a listener callback, so a listener may even run a nested forward.
+class Workspace {
+ public:
+  enum Slot { kNormed, kProj, kQ, kK, kAttn, kOut, kHidden, kSlots };
+  at::Tensor get(Slot slot, at::IntArrayRef sizes) {
+    at::Tensor& t = buf_[slot];
+    const int64_t n = c10::multiply_integers(sizes);
+    if (!t.defined() || t.numel() < n) {
+      c10::InferenceMode normal_tensor(false);  // writable by later no-grad forwards outside InferenceMode too
+      t = at::empty({n}, at::TensorOptions().dtype(at::kFloat));
+    }
+    return t.narrow(0, 0, n).view(sizes);
+  }
+  // Called after each forward: buffers of big models (the 14B one needs GBs) are not kept.
+  void release_if_larger_than(int64_t bytes) {
+    int64_t total = 0;
+    for (const auto& t : buf_) total += t.defined() ? t.nbytes() : 0;
+    if (total > bytes)
+      for (auto& t : buf_) t = at::Tensor();
+  }
+
+ private:
+  std::array<at::Tensor, kSlots> buf_;
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// [B, len, N*d] -> [B, N, len, d] view (no copy when the last dim is contiguous; a shared [1, len, dim] context
+// stays shared through its zero batch stride).
+at::Tensor heads_view(const at::Tensor& t, int64_t B, int64_t N) {
+  at::Tensor e = t.expand({B, t.size(1), t.size(2)});
+  return e.reshape({B, t.size(1), N, t.size(2) / N}).permute({0, 2, 1, 3});
+}
+
+// l(x) into `out` (both contiguous): the addmm at::linear runs, without allocating the result.
+at::Tensor linear_into(const Linear& l, const at::Tensor& x, const at::Tensor& out) {
+  const at::Tensor x2 = x.reshape({-1, l.w.size(1)});
+  at::Tensor o2 = out.view({-1, l.w.size(0)});
+  if (l.b.defined())
+    at::addmm_out(o2, l.b, x2, l.w.t());
+  else
+    at::mm_out(o2, x2, l.w.t());
+  return out;
+}
+
+// [B, L, dim]-shaped buffer with `width` columns.
+at::Tensor rows_buffer(Workspace::Slot slot, const at::Tensor& like, int64_t width) {
+  return workspace().get(slot, {like.size(0), like.size(1), width});
+}
+
+// LayerNorm without affine parameters, then the DiT modulation: norm(x) * (1 + scale) + shift.
+at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& shift, double eps, bool fast) {
+  if (fast) return cpu::layer_norm_scale_shift(x, 1 + scale, shift, eps, rows_buffer(Workspace::kNormed, x, x.size(2)));
+  return layer_norm_noaffine(x, eps) * (1 + scale) + shift;
+}
+
+// Residual update x + y * gate (gate undefined: plain add). The fast path uses one addcmul, in place when the
+// caller owns x exclusively; the in-place and out-of-place forms give bit-identical results, so attaching a
+// read-only listener (which disables in-place updates) leaves the output unchanged to the last bit.
+at::Tensor residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate, bool fast, bool in_place) {
+  if (!fast) return gate.defined() ? x + y.to(at::kFloat) * gate : x + y.to(at::kFloat);
+  if (!gate.defined()) return in_place ? x.add_(y) : x + y;
+  return in_place ? x.addcmul_(y, gate) : at::addcmul(x, y, gate);
+}
+
+at::Tensor self_attention(const WanConfig& cfg, const WanBlockWeights& b, const at::Tensor& h, const at::Tensor& cos,
+                          const at::Tensor& sin, bool fast) {
+  const int64_t B = h.size(0), L = h.size(1), N = cfg.num_heads, hd = cfg.head_dim(), D = cfg.dim;
+  if (!fast) {
+    at::Tensor q = rms_norm(b.sa_q(h), b.sa_norm_q.w, cfg.eps).view({B, L, N, hd});
+    at::Tensor k = rms_norm(b.sa_k(h), b.sa_norm_k.w, cfg.eps).view({B, L, N, hd});
+    at::Tensor v = b.sa_v(h).view({B, L, N, hd});
+    return b.sa_o(attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v));
+  }
+  Workspace& ws = workspace();
+  // One GEMM for q, k and v when they are still packed (the usual case), else three.
+  at::Tensor ql, kl, vl;
+  if (b.sa_qkv.intact({&b.sa_q, &b.sa_k, &b.sa_v})) {
+    const at::Tensor qkv = linear_into(b.sa_qkv.packed, h, rows_buffer(Workspace::kProj, h, 3 * D));
+    ql = qkv.narrow(2, 0, D), kl = qkv.narrow(2, D, D), vl = qkv.narrow(2, 2 * D, D);
+  } else {
+    ql = b.sa_q(h), kl = b.sa_k(h), vl = b.sa_v(h);
+  }
+  // q/k: RMSNorm + RoPE (+ the 1/sqrt(d) softmax scale folded into q) in one pass each, written head-major.
+  at::Tensor q = cpu::rms_norm_rope_heads(ql, b.sa_norm_q.w, cfg.eps, N, cos, sin, 1.0 / std::sqrt(double(hd)),
+                                          ws.get(Workspace::kQ, {B, N, L, hd}));
+  at::Tensor k = cpu::rms_norm_rope_heads(kl, b.sa_norm_k.w, cfg.eps, N, cos, sin, 1.0, ws.get(Workspace::kK, {B, N, L, hd}));
+  at::Tensor o = rows_buffer(Workspace::kAttn, h, D);
+  attention_into(q, k, heads_view(vl, B, N), heads_view(o, B, N), /*accumulate=*/false);
+  return linear_into(b.sa_o, o, rows_buffer(Workspace::kOut, h, D));
+}
+
+// Cross-attention of xn (norm3 output) over text keys/values (+ image ones for i2v), output projection included.
+at::Tensor cross_attention(const WanConfig& cfg, const WanBlockWeights& b, const at::Tensor& xn, const at::Tensor& k,
+                           const at::Tensor& v, const at::Tensor& k_img, const at::Tensor& v_img, bool fast) {
+  const int64_t B = xn.size(0), L = xn.size(1), N = cfg.num_heads, hd = cfg.head_dim(), D = cfg.dim;
+  if (!fast) {
+    at::Tensor cq = rms_norm(b.ca_q(xn), b.ca_norm_q.w, cfg.eps).view({B, L, N, hd});
+    auto heads = [&](const at::Tensor& t) { return t.expand({B, t.size(1), t.size(2)}).reshape({B, t.size(1), N, hd}); };
+    at::Tensor o = attention(cq, heads(k), heads(v));
+    if (cfg.is_i2v()) o = o + attention(cq, heads(k_img), heads(v_img));
+    return b.ca_o(o);
+  }
+  // One head-major query for both contexts; the image attention accumulates into the text attention's output.
+  const at::Tensor xc = xn.contiguous();
+  at::Tensor cq = cpu::rms_norm_rope_heads(linear_into(b.ca_q, xc, rows_buffer(Workspace::kProj, xc, D)), b.ca_norm_q.w,
+                                           cfg.eps, N, {}, {}, 1.0 / std::sqrt(double(hd)),
+                                           workspace().get(Workspace::kQ, {B, N, L, hd}));
+  at::Tensor o = rows_buffer(Workspace::kAttn, xc, D);
+  const at::Tensor oh = heads_view(o, B, N);
+  attention_into(cq, heads_view(k, B, N), heads_view(v, B, N), oh, /*accumulate=*/false);
+  if (cfg.is_i2v()) attention_into(cq, heads_view(k_img, B, N), heads_view(v_img, B, N), oh, /*accumulate=*/true);
+  return linear_into(b.ca_o, o, rows_buffer(Workspace::kOut, xc, D));
+}
+
+}  // namespace
+
 at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0, const at::Tensor& cos,
                                    const at::Tensor& sin, const CrossContext& cross, const ForwardInfo& info,
-                                   const ForwardOptions& opt) const {
+                                   const ForwardOptions& opt, bool fast) const {
   const auto& b = blocks[layer];
-  const int64_t B = x.size(0), L = x.size(1), N = cfg.num_heads, hd = cfg.head_dim();
   const bool t0 = opt.taps && layer == 0;
+  // The residual stream may be updated in place only when no listener can be holding a reference to it (probe
+  // tensors are handed out by reference; see probe.h) and no autograd graph needs the old values.
+  const bool in_place = fast && !opt.listener;
   auto m = (b.modulation.to(at::kFloat) + e0).chunk(6, 1);  // each [B, 1, dim]
 
   // self-attention
-  at::Tensor h = layer_norm_noaffine(x, cfg.eps) * (1 + m[1]) + m[0];
-  at::Tensor q = rms_norm(b.sa_q(h), b.sa_norm_q.w, cfg.eps).view({B, L, N, hd});
-  at::Tensor k = rms_norm(b.sa_k(h), b.sa_norm_k.w, cfg.eps).view({B, L, N, hd});
-  at::Tensor v = b.sa_v(h).view({B, L, N, hd});
-  at::Tensor y = b.sa_o(attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v));
+  at::Tensor h = norm_modulate(x, m[1], m[0], cfg.eps, fast);
+  at::Tensor y = self_attention(cfg, b, h, cos, sin, fast);
   if (t0) tap(opt, "block0_self_attn_out", y);
-  x = x + y.to(at::kFloat) * m[2];
+  x = residual(x, y, m[2], fast, in_place);
 
   // cross-attention (text + image), with the probe points
   const auto& cl = cross.layers[layer];
+  // (A listener receives x_norm, so it gets its own tensor rather than a workspace buffer.)
+  auto norm3 = [&](const at::Tensor& t, bool handed_out) {
+    if (!fast) return layer_norm_affine(t, b.norm3, cfg.eps);
+    return cpu::layer_norm_scale_shift(t, b.norm3.w, b.norm3.b, cfg.eps,
+                                       handed_out ? at::Tensor() : rows_buffer(Workspace::kNormed, t, t.size(2)));
+  };
   ProbeListener* lis = (opt.listener && opt.listener->wants(info, layer)) ? opt.listener : nullptr;
   at::Tensor xn, ca;
   if (!lis) {
-    xn = layer_norm_affine(x, b.norm3, cfg.eps);
-    at::Tensor cq = rms_norm(b.ca_q(xn), b.ca_norm_q.w, cfg.eps).view({B, L, N, hd});
-    auto heads = [&](const at::Tensor& t) { return t.expand({B, t.size(1), t.size(2)}).reshape({B, t.size(1), N, hd}); };
-    at::Tensor o = attention(cq, heads(cl.k), heads(cl.v));
-    if (cfg.is_i2v()) o = o + attention(cq, heads(cl.k_img), heads(cl.v_img));
-    ca = b.ca_o(o);
+    xn = norm3(x, false);
+    ca = cross_attention(cfg, b, xn, cl.k, cl.v, cl.k_img, cl.v_img, fast);
   } else {
     BlockProbe p{info, layer, cfg, b, x, {}, {}, {}};
     lis->on_cross_attn_input(p);
     x = p.x;
-    p.x_norm = layer_norm_affine(x, b.norm3, cfg.eps);
+    p.x_norm = norm3(x, true);
     xn = p.x_norm;
-    p.text_v = cl.v.expand({B, cl.v.size(1), cl.v.size(2)});
-    if (cfg.is_i2v()) p.img_v = cl.v_img.expand({B, cl.v_img.size(1), cl.v_img.size(2)});
+    p.text_v = cl.v.expand({x.size(0), cl.v.size(1), cl.v.size(2)});
+    if (cfg.is_i2v()) p.img_v = cl.v_img.expand({x.size(0), cl.v_img.size(1), cl.v_img.size(2)});
     lis->on_cross_attn_values(p);
-    at::Tensor cq = rms_norm(b.ca_q(xn), b.ca_norm_q.w, cfg.eps).view({B, L, N, hd});
-    auto heads = [&](const at::Tensor& t) { return t.expand({B, t.size(1), t.size(2)}).reshape({B, t.size(1), N, hd}); };
-    at::Tensor o = attention(cq, heads(cl.k), heads(p.text_v));
-    if (cfg.is_i2v()) o = o + attention(cq, heads(cl.k_img), heads(p.img_v));
-    ca = b.ca_o(o);
+    ca = cross_attention(cfg, b, xn, cl.k, p.text_v, cl.k_img, p.img_v, fast);
     x = x + ca.to(at::kFloat);
     p.x = x;
     lis->on_cross_attn_output(p);
@@ -286,13 +435,137 @@ at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0
     tap(opt, "block0_norm3_out", xn);
     tap(opt, "block0_cross_attn_out", ca);
   }
-  if (!lis) x = x + ca.to(at::kFloat);
+  if (!lis) x = residual(x, ca, {}, fast, in_place);
 
   // feed-forward
-  h = layer_norm_noaffine(x, cfg.eps) * (1 + m[4]) + m[3];
-  y = b.ffn2(gelu_tanh(b.ffn0(h)));
+  h = norm_modulate(x, m[4], m[3], cfg.eps, fast);
+  if (fast) {
+    y = linear_into(b.ffn0, h, rows_buffer(Workspace::kHidden, h, cfg.ffn_dim));
+    cpu::gelu_tanh_(y);
+    y = linear_into(b.ffn2, y, rows_buffer(Workspace::kOut, h, cfg.dim));
+  } else {
+    y = b.ffn2(gelu_tanh(b.ffn0(h)));
+  }
   if (t0) tap(opt, "block0_ffn_out", y);
-  return x + y.to(at::kFloat) * m[5];
+  return residual(x, y, m[5], fast, in_place);
+}
+
+// ---- batch rows on separate cores --------------------------------------------------------------
+//
+// At the embedded model's width OpenBLAS splitting each GEMM across cores spends much of the gain on thread
+// hand-offs (hundreds of GEMMs of ~0.1-1 ms per forward, plus the per-head attention GEMMs). The rows of a batch
+// (CFG's cond/uncond pair) are independent through the whole block stack, so without listeners the fast path
+// gives each core its own rows, with BLAS single-threaded: no synchronisation inside the forward at all.
+// The arithmetic is the same as with all rows together (same per-row kernels, same attention calls, and GEMMs
+// whose results do not depend on the row count or BLAS threads), so attaching a read-only listener, which
+// keeps the batch together, still leaves the output bit-identical.
+namespace {
+
+// OpenBLAS keeps its own thread pool, which libtorch's thread settings do not reach; looked up at run time so
+// that with another BLAS the rows simply stay together.
+struct OpenBlasThreads {
+  int (*get)() = reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  void (*set)(int) = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  bool available() const { return get && set; }
+  static const OpenBlasThreads& instance() {
+    static const OpenBlasThreads o;
+    return o;
+  }
+};
+
+// While any guard is alive (in any thread) OpenBLAS runs single-threaded; the last one to end restores the
+// previous count. (Process-wide: BLAS calls of other threads in that window also run on one thread.)
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (state().depth++ == 0) {
+      state().saved = OpenBlasThreads::instance().get();
+      OpenBlasThreads::instance().set(1);
+    }
+  }
+  ~SingleThreadedBlas() {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (--state().depth == 0) OpenBlasThreads::instance().set(state().saved);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  struct State {
+    std::mutex mutex;
+    int depth = 0, saved = 1;
+  };
+  static State& state() {
+    static State s;
+    return s;
+  }
+};
+
+// Rows [r0, r1) of a per-run tensor whose batch is B; a batch of 1 is shared by all rows and kept.
+at::Tensor batch_rows(const at::Tensor& t, int64_t B, int64_t r0, int64_t r1) {
+  return (t.defined() && t.size(0) == B && B > 1) ? t.narrow(0, r0, r1 - r0) : t;
+}
+
+}  // namespace
+
+int WanModel::parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& opt) const {
+  const auto& blas = OpenBlasThreads::instance();
+  // Listeners and taps see whole-batch tensors at every block, so the rows stay together for them.
+  if (opt.listener || opt.taps || !blas.available()) return 1;
+  // Every core gets rows (a 16-core box running a CFG pair is better served by threaded GEMMs), and libtorch
+  // is not itself asked for intra-op threads (they would oversubscribe the cores).
+  const int cores = blas.get();
+  if (cores < 2 || B < cores || at::get_num_threads() != 1) return 1;
+  // Tiny widths gain nothing, and keeping the per-row GEMMs (L x dim x dim) well above OpenBLAS's small-matrix
+  // cutoff (~1e6 multiply-adds, where it switches kernels) keeps them bit-identical to the whole-batch ones.
+  if (double(L) * cfg.dim * cfg.dim < 2e6) return 1;
+  return cores;
+}
+
+void WanModel::blocks_in_row_groups(const at::Tensor& x, const at::Tensor& e0, const at::Tensor& cos,
+                                    const at::Tensor& sin, const CrossContext& cross, const ForwardInfo& info,
+                                    const ForwardOptions& opt, int groups) const {
+  const int64_t B = x.size(0);
+  struct Group {
+    at::Tensor x, e0;
+    CrossContext cross;
+    ForwardInfo info;
+    std::exception_ptr error;
+  };
+  std::vector<Group> gs(groups);
+  for (int g = 0; g < groups; ++g) {
+    const int64_t r0 = B * g / groups, r1 = B * (g + 1) / groups;
+    Group& G = gs[g];
+    G.x = x.narrow(0, r0, r1 - r0);  // rows of the (contiguous) residual stream, updated in place
+    G.e0 = e0.narrow(0, r0, r1 - r0);
+    G.cross.text = batch_rows(cross.text, B, r0, r1);
+    G.cross.img = batch_rows(cross.img, B, r0, r1);
+    for (const auto& l : cross.layers)
+      G.cross.layers.push_back({batch_rows(l.k, B, r0, r1), batch_rows(l.v, B, r0, r1), batch_rows(l.k_img, B, r0, r1),
+                                batch_rows(l.v_img, B, r0, r1)});
+    G.info = info;
+    G.info.roles.assign(info.roles.begin() + r0, info.roles.begin() + r1);
+  }
+  SingleThreadedBlas single_threaded_blas;
+  const at::ThreadLocalState tls;  // this thread's grad / inference mode, for the workers
+  auto run = [&](Group& G) {
+    try {
+      at::ThreadLocalStateGuard guard(tls);
+      for (int i = 0; i < cfg.num_layers; ++i) {
+        at::Tensor out = block_forward(i, G.x, G.e0, cos, sin, G.cross, G.info, opt, /*fast=*/true);
+        TORCH_INTERNAL_ASSERT(out.is_same(G.x) || out.data_ptr() == G.x.data_ptr());  // updated in place
+      }
+    } catch (...) {
+      G.error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int g = 1; g < groups; ++g) workers.emplace_back(run, std::ref(gs[g]));
+  run(gs[0]);
+  for (auto& w : workers) w.join();
+  for (const auto& G : gs)
+    if (G.error) std::rethrow_exception(G.error);
 }
 
 at::Tensor WanModel::forward(const DitInputs& in, const ForwardOptions& opt) const {
@@ -354,20 +627,30 @@ at::Tensor WanModel::forward(const DitInputs& in, const ForwardOptions& opt) con
                        .reshape({L, hd / 2});
   at::Tensor cos = at::cos(ang).to(at::kFloat).to(dev), sin = at::sin(ang).to(at::kFloat).to(dev);
 
+  // Fused inference kernels: float32 CPU weights and activations, nothing to record for autograd.
+  const bool fast = !opt.reference_path && !at::GradMode::is_enabled() && cpu::supported(x) &&
+                    cpu::supported(blocks.front().sa_q.w) && cpu::supported(cos);
+
   ForwardInfo info;
   info.step = opt.step;
   info.timestep = t[0].item<double>();
   info.roles = opt.roles.empty() ? std::vector<PassRole>(B, PassRole::Cond) : opt.roles;
   info.grid = {F, H, W};
-  for (int i = 0; i < cfg.num_layers; ++i) {
-    x = block_forward(i, x, e0, cos, sin, *cross, info, opt);
-    if (opt.taps) tap(opt, "block" + std::to_string(i) + "_out", x);
+  const int groups = fast ? parallel_row_groups(B, x.size(1), opt) : 1;
+  if (groups > 1) {
+    blocks_in_row_groups(x, e0, cos, sin, *cross, info, opt, groups);
+  } else {
+    for (int i = 0; i < cfg.num_layers; ++i) {
+      x = block_forward(i, x, e0, cos, sin, *cross, info, opt, fast);
+      if (opt.taps) tap(opt, "block" + std::to_string(i) + "_out", x);
+    }
   }
 
   // head: modulation from e (not e0)
   auto hm = (head_modulation.to(at::kFloat) + e.unsqueeze(1)).chunk(2, 1);
-  at::Tensor out = head(layer_norm_noaffine(x, cfg.eps) * (1 + hm[1]) + hm[0]).to(at::kFloat);
+  at::Tensor out = head(norm_modulate(x, hm[1], hm[0], cfg.eps, fast)).to(at::kFloat);
   if (opt.taps) tap(opt, "head_out", out);
+  if (fast) workspace().release_if_larger_than(128LL << 20);
 
   // unpatchify: features ordered (p_t, p_h, p_w, c)
   const int64_t C = cfg.out_dim;

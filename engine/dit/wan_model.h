@@ -18,6 +18,7 @@ class TensorSet;
 struct WanBlockWeights {
   at::Tensor modulation;  // [1, 6, dim]
   Linear sa_q, sa_k, sa_v, sa_o;
+  PackedLinear sa_qkv;        // sa_q, sa_k, sa_v packed for one GEMM in the inference forward (they are views of it)
   Norm sa_norm_q, sa_norm_k;  // RMSNorm over the full width
   Norm norm3;                 // affine LayerNorm before cross-attention
   Linear ca_q, ca_k, ca_v, ca_o, ca_k_img, ca_v_img;
@@ -48,6 +49,10 @@ struct ForwardOptions {
   ProbeListener* listener = nullptr;
   const CrossContext* cross = nullptr;            // precomputed context (else computed from inputs)
   std::map<std::string, at::Tensor>* taps = nullptr;  // debug: records named intermediates (fixture parity)
+  // Without autograd (GradMode off, e.g. under InferenceMode) a float32 CPU model runs fused kernels
+  // (engine/dit/cpu_kernels.h) instead of chains of ATen ops; same maths, ~1e-7 relative difference. This forces
+  // the straightforward ATen path (the one autograd always takes), for tests and before/after benchmarks.
+  bool reference_path = false;
 };
 
 class WanModel {
@@ -68,8 +73,11 @@ class WanModel {
                        c10::Device device = c10::Device(c10::kCPU));
   // Seeded random initialisation (for training the embedded model).
   static WanModel init(const WanConfig& cfg, uint64_t seed);
-  NamedTensors named_parameters() const;  // upstream names, in state-dict order
+  NamedTensors named_parameters() const;  // upstream names, in state-dict order (sa_q/k/v: views of sa_qkv)
   void to(c10::Device device, c10::ScalarType dtype);
+  // (Re)packs each block's q/k/v projections (WanBlockWeights::sa_qkv); load, init and to() call it. Needed
+  // again only after assigning new tensors to those weights, and then only for speed.
+  void pack_projections();
 
   // Zero-pads a [L, text_dim] (or [B, L, text_dim]) context to [B, text_len, text_dim]; L > text_len is an error.
   at::Tensor pad_context(const at::Tensor& context) const;
@@ -84,8 +92,14 @@ class WanModel {
   static at::Tensor rope_angles(int n, int head_dim);
 
  private:
+  // Batch rows on separate cores in the fast path (see wan_model.cpp): how many groups (1: keep them together),
+  // and the block stack run that way, updating x in place.
+  int parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& opt) const;
+  void blocks_in_row_groups(const at::Tensor& x, const at::Tensor& e0, const at::Tensor& cos, const at::Tensor& sin,
+                            const CrossContext& cross, const ForwardInfo& info, const ForwardOptions& opt, int groups) const;
+  // `fast`: use the fused inference kernels (no autograd); see ForwardOptions::reference_path.
   at::Tensor block_forward(int layer, at::Tensor x, const at::Tensor& e0, const at::Tensor& cos, const at::Tensor& sin,
-                           const CrossContext& cross, const ForwardInfo& info, const ForwardOptions& opt) const;
+                           const CrossContext& cross, const ForwardInfo& info, const ForwardOptions& opt, bool fast) const;
 };
 
 }  // namespace focalscope
