@@ -1,0 +1,170 @@
+// focalscope train: trains the embedded Shapes model stage by stage (tokenizer -> VAE -> CLIP -> DiT + umT5) into
+// a training directory, with checkpoints and resume, and exports the model folder the engine loads.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/train_check.h"
+#include "engine/core/error.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/clip_stage.h"
+#include "engine/train/dit_stage.h"
+#include "engine/train/export_model.h"
+#include "engine/train/tokenizer_stage.h"
+#include "engine/train/train_loop.h"
+#include "engine/train/vae_stage.h"
+
+namespace focalscope::cli {
+namespace {
+
+const char* kUsage =
+    "usage: focalscope train --stage STAGE --out DIR [options]\n"
+    "stages (each writes DIR/<stage>/: checkpoint.safetensors, loss.csv, outputs):\n"
+    "  tokenizer   SentencePiece model of the Shapes prompt language (spm_train)\n"
+    "  vae         the Wan VAE (WanVAE), reconstruction + tiny KL\n"
+    "  clip        CLIP image tower + text tower: contrastive + word->patch grounding\n"
+    "  dit         the Wan DiT (WanModel, i2v) + umT5 encoder, flow matching (needs tokenizer, vae, clip)\n"
+    "  all         tokenizer, vae, clip, dit in turn (a finished stage is skipped with --resume), then export\n"
+    "  export      write the model folder (--export DIR, default DIR/model) from the latest DiT checkpoint\n"
+    "  check       generate fresh training-range cases with --model-dir and run the strict checker\n"
+    "options:\n"
+    "  --steps N               total steps to reach (the DiT's with --stage all); default: the stage's own\n"
+    "  --minutes M             stop after M minutes of this run (checkpoint first)\n"
+    "  --batch B               batch size (default: the stage's own)\n"
+    "  --seed S                seed of everything (default 1)\n"
+    "  --resume                continue from DIR/<stage>/checkpoint.safetensors\n"
+    "  --threads N             CPU threads (ATen and OpenBLAS); 1 is fastest on a busy 2-core machine\n"
+    "  --device cpu|cuda       where to train (default cpu)\n"
+    "  --checkpoint-minutes M  checkpoint cadence (default 5)\n"
+    "  --export DIR            after training, export the model folder to DIR\n"
+    "  --finetune              (reserved for a later issue)\n"
+    "check options: --model-dir DIR --cases N (per dimension, default 10) --sample-steps N --cfg X --no-floor --frames-dir DIR\n";
+
+std::string now_utc() {
+  char buf[64];
+  std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string machine_summary() {
+  std::string cpu = "unknown CPU";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  return cpu + ", " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " cores";
+}
+
+bool stage_finished(const std::string& ckpt, int64_t target, const std::string& output) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(output)) return false;
+  auto ck = train::read_checkpoint(ckpt);
+  return ck && ck->step >= target;
+}
+
+int run(const std::vector<std::string>& argv) {
+  Args a(argv,
+         {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device", "checkpoint-minutes", "export",
+          "model-dir", "cases", "sample-steps", "cfg", "frames-dir"},
+         {"help", "resume", "finetune", "no-floor"});
+  if (a.flag("help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (a.flag("finetune")) fail("--finetune", "is not implemented yet");
+  const std::string stage = a.required("stage");
+  if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
+
+  if (stage == "check") {
+    TrainCheckOptions c;
+    c.model_dir = a.required("model-dir");
+    c.cases_per_dimension = static_cast<int>(a.integer("cases", 10, 1, 10000));
+    c.seed = seed;
+    c.steps = static_cast<int>(a.integer("sample-steps", -1, 1, 1000));
+    c.cfg = a.number("cfg", -1, 0, 50);
+    c.floor = !a.flag("no-floor");
+    c.frames_dir = a.str("frames-dir");
+    std::printf("%s\n", run_train_check(c).c_str());
+    return 0;
+  }
+
+  train::StageOptions opt;
+  opt.out_dir = a.required("out");
+  opt.steps = a.integer("steps", 0, 1, (1LL << 40));
+  opt.minutes = a.number("minutes", 0, 0, 1e7);
+  opt.batch = static_cast<int>(a.integer("batch", 0, 1, 4096));
+  opt.seed = seed;
+  opt.resume = a.flag("resume");
+  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
+  const std::string device = a.str("device", "cpu");
+  if (device == "cuda") opt.device = c10::Device(c10::kCUDA);
+  else if (device != "cpu") fail("--device", "'" + device + "' is not cpu or cuda");
+  std::filesystem::create_directories(opt.out_dir);
+
+  // Provenance for the manifest and assets/README.md.
+  std::string command = "focalscope train";
+  for (const auto& s : argv) command += " " + s;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto log_result = [&](const std::string& name, const train::StageResult& r) {
+    std::printf("[%s] steps %lld -> %lld in %s, %.2f samples/s, last loss %.4f%s%s\n", name.c_str(),
+                static_cast<long long>(r.first_step), static_cast<long long>(r.steps_done),
+                train::format_duration(r.seconds).c_str(), r.samples_per_s, r.losses.empty() ? NAN : r.losses.back(),
+                r.summary.empty() ? "" : " | ", r.summary.c_str());
+    std::fflush(stdout);
+  };
+  const bool all = stage == "all";
+  // In `all`, --steps / --minutes / --batch are the DiT's; the other stages use their defaults.
+  train::StageOptions fixed = opt;
+  if (all) fixed.steps = 0, fixed.minutes = 0, fixed.batch = 0;
+  const std::string out = opt.out_dir;
+
+  if (stage == "tokenizer" || all) {
+    if (!(all && opt.resume && std::filesystem::exists(train::tokenizer_output_path(out))))
+      train::train_tokenizer(fixed);
+  }
+  if (stage == "vae" || all) {
+    const auto cfg = train::VaeTrainConfig::embedded();
+    if (all && opt.resume && stage_finished(out + "/vae/checkpoint.safetensors", cfg.steps, train::vae_output_path(out)))
+      std::printf("[vae] finished earlier, skipped\n");
+    else
+      log_result("vae", train::train_vae(all ? fixed : opt, cfg));
+  }
+  if (stage == "clip" || all) {
+    const auto cfg = train::ClipTrainConfig::embedded();
+    if (all && opt.resume && stage_finished(out + "/clip/checkpoint.safetensors", cfg.steps, train::clip_output_path(out)))
+      std::printf("[clip] finished earlier, skipped\n");
+    else
+      log_result("clip", train::train_clip(all ? fixed : opt, cfg, train::tokenizer_output_path(out)));
+  }
+  if (stage == "dit" || all) log_result("dit", train::train_dit(opt, train::DitTrainConfig::embedded()));
+  if (!all && stage != "tokenizer" && stage != "vae" && stage != "clip" && stage != "dit" && stage != "export")
+    fail("--stage", "'" + stage + "' is not tokenizer, vae, clip, dit, all, export or check");
+
+  if (stage == "export" || all || a.has("export")) {
+    train::ExportOptions e;
+    e.train_dir = out;
+    e.model_dir = a.str("export", out + "/model");
+    e.provenance = {{"command", command}, {"machine", machine_summary()}, {"exported_at", now_utc()},
+                    {"this_run_wall_s", wall()}};
+    train::export_model(e);
+    std::printf("exported %s\n", e.model_dir.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+FOCALSCOPE_COMMAND("train", "train the embedded Shapes model (tokenizer, VAE, CLIP, DiT + umT5) and export it", run);
+
+}  // namespace focalscope::cli

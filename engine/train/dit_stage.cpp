@@ -1,0 +1,275 @@
+#include "engine/train/dit_stage.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/clip/clip_vision.h"
+#include "engine/core/error.h"
+#include "engine/core/safetensors.h"
+#include "engine/dit/conditioning.h"
+#include "engine/dit/wan_model.h"
+#include "engine/shapes/shapes_rng.h"
+#include "engine/text/tokenizer.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/clip_stage.h"
+#include "engine/train/latent_pool.h"
+#include "engine/train/optimizer.h"
+#include "engine/train/train_loop.h"
+#include "engine/train/vae_stage.h"
+
+namespace focalscope::train {
+
+DitTrainConfig DitTrainConfig::embedded() {
+  DitTrainConfig c;
+  WanConfig& d = c.dit;
+  d.model_type = "i2v";
+  d.patch_size = {1, 1, 1};
+  d.text_len = 32;
+  d.in_dim = 36;
+  d.dim = 128;
+  d.ffn_dim = 512;
+  d.freq_dim = 256;
+  d.text_dim = 64;
+  d.out_dim = 16;
+  d.num_heads = 4;
+  d.num_layers = 12;
+  d.clip_dim = 128;
+  UMT5Config& t = c.t5;
+  t.vocab = 256;
+  t.dim = 64;
+  t.dim_attn = 64;
+  t.dim_ffn = 128;
+  t.num_heads = 4;
+  t.num_layers = 2;
+  t.num_buckets = 32;
+  t.shared_pos = false;
+  return c;
+}
+
+DitTrainConfig DitTrainConfig::tiny() {
+  DitTrainConfig c = embedded();
+  c.world = {48, 48, 5, 8};
+  c.dit.dim = 32;
+  c.dit.ffn_dim = 64;
+  c.dit.freq_dim = 32;
+  c.dit.num_heads = 2;
+  c.dit.num_layers = 2;
+  c.dit.text_dim = 16;
+  c.dit.text_len = 16;
+  c.dit.clip_dim = 32;
+  c.t5.dim = 16;
+  c.t5.dim_attn = 16;
+  c.t5.dim_ffn = 32;
+  c.t5.num_heads = 2;
+  c.t5.num_layers = 1;
+  c.batch = 4;
+  c.steps = 20;
+  c.lr = 2e-3;
+  c.warmup = 2;
+  c.pool_initial = 8;
+  c.pool_rate = 0.5;
+  c.pool_max = 16;
+  c.pool_chunk = 4;
+  c.single_until = 4;
+  c.double_until = 8;
+  return c;
+}
+
+nlohmann::json DitTrainConfig::to_json() const {
+  return {{"dit", dit.to_json()},
+          {"t5", t5.to_json()},
+          {"world", world.to_json()},
+          {"batch", batch},
+          {"lr", lr},
+          {"warmup", warmup},
+          {"weight_decay", weight_decay},
+          {"ema_decay", ema_decay},
+          {"shift", shift},
+          {"uniform_share", uniform_share},
+          {"text_dropout", text_dropout},
+          {"change_weight", change_weight},
+          {"change_scale", change_scale},
+          {"pool", {{"initial", pool_initial}, {"rate", pool_rate}, {"max", pool_max}, {"chunk", pool_chunk}}},
+          {"curriculum", {{"single_until", single_until}, {"double_until", double_until}}},
+          {"clip_blocks", clip_blocks}};
+}
+
+std::string dit_checkpoint_path(const std::string& out_dir) {
+  return (std::filesystem::path(out_dir) / "dit" / "checkpoint.safetensors").string();
+}
+std::string tokenizer_output_path(const std::string& out_dir) {
+  return (std::filesystem::path(out_dir) / "tokenizer" / "spiece.model").string();
+}
+
+namespace {
+
+void require_file(const std::string& path, const char* stage) {
+  if (!std::filesystem::exists(path))
+    fail(path, std::string("missing: run `focalscope train --stage ") + stage + "` into this --out directory first");
+}
+
+// Standard normal from the world's bit-exact generator (Box-Muller), so sigma draws do not depend on libstdc++.
+double normal(shapes::SplitMix64& rng) {
+  const double u1 = std::max(rng.uniform(), 1e-12), u2 = rng.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+}  // namespace
+
+StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
+  namespace fs = std::filesystem;
+  const std::string tok_path = tokenizer_output_path(opt.out_dir), vae_path = vae_output_path(opt.out_dir),
+                    clip_path = clip_output_path(opt.out_dir), ckpt_path = dit_checkpoint_path(opt.out_dir);
+  require_file(tok_path, "tokenizer");
+  require_file(vae_path, "vae");
+  require_file(clip_path, "clip");
+  WanTokenizer tok(tok_path);
+  cfg.t5.vocab = tok.vocab_size();
+
+  // Frozen parts, loaded from the files the exporter ships (so training sees exactly the inference weights).
+  TensorSet vae_set = load_tensor_file(vae_path);
+  auto vae_file = SafetensorsFile::open(vae_path);
+  WanVAE vae = WanVAE::load(vae_set, VaeConfig::from_json(nlohmann::json::parse(vae_file->metadata().at("focalscope.vae_config"))),
+                            at::kFloat, opt.device);
+  auto clip_file = SafetensorsFile::open(clip_path);
+  const ClipVisionConfig vcfg = ClipVisionConfig::from_json(nlohmann::json::parse(clip_file->metadata().at("clip_vision_config")), clip_path);
+  ClipVision clip = ClipVision::load(load_tensor_file(clip_path), vcfg, "visual.", at::kFloat, opt.device);
+  const int clip_blocks = cfg.clip_blocks > 0 ? cfg.clip_blocks : vcfg.num_layers - 1;
+  cfg.dit.clip_dim = vcfg.dim;
+  if (vcfg.image_size != cfg.world.width) fail(clip_path, "CLIP image size differs from the world canvas");
+  cfg.dit.validate();
+  cfg.t5.validate();
+  if (cfg.t5.dim != cfg.dit.text_dim) fail("dit stage", "umT5 width must equal the DiT's text_dim");
+
+  WanModel dit = WanModel::init(cfg.dit, stream_seed(opt.seed, kStreamInit, 4));
+  if (opt.device != c10::Device(c10::kCPU)) dit.to(opt.device, at::kFloat);
+  UMT5Encoder t5 = UMT5Encoder::random(cfg.t5, stream_seed(opt.seed, kStreamInit, 5), at::kFloat, opt.device);
+  NamedTensors params;
+  append_prefixed(params, dit.named_parameters(), "dit.");
+  append_prefixed(params, t5.named_parameters(), "t5.");
+  AdamW adam(params, AdamW::Options{0.9, 0.99, 1e-8, cfg.weight_decay, 1.0});
+  Ema ema(params, cfg.ema_decay);
+
+  const int B = opt.batch > 0 ? opt.batch : cfg.batch;
+  const int64_t target = opt.steps > 0 ? opt.steps : cfg.steps;
+  int64_t start = 0;
+  const std::string fingerprint = file_fingerprint(vae_path);
+  if (opt.resume) {
+    if (auto ck = read_checkpoint(ckpt_path)) {
+      if (ck->meta.value("stage", "") != "dit") fail(ckpt_path, "not a DiT checkpoint");
+      if (ck->meta.at("config").at("dit") != cfg.dit.to_json() || ck->meta.at("config").at("t5") != cfg.t5.to_json())
+        fail(ckpt_path, "was trained with another DiT / umT5 config");
+      if (ck->meta.value("vae", "") != fingerprint)
+        fail(ckpt_path, "was trained on latents of another VAE (" + vae_path + " changed)");
+      copy_named(params, ck->tensors, "param.");
+      adam.load_state(ck->tensors, ck->meta.value("adam_t", ck->step));
+      ema.load_state(ck->tensors);
+      start = ck->step;
+      if (!opt.quiet) std::fprintf(stderr, "[dit] resuming from step %lld\n", static_cast<long long>(start));
+    }
+  }
+
+  fs::create_directories(fs::path(opt.out_dir) / "dit");
+  // Records are a function of (VAE, seed, curriculum, index): a pool written for the same recipe is reused even by
+  // a fresh run; a stale one is an error when resuming and discarded otherwise.
+  const std::string recipe = "vae=" + fingerprint + " seed=" + std::to_string(opt.seed) + " curriculum=" +
+                             std::to_string(cfg.single_until) + "/" + std::to_string(cfg.double_until);
+  LatentPool pool((fs::path(opt.out_dir) / "dit" / "pool.bin").string(), cfg.world, recipe);
+  pool.open_existing(/*discard_other_recipe=*/!opt.resume);
+  auto seed_of = [&](int64_t i) { return world_seed(opt.seed, kStreamDitPool, static_cast<uint64_t>(i)); };
+  auto objects_of = [&](int64_t i) { return i < cfg.single_until ? 1 : i < cfg.double_until ? 2 : 3; };
+  auto pool_target = [&](int64_t s) {
+    const int64_t grown = cfg.pool_initial + static_cast<int64_t>(std::floor(double(s) * cfg.pool_rate));
+    const int64_t n = std::min(cfg.pool_max, grown);
+    return std::max<int64_t>(1, n - n % std::max(1, cfg.pool_chunk));
+  };
+  if (!opt.quiet) {
+    std::fprintf(stderr, "[dit] DiT %lld + umT5 %lld parameters, %d-token context, batch %d, target %lld steps; pool %lld clips on disk\n",
+                 cfg.dit.num_params(), [&] { int64_t n = 0; for (auto& [k, t] : t5.named_parameters()) n += t.numel(); return (long long)n; }(),
+                 cfg.dit.text_len, B, static_cast<long long>(target), static_cast<long long>(pool.size()));
+  }
+  const int64_t lat_f = (cfg.world.frames - 1) / vae.cfg.temporal_stride() + 1;
+  const int64_t lat_h = cfg.world.height / vae.cfg.spatial_stride(), lat_w = cfg.world.width / vae.cfg.spatial_stride();
+  const at::Tensor mask = i2v_mask(lat_f, lat_h, lat_w).to(opt.device);
+
+  LoopSpec spec;
+  spec.stage = "dit";
+  spec.columns = {"loss", "mse", "sigma", "lr", "grad_norm", "pool"};
+  spec.samples_per_step = B;
+  spec.start_step = start;
+  spec.target_steps = target;
+  spec.step = [&](int64_t s) -> std::vector<double> {
+    const int64_t n = pool_target(s);
+    {
+      at::NoGradGuard ng;
+      pool.ensure(n, vae, seed_of, objects_of, cfg.pool_chunk);
+    }
+    shapes::SplitMix64 rng(stream_seed(opt.seed, kStreamDitStep, static_cast<uint64_t>(s)));
+    std::vector<at::Tensor> x0s, ys, refs, changes;
+    std::vector<std::string> prompts;
+    std::vector<double> sigmas;
+    for (int b = 0; b < B; ++b) {
+      const PoolRecord& r = pool.at(rng.range(0, static_cast<int>(n) - 1));
+      x0s.push_back(r.x0);
+      ys.push_back(r.y);
+      refs.push_back(r.ref);
+      changes.push_back(r.change);
+      prompts.push_back(rng.chance(cfg.text_dropout) ? std::string() : r.prompt);
+      const double u = rng.chance(cfg.uniform_share) ? rng.uniform() : 1.0 / (1.0 + std::exp(-normal(rng)));
+      const double sigma = cfg.shift * u / (1.0 + (cfg.shift - 1.0) * u);
+      sigmas.push_back(std::clamp(sigma, 1e-4, 1.0));
+    }
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    at::Tensor x0 = at::stack(x0s, 0).to(opt.device, at::kFloat);
+    at::Tensor ylat = at::stack(ys, 0).to(opt.device, at::kFloat);
+    at::Tensor ref = at::stack(refs, 0).to(at::kFloat).div(127.5).sub(1.0).to(opt.device);
+    at::Tensor sig = at::tensor(sigmas, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(opt.device);
+    at::Generator gen = at::detail::createCPUGenerator(stream_seed(opt.seed, kStreamDitStep, static_cast<uint64_t>(s)) ^ 0xe95);
+    at::Tensor eps = at::randn(x0.sizes(), gen, f32).to(opt.device);
+    at::Tensor sv = sig.view({B, 1, 1, 1, 1});
+    DitInputs in;
+    in.x = (1.0 - sv) * x0 + sv * eps;
+    in.t = sig.to(at::kDouble) * 1000.0;
+    in.y = at::cat({mask.unsqueeze(0).expand({B, mask.size(0), lat_f, lat_h, lat_w}), ylat}, 1);
+    {
+      at::NoGradGuard ng;
+      in.clip_fea = clip.forward(clip.preprocess(ref), clip_blocks);
+    }
+    auto [ids, tmask] = tok.encode_batch(prompts, cfg.dit.text_len);
+    ids = ids.to(opt.device);
+    tmask = tmask.to(opt.device);
+    in.context = t5.forward(ids, tmask) * tmask.unsqueeze(-1).to(at::kFloat);
+    at::Tensor v = dit.forward(in);
+    at::Tensor target_v = eps - x0;
+    at::Tensor change = at::stack(changes, 0).to(opt.device, at::kFloat).unsqueeze(1);  // [B,1,F,h,w]
+    at::Tensor w = 1.0 + cfg.change_weight * at::tanh(change / cfg.change_scale);
+    at::Tensor se = (v - target_v).pow(2);
+    at::Tensor loss = (w * se).mean() / w.mean();
+    loss.backward();
+    const double lr = s < cfg.warmup ? cfg.lr * double(s + 1) / double(cfg.warmup) : cfg.lr;
+    const double gn = adam.step(lr);
+    ema.update(params, adam.t());
+    return {loss.item<double>(), se.mean().item<double>(), sig.mean().item<double>(), lr, gn, double(n)};
+  };
+  spec.checkpoint = [&](int64_t done) {
+    NamedTensors ts;
+    append_prefixed(ts, params, "param.");
+    adam.append_state(ts);
+    ema.append_state(ts);
+    write_checkpoint(ckpt_path, ts,
+                     {{"stage", "dit"}, {"step", done}, {"seed", opt.seed}, {"adam_t", adam.t()}, {"vae", fingerprint},
+                      {"clip_blocks", clip_blocks}, {"pool", pool.size()}, {"config", cfg.to_json()}});
+  };
+  StageResult r = run_loop(opt, spec);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%lld steps, %lld pooled clips, %.2f samples/s", static_cast<long long>(r.steps_done),
+                static_cast<long long>(pool.size()), r.samples_per_s);
+  r.summary = buf;
+  return r;
+}
+
+}  // namespace focalscope::train

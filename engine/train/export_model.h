@@ -1,0 +1,29 @@
+// Writes a FocalScope model folder (the format engine/pipeline/model_bundle.h loads) from a training
+// directory: focalscope.json + dit.safetensors (EMA weights, fp16 on disk to fit the 30 MB asset budget; the
+// loader converts) + umt5.safetensors + clip.safetensors ("visual.*" for the DiT, "textual.*" for Focal
+// Guidance) + vae.safetensors + spiece.model. The folder is loaded back before returning, so an export that the
+// engine cannot read never leaves this function without an Error.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/pipeline/model_bundle.h"
+
+namespace focalscope::train {
+
+struct ExportOptions {
+  std::string train_dir;                 // --out of `focalscope train`
+  std::string model_dir;                 // e.g. assets/models/shapes
+  std::string name = "shapes-i2v-toy";
+  nlohmann::json provenance = nlohmann::json::object();  // command, seed, machine, wall time ... (manifest "training")
+  bool dit_fp16 = true;
+  bool use_ema = true;
+};
+
+// The embedded model's sampling defaults: UniPC, 25 steps, shift 3, CFG 2.5, 13 frames at 64x64, 8 fps,
+// empty negative prompt (the unconditional pass = the dropped-prompt training condition).
+SamplingDefaults embedded_sampling_defaults();
+
+nlohmann::json export_model(const ExportOptions& opt);
+
+}  // namespace focalscope::train

@@ -1,0 +1,34 @@
+// The loop every stage shares: run steps until the step target or the time budget, draw a progress line with
+// ETA, append a CSV loss log, checkpoint every few minutes and on the way out (also on SIGINT / SIGTERM, so a
+// `kill` of a background run loses nothing).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/train/train_options.h"
+
+namespace focalscope::train {
+
+struct LoopSpec {
+  std::string stage;                  // "vae", "clip", "dit": names the log and the progress line
+  std::vector<std::string> columns;   // CSV columns of step()'s return values; the first is the total loss
+  int64_t samples_per_step = 1;
+  std::function<int64_t(int64_t step)> samples_at;  // optional: samples of step s when it varies (phases)
+  int64_t start_step = 0;             // steps already done (from the checkpoint)
+  int64_t target_steps = 0;           // total steps to reach
+  // Runs optimisation step `step` (0-based) and returns its values (columns.size() of them).
+  std::function<std::vector<double>(int64_t step)> step;
+  // Saves the state after `steps_done` steps.
+  std::function<void(int64_t steps_done)> checkpoint;
+};
+
+StageResult run_loop(const StageOptions& opt, const LoopSpec& spec);
+
+// "1:02:03" / "4:05".
+std::string format_duration(double seconds);
+// True once SIGINT / SIGTERM arrived during a run_loop (the loop then checkpoints and returns).
+bool stop_requested();
+
+}  // namespace focalscope::train
