@@ -13,7 +13,10 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 struct Linear {
   at::Tensor w, b;  // [out, in], [out] (b may be undefined)
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, w, b); }
+  // Inputs are cast to the weight dtype: a bf16 model runs its GEMMs in bf16, as under upstream's autocast.
+  at::Tensor operator()(const at::Tensor& x) const {
+    return at::linear(x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type()), w, b);
+  }
   void load(WeightLoader& L, const std::string& name, int64_t in, int64_t out, bool bias = true);
   void init(int64_t in, int64_t out, bool bias, double std);
   void collect(const std::string& name, NamedTensors& out) const;

@@ -4,19 +4,17 @@
 #include <ATen/ThreadLocalState.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/accumulate.h>
-#include <dlfcn.h>
 
 #include <array>
 #include <cmath>
 #include <exception>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
 #include "engine/dit/attention.h"
 #include "engine/dit/cpu_kernels.h"
+#include "engine/dit/row_parallel.h"
 
 namespace focalscope {
 
@@ -83,6 +81,7 @@ WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType
     b.ffn2.load(L, pre + "ffn.2", f, d);
   }
   L.finish();
+  if (dtype != at::kFloat) m.keep_precision_sensitive_fp32();
   m.pack_projections();
   return m;
 }
@@ -130,6 +129,22 @@ WanModel WanModel::init(const WanConfig& cfg, uint64_t seed) {
   }
   m.pack_projections();
   return m;
+}
+
+// Upstream runs the DiT under bf16 autocast but keeps these in float32: norm affine weights and modulation tables
+// (added to float32 statistics), the time embedding/projection and the head (explicit float32 autocast regions).
+void WanModel::keep_precision_sensitive_fp32() {
+  auto f = [](at::Tensor& t) { if (t.defined()) t = t.to(at::kFloat); };
+  auto lin = [&](Linear& l) { f(l.w); f(l.b); };
+  auto nrm = [&](Norm& n) { f(n.w); f(n.b); };
+  f(head_modulation);
+  for (Linear* l : {&time_emb0, &time_emb2, &time_proj, &head}) lin(*l);
+  nrm(img_norm0);
+  nrm(img_norm4);
+  for (auto& b : blocks) {
+    f(b.modulation);
+    for (Norm* n : {&b.sa_norm_q, &b.sa_norm_k, &b.norm3, &b.ca_norm_q, &b.ca_norm_k, &b.ca_norm_k_img}) nrm(*n);
+  }
 }
 
 NamedTensors WanModel::named_parameters() const {
@@ -280,11 +295,13 @@ class Workspace {
     }
     return t.narrow(0, 0, n).view(sizes);
   }
-  // Called after each forward: buffers of big models (the 14B one needs GBs) are not kept.
-  void release_if_larger_than(int64_t bytes) {
+  // Called after each forward (by every thread that ran blocks): buffers of big models (the 14B one needs GBs)
+  // are not kept.
+  void release_if_large() {
+    const int64_t kKeepBytes = 128LL << 20;
     int64_t total = 0;
     for (const auto& t : buf_) total += t.defined() ? t.nbytes() : 0;
-    if (total > bytes)
+    if (total > kKeepBytes)
       for (auto& t : buf_) t = at::Tensor();
   }
 
@@ -450,72 +467,24 @@ at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0
   return residual(x, y, m[5], fast, in_place);
 }
 
-// ---- batch rows on separate cores --------------------------------------------------------------
+// ---- batch rows on separate cores (engine/dit/row_parallel.h) -----------------------------------------
 //
-// At the embedded model's width OpenBLAS splitting each GEMM across cores spends much of the gain on thread
-// hand-offs (hundreds of GEMMs of ~0.1-1 ms per forward, plus the per-head attention GEMMs). The rows of a batch
-// (CFG's cond/uncond pair) are independent through the whole block stack, so without listeners the fast path
-// gives each core its own rows, with BLAS single-threaded: no synchronisation inside the forward at all.
-// The arithmetic is the same as with all rows together (same per-row kernels, same attention calls, and GEMMs
-// whose results do not depend on the row count or BLAS threads), so attaching a read-only listener, which
-// keeps the batch together, still leaves the output bit-identical.
+// The arithmetic is the same as with all rows together (same per-row kernels, same per-row attention calls, and
+// GEMMs whose results depend neither on the row count nor on BLAS threads), so attaching a read-only listener,
+// which keeps the batch together, still leaves the output bit-identical.
 namespace {
-
-// OpenBLAS keeps its own thread pool, which libtorch's thread settings do not reach; looked up at run time so
-// that with another BLAS the rows simply stay together.
-struct OpenBlasThreads {
-  int (*get)() = reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  void (*set)(int) = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  bool available() const { return get && set; }
-  static const OpenBlasThreads& instance() {
-    static const OpenBlasThreads o;
-    return o;
-  }
-};
-
-// While any guard is alive (in any thread) OpenBLAS runs single-threaded; the last one to end restores the
-// previous count. (Process-wide: BLAS calls of other threads in that window also run on one thread.)
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    std::lock_guard<std::mutex> lock(state().mutex);
-    if (state().depth++ == 0) {
-      state().saved = OpenBlasThreads::instance().get();
-      OpenBlasThreads::instance().set(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    std::lock_guard<std::mutex> lock(state().mutex);
-    if (--state().depth == 0) OpenBlasThreads::instance().set(state().saved);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  struct State {
-    std::mutex mutex;
-    int depth = 0, saved = 1;
-  };
-  static State& state() {
-    static State s;
-    return s;
-  }
-};
-
 // Rows [r0, r1) of a per-run tensor whose batch is B; a batch of 1 is shared by all rows and kept.
 at::Tensor batch_rows(const at::Tensor& t, int64_t B, int64_t r0, int64_t r1) {
   return (t.defined() && t.size(0) == B && B > 1) ? t.narrow(0, r0, r1 - r0) : t;
 }
-
 }  // namespace
 
 int WanModel::parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& opt) const {
-  const auto& blas = OpenBlasThreads::instance();
   // Listeners and taps see whole-batch tensors at every block, so the rows stay together for them.
-  if (opt.listener || opt.taps || !blas.available()) return 1;
+  if (opt.listener || opt.taps) return 1;
   // Every core gets rows (a 16-core box running a CFG pair is better served by threaded GEMMs), and libtorch
   // is not itself asked for intra-op threads (they would oversubscribe the cores).
-  const int cores = blas.get();
+  const int cores = row_parallel::blas_threads();
   if (cores < 2 || B < cores || at::get_num_threads() != 1) return 1;
   // Tiny widths gain nothing, and keeping the per-row GEMMs (L x dim x dim) well above OpenBLAS's small-matrix
   // cutoff (~1e6 multiply-adds, where it switches kernels) keeps them bit-identical to the whole-batch ones.
@@ -547,23 +516,23 @@ void WanModel::blocks_in_row_groups(const at::Tensor& x, const at::Tensor& e0, c
     G.info = info;
     G.info.roles.assign(info.roles.begin() + r0, info.roles.begin() + r1);
   }
-  SingleThreadedBlas single_threaded_blas;
+  row_parallel::SingleThreadedBlas single_threaded_blas;
   const at::ThreadLocalState tls;  // this thread's grad / inference mode, for the workers
-  auto run = [&](Group& G) {
-    try {
-      at::ThreadLocalStateGuard guard(tls);
-      for (int i = 0; i < cfg.num_layers; ++i) {
-        at::Tensor out = block_forward(i, G.x, G.e0, cos, sin, G.cross, G.info, opt, /*fast=*/true);
-        TORCH_INTERNAL_ASSERT(out.is_same(G.x) || out.data_ptr() == G.x.data_ptr());  // updated in place
+  std::vector<std::function<void()>> jobs;
+  for (Group& G : gs)
+    jobs.emplace_back([&, g = &G] {
+      try {
+        at::ThreadLocalStateGuard guard(tls);
+        for (int i = 0; i < cfg.num_layers; ++i) {
+          const at::Tensor out = block_forward(i, g->x, g->e0, cos, sin, g->cross, g->info, opt, /*fast=*/true);
+          TORCH_INTERNAL_ASSERT(out.data_ptr() == g->x.data_ptr(), "rows are updated in place");
+        }
+        workspace().release_if_large();
+      } catch (...) {
+        g->error = std::current_exception();
       }
-    } catch (...) {
-      G.error = std::current_exception();
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int g = 1; g < groups; ++g) workers.emplace_back(run, std::ref(gs[g]));
-  run(gs[0]);
-  for (auto& w : workers) w.join();
+    });
+  row_parallel::run(jobs);
   for (const auto& G : gs)
     if (G.error) std::rethrow_exception(G.error);
 }
@@ -650,7 +619,7 @@ at::Tensor WanModel::forward(const DitInputs& in, const ForwardOptions& opt) con
   auto hm = (head_modulation.to(at::kFloat) + e.unsqueeze(1)).chunk(2, 1);
   at::Tensor out = head(norm_modulate(x, hm[1], hm[0], cfg.eps, fast)).to(at::kFloat);
   if (opt.taps) tap(opt, "head_out", out);
-  if (fast) workspace().release_if_larger_than(128LL << 20);
+  if (fast) workspace().release_if_large();
 
   // unpatchify: features ordered (p_t, p_h, p_w, c)
   const int64_t C = cfg.out_dim;

@@ -74,6 +74,9 @@ class WanModel {
   // Seeded random initialisation (for training the embedded model).
   static WanModel init(const WanConfig& cfg, uint64_t seed);
   NamedTensors named_parameters() const;  // upstream names, in state-dict order (sa_q/k/v: views of sa_qkv)
+  // Mixed precision as upstream: called by load() for a non-float32 dtype (bf16 GEMMs, float32 norms/modulation/
+  // time embedding/head).
+  void keep_precision_sensitive_fp32();
   void to(c10::Device device, c10::ScalarType dtype);
   // (Re)packs each block's q/k/v projections (WanBlockWeights::sa_qkv); load, init and to() call it. Needed
   // again only after assigning new tensors to those weights, and then only for speed.
