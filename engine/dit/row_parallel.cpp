@@ -1,0 +1,120 @@
+#include "engine/dit/row_parallel.h"
+
+#include <dlfcn.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace focalscope::row_parallel {
+
+namespace {
+
+struct OpenBlas {
+  int (*get)() = reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  void (*set)(int) = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static const OpenBlas& instance() {
+    static const OpenBlas o;
+    return o;
+  }
+};
+
+struct BlasGuardState {
+  std::mutex mutex;
+  int depth = 0, saved = 1;
+  static BlasGuardState& instance() {
+    static BlasGuardState s;
+    return s;
+  }
+};
+
+// The worker pool. Created on first use and never destroyed: its threads only ever wait on a condition
+// variable between batches, and process exit ends them.
+class Pool {
+ public:
+  static Pool& instance() {
+    static Pool* p = new Pool();
+    return *p;
+  }
+
+  void run(const std::vector<std::function<void()>>& jobs) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {  // another forward is using the pool: plain threads for this one
+      std::vector<std::thread> ts;
+      for (size_t i = 1; i < jobs.size(); ++i) ts.emplace_back(jobs[i]);
+      jobs[0]();
+      for (auto& t : ts) t.join();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (threads_.size() + 1 < jobs.size()) {
+        const size_t slot = threads_.size();
+        pending_.push_back(nullptr);
+        threads_.emplace_back([this, slot] { loop(slot); });
+      }
+      for (size_t i = 1; i < jobs.size(); ++i) pending_[i - 1] = &jobs[i];
+      remaining_ = jobs.size() - 1;
+    }
+    wake_.notify_all();
+    jobs[0]();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return remaining_ == 0; });
+  }
+
+ private:
+  void loop(size_t slot) {
+    for (;;) {
+      const std::function<void()>* job = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return pending_[slot] != nullptr; });
+        job = pending_[slot];
+        pending_[slot] = nullptr;
+      }
+      (*job)();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--remaining_ == 0) done_.notify_all();
+    }
+  }
+
+  std::mutex busy_;   // held by the caller whose batch runs on the pool
+  std::mutex mutex_;  // guards pending_ and remaining_
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  std::vector<const std::function<void()>*> pending_;  // one slot per pool thread
+  size_t remaining_ = 0;
+};
+
+}  // namespace
+
+int blas_threads() {
+  const auto& b = OpenBlas::instance();
+  return (b.get && b.set) ? b.get() : 0;
+}
+
+SingleThreadedBlas::SingleThreadedBlas() {
+  auto& s = BlasGuardState::instance();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.depth++ == 0 && OpenBlas::instance().set) {
+    s.saved = OpenBlas::instance().get();
+    OpenBlas::instance().set(1);
+  }
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  auto& s = BlasGuardState::instance();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (--s.depth == 0 && OpenBlas::instance().set) OpenBlas::instance().set(s.saved);
+}
+
+void run(const std::vector<std::function<void()>>& jobs) {
+  if (jobs.empty()) return;
+  if (jobs.size() == 1) {
+    jobs[0]();
+    return;
+  }
+  Pool::instance().run(jobs);
+}
+
+}  // namespace focalscope::row_parallel
