@@ -286,4 +286,3 @@ TEST(WanDiT, RowsOnSeparateCoresGiveTheSameBits) {
   EXPECT_TRUE(at::equal(split, joined)) << (split - joined).abs().max().item<double>();
   EXPECT_LT(max_rel(split, m.forward(in).detach()), 1e-5);
 }
-

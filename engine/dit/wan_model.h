@@ -50,7 +50,7 @@ struct ForwardOptions {
   const CrossContext* cross = nullptr;            // precomputed context (else computed from inputs)
   std::map<std::string, at::Tensor>* taps = nullptr;  // debug: records named intermediates (fixture parity)
   // Without autograd (GradMode off, e.g. under InferenceMode) a float32 CPU model runs fused kernels
-  // (engine/dit/cpu_kernels.h) instead of chains of ATen ops; same maths, ~1e-7 relative difference. This forces
+  // (engine/dit/cpu_kernels.h) instead of chains of ATen ops; same maths, <1e-6 relative difference. This forces
   // the straightforward ATen path (the one autograd always takes), for tests and before/after benchmarks.
   bool reference_path = false;
 };
