@@ -10,6 +10,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/device_args.h"
 #include "app/cli/train_check.h"
 #include "engine/core/error.h"
 #include "engine/train/checkpoint.h"
@@ -106,9 +107,7 @@ int run(const std::vector<std::string>& argv) {
   opt.seed = seed;
   opt.resume = a.flag("resume");
   opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
-  const std::string device = a.str("device", "cpu");
-  if (device == "cuda") opt.device = c10::Device(c10::kCUDA);
-  else if (device != "cpu") fail("--device", "'" + device + "' is not cpu or cuda");
+  opt.device = parse_device_flag(a.str("device", "cpu"));
   std::filesystem::create_directories(opt.out_dir);
 
   // Provenance for the manifest and assets/README.md.

@@ -15,7 +15,10 @@
 // from the model's own SentencePiece tokenizer (WanTokenizer), padded to `text_len`.
 //
 // Stored in the CLIP weights file under "textual.*" (ClipVision::load skips that prefix), config in the
-// manifest's clip.text_config and in the file's metadata ("clip_text_config").
+// manifest's clip.text_config and in the file's metadata ("clip_text_config"). Loading it from a model folder:
+//   ClipText::load(load_tensor_file(dir + "/clip.safetensors"),
+//                  ClipTextConfig::from_json(manifest["clip"]["text_config"]), manifest["clip"]["text_prefix"])
+// Tokenise with the model's WanTokenizer at seq_len = cfg.text_len; WanTokenizer::words() maps words to tokens.
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>

@@ -328,12 +328,12 @@ FixtureResult run_clip_fixture(const Fixture& fx) {
   if (!fx.config.contains("constructor_args")) fail(cfg_where, "missing \"constructor_args\"");
   const ClipVisionConfig cfg = ClipVisionConfig::from_json(fx.config["constructor_args"], cfg_where);
   if (fx.weights.empty()) fail(fx.dir, "no weights.safetensors");
-  const ClipVision clip = ClipVision::load(fx.weights, cfg, "");
+  const ClipVision clip = ClipVision::load(fx.weights, cfg, "", fx.target.dtype, fx.target.device);
 
   FixtureResult r;
   r.inputs.insert("image");
   at::NoGradGuard no_grad;
-  const at::Tensor pre = clip.preprocess(fx.in("image"));
+  const at::Tensor pre = clip.preprocess(fx.in_target("image"));
   r.outputs.emplace_back("preprocessed", pre);
   r.outputs.emplace_back("norm_mean", at::tensor(at::ArrayRef<float>(ClipVision::norm_mean())));
   r.outputs.emplace_back("norm_std", at::tensor(at::ArrayRef<float>(ClipVision::norm_std())));

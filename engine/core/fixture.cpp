@@ -5,7 +5,11 @@
 
 #include "engine/core/error.h"
 
+#include <ATen/ATen.h>
+
 namespace focalscope {
+
+at::Tensor Fixture::in_target(const std::string& name) const { return io.get(name).to(target.device); }
 
 Fixture load_fixture(const std::string& dir) {
   namespace fs = std::filesystem;

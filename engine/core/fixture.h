@@ -4,6 +4,8 @@
 // so the same code serves the parity tests and `focalscope run-module`.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -17,12 +19,22 @@ namespace focalscope {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
+// Where a runner puts the module: its weights in `dtype` (float32: the reference precision; bf16/fp16: the
+// module's own mixed-precision policy) on `device`. Inputs go to the device as they are; outputs are returned
+// wherever the module left them (run_module_fixture brings them back to the CPU).
+struct FixtureTarget {
+  c10::Device device{c10::kCPU};
+  c10::ScalarType dtype = c10::ScalarType::Float;
+};
+
 struct Fixture {
   std::string dir;
   nlohmann::json config;
   TensorSet weights;  // empty when the folder has no weights.safetensors
   TensorSet io;
+  FixtureTarget target;
   const at::Tensor& in(const std::string& name) const { return io.get(name); }
+  at::Tensor in_target(const std::string& name) const;  // in(name) moved to target.device (dtype unchanged)
 };
 
 struct FixtureResult {

@@ -60,8 +60,11 @@ void attention_into(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const int64_t B = q.size(0), L = q.size(1), N = q.size(2), d = q.size(3), S = k.size(1);
-  at::Tensor qt = q.transpose(1, 2);  // [B, N, L, d]
-  at::Tensor kt = k.transpose(1, 2);
+  // Mixed precision: q/k leave RMSNorm (float32 statistics, float32 weight) in float32 while v comes straight from
+  // a bf16 GEMM; upstream's attention casts all three to the half dtype, so it runs in v's dtype here too.
+  const c10::ScalarType ct = v.scalar_type();
+  at::Tensor qt = q.to(ct).transpose(1, 2);  // [B, N, L, d]
+  at::Tensor kt = k.to(ct).transpose(1, 2);
   at::Tensor vt = v.transpose(1, 2);
 #if TORCH_VERSION_MAJOR >= 2
   at::Tensor o = at::scaled_dot_product_attention(qt, kt, vt);

@@ -13,7 +13,7 @@ FixtureResult run_dit_fixture(const Fixture& f) { return run_dit_fixture(f, f.we
 FixtureResult run_dit_fixture(const Fixture& f, const TensorSet& weights) {
   c10::InferenceMode guard;
   const auto& cfgj = f.config.contains("constructor_args") ? f.config["constructor_args"] : f.config;
-  WanModel model = WanModel::load(weights, WanConfig::from_json(cfgj));
+  WanModel model = WanModel::load(weights, WanConfig::from_json(cfgj), f.target.dtype, f.target.device);
   FixtureResult r;
   auto has = [&](const std::string& n) { return f.io.has(n); };
   auto produced = [&](const std::string& n) {
@@ -26,14 +26,14 @@ FixtureResult run_dit_fixture(const Fixture& f, const TensorSet& weights) {
     auto first = [](const nlohmann::json& v) { return v.is_array() ? v[0].get<std::string>() : v.get<std::string>(); };
     const std::string xn = first(call["x"]), tn = first(call["t"]), cn = first(call["context"]);
     DitInputs in;
-    in.x = f.in(xn).unsqueeze(0);
-    in.t = f.in(tn);
-    in.context = f.in(cn);
+    in.x = f.in_target(xn).unsqueeze(0);
+    in.t = f.in_target(tn);
+    in.context = f.in_target(cn);
     r.inputs.insert(xn); r.inputs.insert(tn); r.inputs.insert(cn);
     if (model.cfg.is_i2v()) {
       const std::string yn = first(call["y"]), clipn = call["clip_fea"].get<std::string>();
-      in.y = f.in(yn).unsqueeze(0);
-      in.clip_fea = f.in(clipn);
+      in.y = f.in_target(yn).unsqueeze(0);
+      in.clip_fea = f.in_target(clipn);
       r.inputs.insert(yn); r.inputs.insert(clipn);
     }
     std::map<std::string, at::Tensor> taps;

@@ -9,9 +9,9 @@ void Linear::load(WeightLoader& L, const std::string& name, int64_t in, int64_t 
   if (bias) b = L.take(name + ".bias", {out});
 }
 
-void Linear::init(int64_t in, int64_t out, bool bias, double std) {
-  w = at::randn({out, in}) * std;
-  if (bias) b = at::zeros({out});
+void Linear::init(int64_t in, int64_t out, bool bias, double std, const at::TensorOptions& o) {
+  w = at::randn({out, in}, o) * std;
+  if (bias) b = at::zeros({out}, o);
 }
 
 void Linear::collect(const std::string& name, NamedTensors& out) const {
@@ -74,9 +74,9 @@ void Norm::load(WeightLoader& L, const std::string& name, int64_t n, bool bias) 
   if (bias) b = L.take(name + ".bias", {n});
 }
 
-void Norm::init(int64_t n, bool bias) {
-  w = at::ones({n});
-  if (bias) b = at::zeros({n});
+void Norm::init(int64_t n, bool bias, const at::TensorOptions& o) {
+  w = at::ones({n}, o);
+  if (bias) b = at::zeros({n}, o);
 }
 
 void Norm::collect(const std::string& name, NamedTensors& out) const {

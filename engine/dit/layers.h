@@ -18,7 +18,7 @@ struct Linear {
     return at::linear(x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type()), w, b);
   }
   void load(WeightLoader& L, const std::string& name, int64_t in, int64_t out, bool bias = true);
-  void init(int64_t in, int64_t out, bool bias, double std);
+  void init(int64_t in, int64_t out, bool bias, double std, const at::TensorOptions& o = {});
   void collect(const std::string& name, NamedTensors& out) const;
 };
 
@@ -41,7 +41,7 @@ struct PackedLinear {
 struct Norm {  // RMSNorm (w only) or affine LayerNorm (w, b)
   at::Tensor w, b;
   void load(WeightLoader& L, const std::string& name, int64_t n, bool bias);
-  void init(int64_t n, bool bias);
+  void init(int64_t n, bool bias, const at::TensorOptions& o = {});
   void collect(const std::string& name, NamedTensors& out) const;
 };
 

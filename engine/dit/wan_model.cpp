@@ -86,7 +86,8 @@ WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType
   return m;
 }
 
-WanModel WanModel::init(const WanConfig& cfg, uint64_t seed) {
+WanModel WanModel::init(const WanConfig& cfg, uint64_t seed, const at::TensorOptions& opts) {
+  const at::TensorOptions o = opts.has_dtype() ? opts : opts.dtype(at::kFloat);
   cfg.validate();
   at::manual_seed(seed);
   WanModel m;
@@ -95,38 +96,39 @@ WanModel WanModel::init(const WanConfig& cfg, uint64_t seed) {
   const auto& p = cfg.patch_size;
   auto xavier = [](int64_t in, int64_t out) { return std::sqrt(2.0 / double(in + out)); };
   const int64_t patch_in = int64_t(cfg.in_dim) * p[0] * p[1] * p[2];
-  m.patch_w = at::randn({d, cfg.in_dim, p[0], p[1], p[2]}) * xavier(patch_in, d);
-  m.patch_b = at::zeros({d});
-  m.text_emb0.init(cfg.text_dim, d, true, 0.02);
-  m.text_emb2.init(d, d, true, 0.02);
-  m.time_emb0.init(cfg.freq_dim, d, true, 0.02);
-  m.time_emb2.init(d, d, true, 0.02);
-  m.time_proj.init(d, 6 * d, true, xavier(d, 6 * d));
-  m.head_modulation = at::randn({1, 2, d}) / std::sqrt(double(d));
-  m.head.init(d, int64_t(cfg.out_dim) * p[0] * p[1] * p[2], true, 0.0);  // zero-init head (upstream)
+  m.patch_w = at::randn({d, cfg.in_dim, p[0], p[1], p[2]}, o) * xavier(patch_in, d);
+  m.patch_b = at::zeros({d}, o);
+  m.text_emb0.init(cfg.text_dim, d, true, 0.02, o);
+  m.text_emb2.init(d, d, true, 0.02, o);
+  m.time_emb0.init(cfg.freq_dim, d, true, 0.02, o);
+  m.time_emb2.init(d, d, true, 0.02, o);
+  m.time_proj.init(d, 6 * d, true, xavier(d, 6 * d), o);
+  m.head_modulation = at::randn({1, 2, d}, o) / std::sqrt(double(d));
+  m.head.init(d, int64_t(cfg.out_dim) * p[0] * p[1] * p[2], true, 0.0, o);  // zero-init head (upstream)
   if (cfg.is_i2v()) {
-    m.img_norm0.init(cfg.clip_dim, true);
-    m.img_lin1.init(cfg.clip_dim, cfg.clip_dim, true, xavier(cfg.clip_dim, cfg.clip_dim));
-    m.img_lin3.init(cfg.clip_dim, d, true, xavier(cfg.clip_dim, d));
-    m.img_norm4.init(d, true);
+    m.img_norm0.init(cfg.clip_dim, true, o);
+    m.img_lin1.init(cfg.clip_dim, cfg.clip_dim, true, xavier(cfg.clip_dim, cfg.clip_dim), o);
+    m.img_lin3.init(cfg.clip_dim, d, true, xavier(cfg.clip_dim, d), o);
+    m.img_norm4.init(d, true, o);
   }
   m.blocks.resize(cfg.num_layers);
   for (auto& b : m.blocks) {
-    b.modulation = at::randn({1, 6, d}) / std::sqrt(double(d));
-    for (Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o}) l->init(d, d, true, xavier(d, d));
-    b.sa_norm_q.init(d, false);
-    b.sa_norm_k.init(d, false);
-    b.norm3.init(d, true);
-    b.ca_norm_q.init(d, false);
-    b.ca_norm_k.init(d, false);
+    b.modulation = at::randn({1, 6, d}, o) / std::sqrt(double(d));
+    for (Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o}) l->init(d, d, true, xavier(d, d), o);
+    b.sa_norm_q.init(d, false, o);
+    b.sa_norm_k.init(d, false, o);
+    b.norm3.init(d, true, o);
+    b.ca_norm_q.init(d, false, o);
+    b.ca_norm_k.init(d, false, o);
     if (cfg.is_i2v()) {
-      b.ca_k_img.init(d, d, true, xavier(d, d));
-      b.ca_v_img.init(d, d, true, xavier(d, d));
-      b.ca_norm_k_img.init(d, false);
+      b.ca_k_img.init(d, d, true, xavier(d, d), o);
+      b.ca_v_img.init(d, d, true, xavier(d, d), o);
+      b.ca_norm_k_img.init(d, false, o);
     }
-    b.ffn0.init(d, f, true, xavier(d, f));
-    b.ffn2.init(f, d, true, xavier(f, d));
+    b.ffn0.init(d, f, true, xavier(d, f), o);
+    b.ffn2.init(f, d, true, xavier(f, d), o);
   }
+  if (o.dtype() != at::kFloat) m.keep_precision_sensitive_fp32();
   m.pack_projections();
   return m;
 }

@@ -71,8 +71,10 @@ class WanModel {
   // `cfg.text_dim` are read off the checkpoint when they differ from the config (diffusers omits text_dim).
   static WanModel load(const TensorSet& weights, WanConfig cfg, c10::ScalarType dtype = at::kFloat,
                        c10::Device device = c10::Device(c10::kCPU));
-  // Seeded random initialisation (for training the embedded model).
-  static WanModel init(const WanConfig& cfg, uint64_t seed);
+  // Seeded random initialisation (for training the embedded model). `opts` places it: random weights of the 14B
+  // shapes are made directly on a GPU in bf16 by the benchmarks (a float32 CPU copy would be 56 GB); a non-float32
+  // dtype keeps the precision-sensitive parts in float32 as load() does.
+  static WanModel init(const WanConfig& cfg, uint64_t seed, const at::TensorOptions& opts = {});
   NamedTensors named_parameters() const;  // upstream names, in state-dict order (sa_q/k/v: views of sa_qkv)
   // Mixed precision as upstream: called by load() for a non-float32 dtype (bf16 GEMMs, float32 norms/modulation/
   // time embedding/head).

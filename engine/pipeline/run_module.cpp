@@ -25,11 +25,13 @@ std::string fixture_kind(const Fixture& f) {
 
 FixtureResult run_module_fixture(const Fixture& f) {
   const std::string k = fixture_kind(f);
-  if (k == "dit") return run_dit_fixture(f);
-  if (k == "umt5") return run_umt5_fixture(f);
-  if (k == "clip") return run_clip_fixture(f);
-  if (k == "vae") return run_vae_fixture(f);
-  return run_scheduler_fixture(f);
+  FixtureResult r = k == "dit"    ? run_dit_fixture(f)
+                    : k == "umt5" ? run_umt5_fixture(f)
+                    : k == "clip" ? run_clip_fixture(f)
+                    : k == "vae"  ? run_vae_fixture(f)
+                                  : run_scheduler_fixture(f);  // scalar maths: always on the CPU in float64
+  for (auto& [name, t] : r.outputs) t = t.to(c10::kCPU);
+  return r;
 }
 
 }  // namespace focalscope

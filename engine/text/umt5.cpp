@@ -353,7 +353,7 @@ FixtureResult run_umt5_fixture(const Fixture& fx) {
   if (!fx.config.contains("constructor_args")) fail(cfg_where, "no \"constructor_args\"");
   const UMT5Config cfg = UMT5Config::from_json(fx.config.at("constructor_args"), cfg_where);
   if (fx.weights.empty()) fail(fx.dir + "/weights.safetensors", "missing (the umT5 fixture needs weights)");
-  const UMT5Encoder enc = UMT5Encoder::load(fx.weights, cfg);
+  const UMT5Encoder enc = UMT5Encoder::load(fx.weights, cfg, fx.target.dtype, fx.target.device);
 
   FixtureResult r;
   struct Run { at::Tensor out; std::vector<at::Tensor> blocks; std::vector<at::Tensor> trimmed; };
@@ -365,8 +365,8 @@ FixtureResult run_umt5_fixture(const Fixture& fx) {
       r.inputs.insert(name);
       r.inputs.insert("mask" + suffix);
       Run run;
-      run.out = enc.forward(fx.in(name), fx.in("mask" + suffix), &run.blocks);
-      run.trimmed = trim_rows(run.out, fx.in("mask" + suffix));
+      run.out = enc.forward(fx.in_target(name), fx.in_target("mask" + suffix), &run.blocks);
+      run.trimmed = trim_rows(run.out, fx.in_target("mask" + suffix));
       runs[suffix] = std::move(run);
     } else if (name.rfind("mask", 0) == 0) {
       r.inputs.insert(name);

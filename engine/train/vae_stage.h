@@ -31,7 +31,7 @@ struct VaeTrainConfig {
   double image_lr = 1e-3;
   int clip_frames = 13;     // phase 2: temporal window, 1 + 4k
   int batch = 2;            // phase 2 batch (--batch overrides it)
-  int64_t steps = 5500;     // default total steps (both phases), also the schedule's length
+  int64_t steps = 10000;    // default total steps (both phases), also the schedule's length
   double lr = 5e-4;         // phase 2, decayed linearly to 10% over its last 30%
   int64_t warmup = 100;
   double l2_weight = 1.0;

@@ -13,7 +13,7 @@ FixtureResult run_vae_fixture(const Fixture& fx) {
     fail(where + "/config.json", "no \"constructor_args\" object");
   if (fx.weights.empty()) fail(where, "no weights.safetensors (the VAE fixture needs its weights)");
   const VaeConfig cfg = VaeConfig::from_json(fx.config.at("constructor_args"));
-  WanVAE vae = WanVAE::load(fx.weights, cfg);
+  WanVAE vae = WanVAE::load(fx.weights, cfg, fx.target.dtype, fx.target.device);
 
   FixtureResult res;
   auto scale_input = [&](const char* name, at::Tensor& slot) {
@@ -22,7 +22,7 @@ FixtureResult run_vae_fixture(const Fixture& fx) {
     if (t.dim() != 1 || t.size(0) != cfg.z_dim)
       fail(where + "/io.safetensors", std::string("'") + name + "' has shape " + shape_str(t.sizes()) + ", expected [" +
                                           std::to_string(cfg.z_dim) + "]");
-    slot = t.to(at::kFloat).clone();
+    slot = t.to(fx.target.device, at::kFloat).clone();
     res.inputs.insert(name);
   };
   scale_input("latent_mean", vae.latent_mean);
@@ -38,7 +38,7 @@ FixtureResult run_vae_fixture(const Fixture& fx) {
   c10::InferenceMode guard;
   for (const auto& p : prefixes) {
     res.inputs.insert(p + suffix);
-    const at::Tensor video = fx.in(p + suffix).to(at::kFloat);
+    const at::Tensor video = fx.in_target(p + suffix).to(at::kFloat);
     auto put = [&](const std::string& name, const at::Tensor& t) { res.outputs.emplace_back(p + "_" + name, t); };
 
     // Encode: chunked encoder -> conv1 -> mu (channels 0..z-1) -> normalised latent.

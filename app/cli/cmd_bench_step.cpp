@@ -1,0 +1,175 @@
+// focalscope bench-step: seconds per sampling step of a Wan DiT at a given size on a device, random weights built
+// in memory (no checkpoint needed), both CFG passes as upstream runs them (a conditional and an unconditional
+// forward per step, cross-attention context computed once per run), similarity capture off and on.
+//
+// Beside the measured time it prints the physical bound: the forward's FLOPs (dit_forward_flops) over a large
+// matmul's throughput measured in the same run and precision. The 14B/480p/81-frame default is the figure
+// docs/real_weights.md records for a GPU.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/device_args.h"
+#include "engine/capture/similarity_capture.h"
+#include "engine/core/error.h"
+#include "engine/dit/wan_model.h"
+
+namespace focalscope::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits for the device: a scalar read forces every queued kernel to finish (also on libtorch builds without the
+// CUDA headers at hand).
+void sync(const at::Tensor& t) { (void)t.flatten()[0].item<float>(); }
+
+// Dense GEMM throughput of this device in `dtype` (TFLOP/s, best of a few), the bound's denominator.
+double matmul_tflops(c10::Device dev, c10::ScalarType dtype, int64_t n) {
+  const auto o = at::TensorOptions().device(dev).dtype(dtype);
+  at::Tensor a = at::randn({n, n}, o), b = at::randn({n, n}, o);
+  at::Tensor c = at::matmul(a, b);
+  sync(c);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const int reps = dev.is_cpu() ? 1 : 10;
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) c = at::matmul(a, b);
+    sync(c);
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+  }
+  return 2.0 * double(n) * n * n / best / 1e12;
+}
+
+WanConfig config_named(const std::string& name) {
+  WanConfig c;  // defaults: Wan2.1-I2V-14B
+  if (name == "14b") return c;
+  if (name == "toy") {  // the embedded Shapes model's shape
+    c.patch_size = {1, 1, 1};
+    c.dim = 128; c.num_heads = 4; c.num_layers = 12; c.ffn_dim = 512;
+    c.text_dim = 64; c.text_len = 32; c.clip_dim = 128;
+    return c;
+  }
+  std::ifstream f(name);
+  if (!f) fail("--config", "'" + name + "' is neither 14b, toy nor a readable config.json");
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const std::exception& e) {
+    fail(name, std::string("not valid JSON: ") + e.what());
+  }
+  return WanConfig::from_json(j.contains("constructor_args") ? j["constructor_args"] : j);
+}
+
+int run(const std::vector<std::string>& argv) {
+  Args a(argv, {"config", "device", "dtype", "frames", "height", "width", "steps", "text-tokens", "image-tokens", "matmul"},
+         {"help", "no-capture"});
+  if (a.flag("help")) {
+    std::printf(
+        "usage: focalscope bench-step [--config 14b|toy|CONFIG.json] [--device cuda] [--dtype bf16] [--frames 81]\n"
+        "                             [--height 480] [--width 832] [--steps 3] [--no-capture]\n"
+        "Times sampling steps (conditional + unconditional forward, cross context cached) of a DiT with random\n"
+        "weights of the config's shapes, made on the device, first without and then with similarity capture (one\n"
+        "keyword, every layer, conditional pass). Prints seconds per step, achieved TFLOP/s, and the bound\n"
+        "FLOPs / (GEMM throughput measured in the same run and precision).\n"
+        "  --frames/--height/--width  video size in pixels (latent: (F-1)/4+1 x H/8 x W/8)\n"
+        "  --steps N        timed steps per variant after one warm-up step (default 3)\n"
+        "  --text-tokens N  prompt tokens in the context (default 512: upstream pads to text_len)\n"
+        "  --image-tokens N CLIP tokens (default 257: ViT-H/14 at 224 px)\n"
+        "  --matmul N       size of the GEMM that measures the device's throughput (default 8192; 1024 on CPU)\n");
+    return 0;
+  }
+  const WanConfig cfg = config_named(a.str("config", "14b"));
+  cfg.validate();
+  const c10::Device dev = parse_device_flag(a.str("device", at::hasCUDA() ? "cuda" : "cpu"));
+  const c10::ScalarType dtype = parse_dtype_flag(a.str("dtype", dev.is_cpu() ? "f32" : "bf16"));
+  const int64_t frames = a.integer("frames", 81, 1, 1001), height = a.integer("height", 480, 8, 8192),
+                width = a.integer("width", 832, 8, 8192);
+  if ((frames - 1) % 4 != 0) fail("--frames", "must be 1 + 4k (the VAE's temporal stride), got " + std::to_string(frames));
+  const int64_t Fl = (frames - 1) / 4 + 1, Hl = height / 8, Wl = width / 8;
+  const auto& p = cfg.patch_size;
+  if (height % (8 * p[1]) != 0 || width % (8 * p[2]) != 0)
+    fail("--height/--width", "must be multiples of " + std::to_string(8 * p[1]) + " for this patch size");
+  const int steps = static_cast<int>(a.integer("steps", 3, 1, 1000));
+  const int64_t n_text = a.integer("text-tokens", cfg.text_len, 1, cfg.text_len);
+  const int64_t n_img = a.integer("image-tokens", 257, 1, 100000);
+  const int64_t L = (Fl / p[0]) * (Hl / p[1]) * (Wl / p[2]);
+
+  c10::InferenceMode guard;
+  const double peak = matmul_tflops(dev, dtype, a.integer("matmul", dev.is_cpu() ? 1024 : 8192, 64, 65536));
+  std::printf("device %s, %s; GEMM throughput %.3g TFLOP/s\n", dev.str().c_str(), dtype_flag_name(dtype), peak);
+
+  auto t0 = Clock::now();
+  WanModel m = WanModel::init(cfg, 1, at::TensorOptions().device(dev).dtype(dtype));
+  m.head.w = at::randn_like(m.head.w) * 0.02;  // a non-zero head: the output depends on every op
+  sync(m.head.w);
+  std::printf("model: dim %d, %d layers, %d heads, ffn %d, %.3gB parameters, built on the device in %.1f s\n", cfg.dim,
+              cfg.num_layers, cfg.num_heads, cfg.ffn_dim, cfg.num_params() / 1e9,
+              std::chrono::duration<double>(Clock::now() - t0).count());
+
+  const auto fo = at::TensorOptions().device(dev).dtype(at::kFloat);
+  DitInputs in;
+  in.x = at::randn({1, cfg.out_dim, Fl, Hl, Wl}, fo);
+  in.y = cfg.is_i2v() ? at::randn({1, cfg.in_dim - cfg.out_dim, Fl, Hl, Wl}, fo) : at::Tensor();
+  in.t = at::full({1}, 500.0, fo);
+  const at::Tensor ctx_cond = at::randn({1, n_text, cfg.text_dim}, fo), ctx_uncond = at::randn({1, n_text, cfg.text_dim}, fo);
+  const at::Tensor clip = cfg.is_i2v() ? at::randn({1, n_img, cfg.clip_dim}, fo) : at::Tensor();
+  const CrossContext cross_cond = m.precompute_cross(ctx_cond, clip), cross_uncond = m.precompute_cross(ctx_uncond, clip);
+  const double flops = dit_forward_flops(cfg, L, cfg.text_len, cfg.is_i2v() ? n_img : 0, /*cached_context=*/true);
+  std::printf("video %lldx%lldx%lld px -> latent %lldx%lldx%lld -> %lld tokens; %.3f PFLOP per forward, 2 forwards per step\n",
+              (long long)frames, (long long)height, (long long)width, (long long)Fl, (long long)Hl, (long long)Wl,
+              (long long)L, flops / 1e15);
+  const double bound = 2 * flops / (peak * 1e12);
+
+  auto time_steps = [&](ProbeListener* listener, int first_step) {
+    double total = 0;
+    for (int s = 0; s <= steps; ++s) {  // step 0: warm-up, not timed
+      auto ts = Clock::now();
+      for (PassRole role : {PassRole::Cond, PassRole::Uncond}) {
+        ForwardOptions opt;
+        opt.step = first_step + s;
+        opt.roles = {role};
+        opt.listener = listener;
+        opt.cross = role == PassRole::Cond ? &cross_cond : &cross_uncond;
+        sync(m.forward(in, opt));
+      }
+      const double sec = std::chrono::duration<double>(Clock::now() - ts).count();
+      if (s > 0) total += sec;
+      std::printf("  step %d%s: %.3f s\n", s, s == 0 ? " (warm-up)" : "", sec);
+      std::fflush(stdout);
+    }
+    return total / steps;
+  };
+
+  std::printf("capture off:\n");
+  const double off = time_steps(nullptr, 0);
+  std::printf("capture off: %.3f s/step, %.3g TFLOP/s achieved; bound %.3f s/step (%.0f%% of it)\n", off,
+              2 * flops / off / 1e12, bound, 100 * bound / off);
+  if (!a.flag("no-capture")) {
+    CaptureSelection sel;  // every layer and step, conditional pass
+    const int total_steps = 2 * (steps + 1);
+    CaptureLayout layout = make_capture_layout(sel, cfg.num_layers, total_steps, 1,
+                                               {Fl / p[0], Hl / p[1], Wl / p[2]});
+    std::printf("capture on (%s):\n", layout.describe().c_str());
+    SimilarityCapture cap({CaptureKeyword{"keyword", {1, 2}}}, layout);
+    const double on = time_steps(&cap, steps + 1);
+    cap.finish();
+    std::printf("capture on: %.3f s/step (x%.3f of capture off)\n", on, on / off);
+  }
+  std::printf("seconds per step %.3f, bound %.3f, ratio bound/measured %.2f\n", off, bound, bound / off);
+  return 0;
+}
+
+}  // namespace
+
+FOCALSCOPE_COMMAND("bench-step", "seconds per sampling step of a DiT config on a device (random weights)", run);
+
+}  // namespace focalscope::cli

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# GPU checks for a CUDA server (docs/real_weights.md): builds the engine + CLI + tests headless (no GL, ImGui or
+# FFmpeg) against the CUDA-enabled libtorch of the local PyTorch, then
+#   1. the fixture parity tests, which on a machine with a GPU also run every fixture on CUDA (float32, bar 1e-4)
+#      and the bf16 mixed-precision bound, and `run-module --device cuda` per fixture in float32 and bf16;
+#   2. `bench-step`: seconds per sampling step of the 14B config at 480p / 81 frames, capture off and on, with the
+#      GPU memory in use sampled by nvidia-smi (peak printed).
+# usage: scripts/gpu_check.sh [BUILD_DIR]   (default build-cuda)
+# env: FOCALSCOPE_FIXTURES (default ../shared/fixtures/wan_reference), CMAKE_PREFIX_PATH (extra dependencies),
+#      GPU_CHECK_OUT (logs; default BUILD_DIR/gpu_check), GPU_CHECK_SKIP_BENCH=1, CXX_STANDARD (default 17; libtorch
+#      >= 2.13 needs 20).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-cuda}
+out=${GPU_CHECK_OUT:-$build/gpu_check}
+mkdir -p "$out"
+log() { echo "[gpu_check] $*" | tee -a "$out/summary.txt"; }
+
+torch_dir=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "share", "cmake", "Torch"))') ||
+  { log "no python3 with torch: pass -DTorch_DIR yourself"; exit 1; }
+log "torch: $(python3 -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'), Torch_DIR=$torch_dir"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/[gpu_check] gpu: /' | tee -a "$out/summary.txt"
+
+t0=$(date +%s)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$torch_dir" \
+  -DCMAKE_CXX_STANDARD="${CXX_STANDARD:-17}" -DFOCALSCOPE_GUI=OFF -DFOCALSCOPE_VIDEO=OFF -DFOCALSCOPE_PCH=ON \
+  >"$out/configure.log" 2>&1 || { log "configure FAILED (see configure.log)"; tail -30 "$out/configure.log"; exit 1; }
+ninja -C "$build" -k 0 focalscope test_fixture_parity >"$out/build.log" 2>&1 ||
+  { log "build FAILED (see build.log)"; grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
+log "built in $(( $(date +%s) - t0 )) s"
+fs="$build/app/focalscope"
+
+fixtures=${FOCALSCOPE_FIXTURES:-$root/../shared/fixtures/wan_reference}
+export FOCALSCOPE_FIXTURES="$fixtures"
+"$build/tests/test_fixture_parity" >"$out/test_fixture_parity.log" 2>&1
+rc=$?
+log "test_fixture_parity: exit $rc; $(grep -c '^\[       OK' "$out/test_fixture_parity.log") passed, $(grep -c '^\[  FAILED' "$out/test_fixture_parity.log") failed lines, $(grep -c '^\[  SKIPPED' "$out/test_fixture_parity.log") skipped"
+grep -E "^\[parity\]|FAILED" "$out/test_fixture_parity.log" | tee -a "$out/summary.txt" >/dev/null
+for d in "$fixtures"/*/; do
+  [ -f "$d/io.safetensors" ] || continue
+  for dt in f32 bf16; do
+    r=$("$fs" run-module --fixture "$d" --out /tmp/gpu_check_out.safetensors --compare --device cuda --dtype "$dt" 2>&1 | tail -1)
+    log "run-module $(basename "$d") cuda $dt: $r"
+  done
+done
+
+[ "${GPU_CHECK_SKIP_BENCH:-0}" = 1 ] && exit 0
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$out/gpu_memory_mib.txt" 2>/dev/null &
+smi=$!
+"$fs" bench-step --config 14b --device cuda --dtype bf16 --frames 81 --height 480 --width 832 --steps "${BENCH_STEPS:-3}" \
+  2>&1 | tee "$out/bench_step_14b.txt"
+kill $smi 2>/dev/null
+log "bench-step 14b: $(tail -1 "$out/bench_step_14b.txt"); $(grep -E '^capture (off|on):' "$out/bench_step_14b.txt" | tr '\n' ' ')"
+log "peak GPU memory in use (nvidia-smi, whole device): $(sort -n "$out/gpu_memory_mib.txt" | tail -1) MiB"
