@@ -13,7 +13,9 @@
 #include "engine/text/tokenizer.h"
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
+#include "engine/core/safetensors.h"
 #include "engine/train/export_model.h"
+#include "engine/train/finetune_stage.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/tokenizer_stage.h"
@@ -161,5 +163,33 @@ TEST(Train, DitLossFallsResumesExportsAndGenerates) {
   ASSERT_EQ(r.video.sizes(), (at::IntArrayRef{3, w.frames, w.height, w.width}));
   const auto verdict = analysis::check_case(tensor_to_frames(r.video), c.annotation);
   EXPECT_FALSE(verdict.answers.empty());
+
+  // Post-training of the weak layers with Focal Guidance: only layer 1's cross-attention moves, the result loads.
+  FinetuneConfig ft;
+  ft.model_dir = e.model_dir;
+  ft.guidance.set_mode("fg");
+  ft.guidance.weak_layers = {1};
+  ft.guidance.tau_sel = -1;  // every prompt word is a keyword: guidance is surely active in this tiny model
+  ft.pool_clips = 8;
+  ft.batch = 2;
+  ft.warmup = 1;
+  ft.lr = 1e-2;
+  StageOptions fo = options(base_dir() + "/ft", 2);
+  const StageResult fr = finetune_weak_layers(fo, ft);
+  EXPECT_NE(fr.summary.find("guidance on 100%"), std::string::npos) << fr.summary;
+  const TensorSet before = load_tensor_file(e.model_dir + "/dit.safetensors");
+  const TensorSet after = load_tensor_file(base_dir() + "/ft/finetune/model/dit.safetensors");
+  const auto trained = weak_layer_param_names({1}, true);
+  int changed = 0;
+  for (const auto& n : before.names()) {
+    const bool same = at::equal(before.get(n), after.get(n));
+    if (std::find(trained.begin(), trained.end(), n) == trained.end())
+      EXPECT_TRUE(same) << n << " is not a weak-layer cross-attention weight but changed";
+    else
+      changed += !same;
+  }
+  EXPECT_GE(changed, 4) << "the weak layer's cross-attention should have moved";
+  auto tuned = load_model_bundle(base_dir() + "/ft/finetune/model");
+  EXPECT_NE(tuned->layout.manifest["name"].get<std::string>().find("+ft-fg"), std::string::npos);
   fs::remove_all(base_dir());
 }

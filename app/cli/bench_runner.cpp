@@ -2,6 +2,8 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <filesystem>
+
 #include "analysis/shapes_checker.h"
 #include "analysis/vbench_consistency.h"
 #include "app/cli/media.h"
@@ -9,6 +11,33 @@
 #include "engine/guidance/guided_generate.h"
 
 namespace focalscope {
+
+std::string default_bench_dir() {
+  namespace fs = std::filesystem;
+  const std::string m = default_model_dir();
+  if (!m.empty()) {
+    fs::path p = fs::path(m).parent_path().parent_path() / "bench" / "shapes";  // assets/models/shapes -> assets/bench/shapes
+    if (fs::exists(p / "index.json")) return p.string();
+  }
+  return "assets/bench/shapes";
+}
+
+std::vector<shapes::BenchCase> select_bench_cases(const std::string& bench_dir, const std::string& dimension, int limit,
+                                                  std::map<std::string, int>* per_dim) {
+  std::map<std::string, int> counts;
+  if (!dimension.empty()) shapes::parse_dimension(dimension);  // validates the name
+  std::vector<shapes::BenchCase> cases;
+  for (const auto& c : shapes::read_bench_set(bench_dir.empty() ? default_bench_dir() : bench_dir)) {
+    const std::string d = shapes::dimension_name(c.c.dim);
+    if (!dimension.empty() && d != dimension) continue;
+    if (limit > 0 && counts[d] >= limit) continue;
+    counts[d]++;
+    cases.push_back(c);
+  }
+  if (cases.empty()) fail("--dimension", "no benchmark cases selected");
+  if (per_dim) *per_dim = counts;
+  return cases;
+}
 
 std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video) {
   std::vector<shapes::RgbFrame> out;

@@ -2,6 +2,7 @@
 // score VBench-I2V subject/background consistency with the model's own image encoder.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,13 @@ struct BenchOptions {
   // Called after each case: (setting, seed, done, total, case score).
   std::function<void(const std::string&, int, int, int, const analysis::CaseScore&)> on_case;
 };
+
+// The benchmark folder next to the default model (assets/bench/shapes), else that path relative to the cwd.
+std::string default_bench_dir();
+// Cases of `bench_dir` (default_bench_dir() when empty), only `dimension` when given, at most `limit` per
+// dimension when > 0; counts per dimension into `per_dim`. Errors name the flag (--dimension) when none is left.
+std::vector<shapes::BenchCase> select_bench_cases(const std::string& bench_dir, const std::string& dimension, int limit,
+                                                  std::map<std::string, int>* per_dim = nullptr);
 
 std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video);  // [3, F, H, W] in [-1, 1]
 

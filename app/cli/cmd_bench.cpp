@@ -19,15 +19,6 @@ namespace fs = std::filesystem;
 namespace focalscope::cli {
 namespace {
 
-std::string default_bench_dir() {
-  std::string m = default_model_dir();
-  if (!m.empty()) {
-    fs::path p = fs::path(m).parent_path().parent_path() / "bench" / "shapes";  // assets/models/shapes -> assets/bench/shapes
-    if (fs::exists(p / "index.json")) return p.string();
-  }
-  return "assets/bench/shapes";
-}
-
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -57,19 +48,8 @@ int run(const std::vector<std::string>& argv) {
   const int limit = static_cast<int>(a.integer("limit", 0, 0, 100000));
   const std::string out_dir = a.str("out", "bench_out");
   auto model = load_model_arg(a.str("model-dir"));
-  auto all = shapes::read_bench_set(a.str("bench-dir", default_bench_dir()));
-  std::vector<shapes::BenchCase> cases;
   std::map<std::string, int> per_dim;
-  const std::string only = a.str("dimension");
-  if (!only.empty()) shapes::parse_dimension(only);  // validates the name
-  for (const auto& c : all) {
-    const std::string d = shapes::dimension_name(c.c.dim);
-    if (!only.empty() && d != only) continue;
-    if (limit > 0 && per_dim[d] >= limit) continue;
-    per_dim[d]++;
-    cases.push_back(c);
-  }
-  if (cases.empty()) fail("--dimension", "no benchmark cases selected");
+  const auto cases = select_bench_cases(a.str("bench-dir"), a.str("dimension"), limit, &per_dim);
 
   // --guidance takes a list here (one row per mode); the other guidance flags set the shared parameters.
   std::vector<std::string> argv2;

@@ -11,12 +11,15 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/cli/device_args.h"
+#include "app/cli/guidance_args.h"
+#include "app/cli/model_arg.h"
 #include "app/cli/train_check.h"
 #include "engine/core/error.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
 #include "engine/train/export_model.h"
+#include "engine/train/finetune_stage.h"
 #include "engine/train/tokenizer_stage.h"
 #include "engine/train/train_loop.h"
 #include "engine/train/vae_stage.h"
@@ -44,7 +47,11 @@ const char* kUsage =
     "  --device cpu|cuda       where to train (default cpu)\n"
     "  --checkpoint-minutes M  checkpoint cadence (default 5)\n"
     "  --export DIR            after training, export the model folder to DIR\n"
-    "  --finetune              (reserved for a later issue)\n"
+    "fine-tune (Focal Guidance post-training; engine/train/finetune_stage.h):\n"
+    "  focalscope train --finetune weak-layers --out DIR [--model-dir M] [--guidance fg|off] [--weak-layers L]\n"
+    "                   [--steps N] [--lr X] [--batch B] [--export DIR] [guidance flags]\n"
+    "    trains only the weak layers' cross-attention of model M (default: the embedded model) with Focal Guidance\n"
+    "    attached (or not, with --guidance off), exports DIR/finetune/model (or --export)\n"
     "check options: --model-dir DIR --cases N (per dimension, default 10) --sample-steps N --cfg X --no-floor --frames-dir DIR\n";
 
 std::string now_utc() {
@@ -72,16 +79,43 @@ bool stage_finished(const std::string& ckpt, int64_t target, const std::string& 
   return ck && ck->step >= target;
 }
 
+// --finetune weak-layers: post-training of the weak layers' cross-attention (engine/train/finetune_stage.h).
+int run_finetune(const Args& a) {
+  if (a.str("finetune") != "weak-layers") fail("--finetune", "'" + a.str("finetune") + "' is not weak-layers");
+  if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
+  train::FinetuneConfig cfg;
+  cfg.model_dir = resolve_model_dir(a.str("model-dir"));
+  cfg.guidance = guidance_from_args(a);
+  cfg.lr = a.number("lr", cfg.lr, 1e-9, 1.0);
+  cfg.export_dir = a.str("export");
+  train::StageOptions opt;
+  opt.out_dir = a.required("out");
+  opt.steps = a.integer("steps", 0, 1, (1LL << 40));
+  opt.minutes = a.number("minutes", 0, 0, 1e7);
+  opt.batch = static_cast<int>(a.integer("batch", 0, 1, 4096));
+  opt.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
+  opt.resume = a.flag("resume");
+  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
+  opt.device = parse_device_flag(a.str("device", "cpu"));
+  std::filesystem::create_directories(opt.out_dir);
+  const train::StageResult r = train::finetune_weak_layers(opt, cfg);
+  std::printf("[finetune] steps %lld -> %lld in %s, last loss %.4f | %s\n", static_cast<long long>(r.first_step),
+              static_cast<long long>(r.steps_done), train::format_duration(r.seconds).c_str(),
+              r.losses.empty() ? NAN : r.losses.back(), r.summary.c_str());
+  return 0;
+}
+
 int run(const std::vector<std::string>& argv) {
-  Args a(argv,
-         {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device", "checkpoint-minutes", "export",
-          "model-dir", "cases", "sample-steps", "cfg", "frames-dir"},
-         {"help", "resume", "finetune", "no-floor"});
+  std::set<std::string> value_opts = {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device",
+                                      "checkpoint-minutes", "export", "model-dir", "cases", "sample-steps", "cfg",
+                                      "frames-dir", "finetune", "lr"};
+  value_opts.insert(guidance_value_options().begin(), guidance_value_options().end());
+  Args a(argv, value_opts, {"help", "resume", "no-floor"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
   }
-  if (a.flag("finetune")) fail("--finetune", "is not implemented yet");
+  if (a.has("finetune")) return run_finetune(a);
   const std::string stage = a.required("stage");
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));

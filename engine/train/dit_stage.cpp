@@ -16,6 +16,7 @@
 #include "engine/text/tokenizer.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/clip_stage.h"
+#include "engine/train/flow_matching.h"
 #include "engine/train/latent_pool.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/train_loop.h"
@@ -110,12 +111,6 @@ namespace {
 void require_file(const std::string& path, const char* stage) {
   if (!std::filesystem::exists(path))
     fail(path, std::string("missing: run `focalscope train --stage ") + stage + "` into this --out directory first");
-}
-
-// Standard normal from the world's bit-exact generator (Box-Muller), so sigma draws do not depend on libstdc++.
-double normal(shapes::SplitMix64& rng) {
-  const double u1 = std::max(rng.uniform(), 1e-12), u2 = rng.uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
 }  // namespace
@@ -219,9 +214,7 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
       refs.push_back(r.ref);
       changes.push_back(r.change);
       prompts.push_back(rng.chance(cfg.text_dropout) ? std::string() : r.prompt);
-      const double u = rng.chance(cfg.uniform_share) ? rng.uniform() : 1.0 / (1.0 + std::exp(-normal(rng)));
-      const double sigma = cfg.shift * u / (1.0 + (cfg.shift - 1.0) * u);
-      sigmas.push_back(std::clamp(sigma, 1e-4, 1.0));
+      sigmas.push_back(draw_sigma(rng, cfg.shift, cfg.uniform_share));
     }
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
     at::Tensor x0 = at::stack(x0s, 0).to(opt.device, at::kFloat);
@@ -246,14 +239,12 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
     at::Tensor v = dit.forward(in);
     at::Tensor target_v = eps - x0;
     at::Tensor change = at::stack(changes, 0).to(opt.device, at::kFloat).unsqueeze(1);  // [B,1,F,h,w]
-    at::Tensor w = 1.0 + cfg.change_weight * at::tanh(change / cfg.change_scale);
-    at::Tensor se = (v - target_v).pow(2);
-    at::Tensor loss = (w * se).mean() / w.mean();
+    auto [loss, mse] = weighted_flow_loss(v, target_v, change, {cfg.change_weight, cfg.change_scale});
     loss.backward();
     const double lr = s < cfg.warmup ? cfg.lr * double(s + 1) / double(cfg.warmup) : cfg.lr;
     const double gn = adam.step(lr);
     ema.update(params, adam.t());
-    return {loss.item<double>(), se.mean().item<double>(), sig.mean().item<double>(), lr, gn, double(n)};
+    return {loss.item<double>(), mse, sig.mean().item<double>(), lr, gn, double(n)};
   };
   spec.checkpoint = [&](int64_t done) {
     NamedTensors ts;

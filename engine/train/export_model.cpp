@@ -88,6 +88,7 @@ nlohmann::json export_model(const ExportOptions& opt) {
   prov["dit_step"] = ck->step;
   prov["seed"] = ck->meta.at("seed");
   prov["weights"] = opt.use_ema ? "EMA" : "raw";
+  if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)
   m["training"] = prov;
   {
     std::ofstream out(tmp / "focalscope.json");
