@@ -47,22 +47,8 @@ void for_each_param(M& m, Fn&& fn) {
   const int64_t D = c.dim, H = c.mlp_dim();
   fn("token_embedding", m.token_embedding, std::vector<int64_t>{c.vocab, D});
   fn("pos_embedding", m.pos_embedding, std::vector<int64_t>{c.text_len, D});
-  for (size_t i = 0; i < m.blocks.size(); ++i) {
-    auto& b = m.blocks[i];
-    const std::string p = "transformer." + std::to_string(i) + ".";
-    fn(p + "norm1.weight", b.norm1_w, std::vector<int64_t>{D});
-    fn(p + "norm1.bias", b.norm1_b, std::vector<int64_t>{D});
-    fn(p + "attn.to_qkv.weight", b.qkv_w, std::vector<int64_t>{3 * D, D});
-    fn(p + "attn.to_qkv.bias", b.qkv_b, std::vector<int64_t>{3 * D});
-    fn(p + "attn.proj.weight", b.proj_w, std::vector<int64_t>{D, D});
-    fn(p + "attn.proj.bias", b.proj_b, std::vector<int64_t>{D});
-    fn(p + "norm2.weight", b.norm2_w, std::vector<int64_t>{D});
-    fn(p + "norm2.bias", b.norm2_b, std::vector<int64_t>{D});
-    fn(p + "mlp.0.weight", b.fc1_w, std::vector<int64_t>{H, D});
-    fn(p + "mlp.0.bias", b.fc1_b, std::vector<int64_t>{H});
-    fn(p + "mlp.2.weight", b.fc2_w, std::vector<int64_t>{D, H});
-    fn(p + "mlp.2.bias", b.fc2_b, std::vector<int64_t>{D});
-  }
+  for (size_t i = 0; i < m.blocks.size(); ++i)
+    for_each_clip_block_param(m.blocks[i], "transformer." + std::to_string(i) + ".", D, H, fn);
   fn("norm.weight", m.norm_w, std::vector<int64_t>{D});
   fn("norm.bias", m.norm_b, std::vector<int64_t>{D});
   fn("head", m.head, std::vector<int64_t>{D, static_cast<int64_t>(c.out_dim)});
@@ -127,7 +113,7 @@ void ClipText::set_requires_grad(bool on) {
 at::Tensor ClipText::forward(const at::Tensor& ids_in, const at::Tensor& mask_in) const {
   if (!ids_in.defined() || ids_in.dim() != 2 || !mask_in.defined() || mask_in.sizes() != ids_in.sizes())
     fail("CLIP text", "ids and mask must both be [B, L]");
-  const int64_t B = ids_in.size(0), L = ids_in.size(1), D = cfg.dim, N = cfg.num_heads, d = cfg.head_dim();
+  const int64_t B = ids_in.size(0), L = ids_in.size(1), N = cfg.num_heads;
   if (L > cfg.text_len) fail("CLIP text", std::to_string(L) + " tokens exceed text_len " + std::to_string(cfg.text_len));
   const auto dev = token_embedding.device();
   at::Tensor ids = ids_in.to(dev, at::kLong), mask = mask_in.to(dev);
@@ -136,20 +122,8 @@ at::Tensor ClipText::forward(const at::Tensor& ids_in, const at::Tensor& mask_in
   at::Tensor x = at::embedding(token_embedding, ids) + pos_embedding.narrow(0, 0, L).unsqueeze(0);
   // Keys at padding positions get -inf-like logits (every row has at least its EOS to attend to).
   at::Tensor key_bias = (mask.ne(0).to(x.scalar_type()) - 1.0).mul(1e9).view({B, 1, 1, L});
-  auto ln = [&](const at::Tensor& t, const at::Tensor& w, const at::Tensor& b) {
-    return at::layer_norm(t, {D}, w, b, cfg.norm_eps);
-  };
-  for (const auto& b : blocks) {
-    at::Tensor h = ln(x, b.norm1_w, b.norm1_b);
-    at::Tensor qkv = at::linear(h, b.qkv_w, b.qkv_b).view({B, L, 3, N, d});
-    at::Tensor q = qkv.select(2, 0).transpose(1, 2), k = qkv.select(2, 1).transpose(1, 2), v = qkv.select(2, 2).transpose(1, 2);
-    at::Tensor s = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d))) + key_bias;
-    at::Tensor o = at::matmul(at::softmax(s, -1), v).transpose(1, 2).reshape({B, L, D});
-    x = x + at::linear(o, b.proj_w, b.proj_b);
-    h = ln(x, b.norm2_w, b.norm2_b);
-    x = x + at::linear(at::gelu(at::linear(h, b.fc1_w, b.fc1_b)), b.fc2_w, b.fc2_b);
-  }
-  return ln(x, norm_w, norm_b);
+  for (const auto& b : blocks) x = clip_block_forward(b, x, {N, cfg.norm_eps, false, false}, key_bias);
+  return clip_layer_norm(x, norm_w, norm_b, cfg.norm_eps);
 }
 
 at::Tensor ClipText::token_embeddings(const at::Tensor& ids, const at::Tensor& mask) const {

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/clip/clip_block.h"
 #include "engine/core/fixture.h"  // NamedTensors
 #include "engine/core/weights.h"
 
@@ -51,9 +52,7 @@ struct ClipTextConfig {
   int mlp_dim() const { return static_cast<int>(dim * mlp_ratio); }
 };
 
-struct ClipTextBlock {  // same parameter layout as a ClipVision block
-  at::Tensor norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b, norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
-};
+using ClipTextBlock = ClipBlock;  // same parameter layout as a ClipVision block
 
 struct ClipText {
   ClipTextConfig cfg;

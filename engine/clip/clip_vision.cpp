@@ -106,22 +106,8 @@ void for_each_param(M& m, Fn&& fn) {
     fn("pre_norm.weight", m.pre_norm_w, std::vector<int64_t>{D});
     fn("pre_norm.bias", m.pre_norm_b, std::vector<int64_t>{D});
   }
-  for (size_t i = 0; i < m.blocks.size(); ++i) {
-    auto& b = m.blocks[i];
-    const std::string p = "transformer." + std::to_string(i) + ".";
-    fn(p + "norm1.weight", b.norm1_w, std::vector<int64_t>{D});
-    fn(p + "norm1.bias", b.norm1_b, std::vector<int64_t>{D});
-    fn(p + "attn.to_qkv.weight", b.qkv_w, std::vector<int64_t>{3 * D, D});
-    fn(p + "attn.to_qkv.bias", b.qkv_b, std::vector<int64_t>{3 * D});
-    fn(p + "attn.proj.weight", b.proj_w, std::vector<int64_t>{D, D});
-    fn(p + "attn.proj.bias", b.proj_b, std::vector<int64_t>{D});
-    fn(p + "norm2.weight", b.norm2_w, std::vector<int64_t>{D});
-    fn(p + "norm2.bias", b.norm2_b, std::vector<int64_t>{D});
-    fn(p + "mlp.0.weight", b.fc1_w, std::vector<int64_t>{H, D});
-    fn(p + "mlp.0.bias", b.fc1_b, std::vector<int64_t>{H});
-    fn(p + "mlp.2.weight", b.fc2_w, std::vector<int64_t>{D, H});
-    fn(p + "mlp.2.bias", b.fc2_b, std::vector<int64_t>{D});
-  }
+  for (size_t i = 0; i < m.blocks.size(); ++i)
+    for_each_clip_block_param(m.blocks[i], "transformer." + std::to_string(i) + ".", D, H, fn);
   fn("post_norm.weight", m.post_norm_w, std::vector<int64_t>{D});
   fn("post_norm.bias", m.post_norm_b, std::vector<int64_t>{D});
   fn("head", m.head, std::vector<int64_t>{D, static_cast<int64_t>(c.out_dim)});
@@ -230,14 +216,6 @@ at::Tensor ClipVision::preprocess(const at::Tensor& image) const {
 }
 
 // ---- forward -----------------------------------------------------------------------------
-namespace {
-// Upstream LayerNorm computes in float32 and casts back.
-at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
-  if (x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat)
-    return at::layer_norm(x, {x.size(-1)}, w, b, eps);
-  return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, w.to(at::kFloat), b.to(at::kFloat), eps).to(x.scalar_type());
-}
-}  // namespace
 
 at::Tensor ClipVision::embed(const at::Tensor& pixels_in) const {
   const int64_t S = cfg.image_size;
@@ -251,40 +229,15 @@ at::Tensor ClipVision::embed(const at::Tensor& pixels_in) const {
   x = x.flatten(2).transpose(1, 2);                                                         // [B,g*g,D]
   x = at::cat({cls_embedding.expand({B, 1, cfg.dim}), x}, 1);
   x = x + pos_embedding;
-  if (cfg.pre_norm) x = layer_norm(x, pre_norm_w, pre_norm_b, cfg.norm_eps);
+  if (cfg.pre_norm) x = clip_layer_norm(x, pre_norm_w, pre_norm_b, cfg.norm_eps);
   return x;
 }
 
 at::Tensor ClipVision::block_forward(int index, const at::Tensor& x) const {
   if (index < 0 || index >= static_cast<int>(blocks.size()))
     fail("CLIP vision", "block index " + std::to_string(index) + " out of range (" + std::to_string(blocks.size()) + " blocks)");
-  const auto& b = blocks[static_cast<size_t>(index)];
-  const int64_t B = x.size(0), L = x.size(1), C = cfg.dim, N = cfg.num_heads, d = cfg.head_dim();
-
-  auto attn = [&](const at::Tensor& h) {
-    at::Tensor qkv = at::linear(h, b.qkv_w, b.qkv_b).view({B, L, 3, N, d});
-    at::Tensor q = qkv.select(2, 0).transpose(1, 2);  // [B,N,L,d]
-    at::Tensor k = qkv.select(2, 1).transpose(1, 2);
-    at::Tensor v = qkv.select(2, 2).transpose(1, 2);
-    at::Tensor s = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));
-    at::Tensor p = at::softmax(s.to(at::kFloat), -1).to(v.scalar_type());
-    at::Tensor o = at::matmul(p, v).transpose(1, 2).reshape({B, L, C});
-    return at::linear(o, b.proj_w, b.proj_b);
-  };
-  auto mlp = [&](const at::Tensor& h) {
-    at::Tensor y = at::linear(h, b.fc1_w, b.fc1_b);
-    y = cfg.activation == "gelu" ? at::gelu(y) : y * at::sigmoid(1.702 * y);
-    return at::linear(y, b.fc2_w, b.fc2_b);
-  };
-  at::Tensor y;
-  if (cfg.post_norm) {
-    y = x + layer_norm(attn(x), b.norm1_w, b.norm1_b, cfg.norm_eps);
-    y = y + layer_norm(mlp(y), b.norm2_w, b.norm2_b, cfg.norm_eps);
-  } else {
-    y = x + attn(layer_norm(x, b.norm1_w, b.norm1_b, cfg.norm_eps));
-    y = y + mlp(layer_norm(y, b.norm2_w, b.norm2_b, cfg.norm_eps));
-  }
-  return y;
+  return clip_block_forward(blocks[static_cast<size_t>(index)], x,
+                            {cfg.num_heads, cfg.norm_eps, cfg.post_norm, cfg.activation != "gelu"});
 }
 
 at::Tensor ClipVision::forward(const at::Tensor& pixels, int num_blocks, std::vector<at::Tensor>* hidden) const {
@@ -309,7 +262,7 @@ at::Tensor ClipVision::project(const at::Tensor& tokens) const {
     fail("CLIP vision", "project() needs tokens [..., " + std::to_string(cfg.dim) + "], got " +
                             (tokens.defined() ? shape_str(tokens.sizes()) : std::string("undefined")));
   at::Tensor t = tokens.to(head.device(), head.scalar_type());
-  return at::matmul(layer_norm(t, post_norm_w, post_norm_b, cfg.norm_eps), head);
+  return at::matmul(clip_layer_norm(t, post_norm_w, post_norm_b, cfg.norm_eps), head);
 }
 
 at::Tensor ClipVision::image_embedding(const at::Tensor& pixels) const { return project(forward(pixels).select(1, 0)); }

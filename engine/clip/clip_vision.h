@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/clip/clip_block.h"
 #include "engine/core/fixture.h"
 #include "engine/core/weights.h"
 
@@ -50,14 +51,7 @@ struct ClipVisionConfig {
   int mlp_dim() const { return static_cast<int>(dim * mlp_ratio); }
 };
 
-struct ClipVisionBlock {
-  at::Tensor norm1_w, norm1_b;
-  at::Tensor qkv_w, qkv_b;    // attn.to_qkv: [3*dim, dim], output = q | k | v, heads contiguous inside each
-  at::Tensor proj_w, proj_b;  // attn.proj
-  at::Tensor norm2_w, norm2_b;
-  at::Tensor fc1_w, fc1_b;    // mlp.0
-  at::Tensor fc2_w, fc2_b;    // mlp.2
-};
+using ClipVisionBlock = ClipBlock;
 
 struct ClipVision {
   ClipVisionConfig cfg;

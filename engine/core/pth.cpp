@@ -2,10 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -21,50 +17,10 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/mapped_file.h"
 
 namespace focalscope {
 namespace {
-
-// ---- read-only mapping of the whole file ------------------------------------------------------------
-class PthMapping {
- public:
-  explicit PthMapping(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      int e = errno;
-      ::close(fd);
-      fail(path, std::string("cannot stat: ") + std::strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      fail(path, "not a regular file");
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        int e = errno;
-        ::close(fd);
-        fail(path, std::string("cannot mmap: ") + std::strerror(e));
-      }
-      data_ = static_cast<const uint8_t*>(p);
-    }
-    ::close(fd);
-  }
-  ~PthMapping() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
-  }
-  PthMapping(const PthMapping&) = delete;
-  PthMapping& operator=(const PthMapping&) = delete;
-  const uint8_t* data() const { return data_; }
-  std::size_t size() const { return size_; }
-
- private:
-  const uint8_t* data_ = nullptr;
-  std::size_t size_ = 0;
-};
 
 // ---- CRC-32 (zip polynomial), slicing-by-8 -----------------------------------------------------------
 struct CrcTables {
@@ -698,7 +654,7 @@ std::string first_line(const std::string& s) {
 // Loads records (zero-copy from the mapping when stored and aligned) and builds the tensors.
 class PthReader {
  public:
-  explicit PthReader(const std::string& path) : path_(path), map_(std::make_shared<PthMapping>(path)) {}
+  explicit PthReader(const std::string& path) : path_(path), map_(std::make_shared<MappedFile>(path)) {}
 
   TensorSet read() {
     const uint8_t* p = map_->data();
@@ -832,7 +788,7 @@ class PthReader {
   }
 
   std::string path_;
-  std::shared_ptr<PthMapping> map_;
+  std::shared_ptr<MappedFile> map_;
   std::unique_ptr<ZipIndex> zip_;
   std::string prefix_;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> stream_;

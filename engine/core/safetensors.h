@@ -25,7 +25,7 @@ struct TensorEntry {
   int64_t numel() const;
 };
 
-class MappedFile;  // read-only mmap, defined in safetensors.cpp
+class MappedFile;  // read-only mmap (engine/core/mapped_file.h)
 
 class SafetensorsFile {
  public:

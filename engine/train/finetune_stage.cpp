@@ -121,8 +121,8 @@ StageResult finetune_weak_layers(const StageOptions& opt, const FinetuneConfig& 
   spec.start_step = start;
   spec.target_steps = target;
   spec.step = [&](int64_t s) -> std::vector<double> {
-    shapes::SplitMix64 rng(stream_seed(opt.seed, kStreamDitStep ^ 0xf17e, static_cast<uint64_t>(s)));
-    at::Generator gen = at::detail::createCPUGenerator(stream_seed(opt.seed, kStreamDitStep ^ 0xf17f, static_cast<uint64_t>(s)));
+    shapes::SplitMix64 rng(stream_seed(opt.seed, kStreamFinetuneStep, static_cast<uint64_t>(s)));
+    at::Generator gen = at::detail::createCPUGenerator(stream_seed(opt.seed, kStreamFinetuneNoise, static_cast<uint64_t>(s)));
     double loss_sum = 0, mse_sum = 0;
     // One forward per clip: each has its own prompt, hence its own keywords, anchors and guidance listener.
     for (int b = 0; b < B; ++b) {

@@ -48,6 +48,7 @@ enum Stream : uint64_t {
   kStreamVaeClips = 0x5641451, kStreamVaeStep, kStreamVaeEval,
   kStreamClipImages = 0x434c4901, kStreamClipStep, kStreamClipEval,
   kStreamDitPool = 0x44695401, kStreamDitStep, kStreamInit, kStreamCheck, kStreamTokenizer,
+  kStreamFinetuneStep = 0x46540001, kStreamFinetuneNoise,
 };
 
 // A seed of the Shapes world's training range [0, kTrainSeedLimit) for record `index` of `stream`.
