@@ -11,6 +11,7 @@
 #include "engine/core/safetensors.h"
 #include "tests/test_util.h"
 
+using focalscope::testing::error_of;
 using namespace focalscope;
 using focalscope::testing::close_to_ref;
 
@@ -32,14 +33,6 @@ TensorSet rebuild(const TensorSet& src, Fn&& fn) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Clip, ConfigFromFixtureAndPreset) {

@@ -12,6 +12,7 @@
 #include "engine/text/umt5.h"
 #include "tests/test_util.h"
 
+using focalscope::testing::error_of;
 using namespace focalscope;
 using focalscope::testing::close_to_ref;
 using focalscope::testing::shared_fixture;
@@ -33,15 +34,6 @@ const WanTokenizer& tok() {
   return t;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<int64_t> to_vec(const at::Tensor& t) {
   at::Tensor c = t.to(at::kLong).contiguous().flatten();

@@ -1,6 +1,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <cstdio>
 #include <filesystem>
 
@@ -9,6 +11,7 @@
 #include "engine/text/umt5.h"
 #include "tests/fixture_check.h"
 
+using focalscope::testing::error_of;
 using namespace focalscope;
 using focalscope::testing::close_to_ref;
 using focalscope::testing::fixtures_root;
@@ -24,15 +27,6 @@ double rel_err(const at::Tensor& a, const at::Tensor& b) {
   return err / std::max(1.0, b.to(at::kDouble).abs().max().item<double>());
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

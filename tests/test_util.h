@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "engine/core/error.h"
+
 namespace focalscope::testing {
 
 // Root of the Wan reference fixtures: $FOCALSCOPE_FIXTURES, else ../shared/fixtures/wan_reference beside the repo.
@@ -22,6 +24,17 @@ inline std::string temp_dir(const std::string& tag) {
   auto p = std::filesystem::temp_directory_path() / ("focalscope_test_" + tag + "_" + std::to_string(::getpid()));
   std::filesystem::create_directories(p);
   return p.string();
+}
+
+// The one-line message of the focalscope::Error that f() throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const focalscope::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // The project's parity bar: max|ours - ref| <= tol * max(1, max|ref|).

@@ -13,6 +13,7 @@
 #include "engine/vae/wan_vae.h"
 #include "tests/test_util.h"
 
+using focalscope::testing::error_of;
 using namespace focalscope;
 using focalscope::testing::close_to_ref;
 
@@ -38,15 +39,6 @@ TensorSet modified_weights(const std::string& name, const at::Tensor& replacemen
   return out;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
