@@ -51,6 +51,8 @@ const char* kUsage =
     "weak layers (see docs/statistics.md):\n"
     "  --weak-layers LIST   override the detected set (e.g. 4,5,6); scores are still reported\n"
     "  --z-threshold X --min-drop X --std-weight X --contiguous\n"
+    "  --record-weak-layers write the detected set into the model folder's focalscope.json (\"weak_layers\", with\n"
+    "                       the command and sample count under \"weak_layers_source\"); Focal Guidance then uses it\n"
     "figures:\n"
     "  --figure-keyword W   keyword shown in the mosaic and overlay (default: the first)\n"
     "  --frame N            latent frame shown in the mosaic (default: the middle one)\n"
@@ -154,7 +156,7 @@ int run(const std::vector<std::string>& argv) {
          {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
           "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
           "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads"},
-         {"help", "contiguous", "interleave"});
+         {"help", "contiguous", "interleave", "record-weak-layers"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -339,6 +341,15 @@ int run(const std::vector<std::string>& argv) {
   std::string wl;
   for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
   std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());
+  if (a.flag("record-weak-layers")) {
+    if (cancelled) fail("--record-weak-layers", "the run was cancelled: not recording a partial result");
+    if (model->layout.format != "focalscope") fail("--record-weak-layers", "only a FocalScope model folder has a manifest to record into");
+    if (weak_ids.empty()) fail("--record-weak-layers", "no weak layers were detected: nothing to record");
+    std::string command = "focalscope analyze";
+    for (const auto& s2 : argv) command += " " + s2;
+    record_weak_layers(model->layout.dir, weak_ids, {{"command", command}, {"samples", curves->samples()}});
+    std::printf("recorded weak layers in %s/focalscope.json\n", model->layout.dir.c_str());
+  }
   std::printf("samples: %d | wrote %s/{metrics.json, per_layer.csv, %s, %s, %s} in %.1f s\n", curves->samples(),
               out_dir.c_str(), figures[0].c_str(), figures[1].c_str(), figures[2].c_str(), sum.seconds_total);
   return cancelled ? 130 : 0;

@@ -178,6 +178,20 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
   return b;
 }
 
+void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source) {
+  const std::filesystem::path path = std::filesystem::path(dir) / "focalscope.json";
+  nlohmann::json m = read_json(path.string());
+  m["weak_layers"] = weak;
+  m["weak_layers_source"] = source;
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << m.dump(2) << "\n";
+    if (!out) fail(tmp.string(), "cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 void check_bundle(const ModelBundle& b) {
   const std::string& where = b.layout.dir.empty() ? std::string("model") : b.layout.dir;
   if (b.dit.cfg.is_i2v() && b.dit.cfg.clip_dim != b.clip.cfg.dim)

@@ -75,6 +75,10 @@ struct ModelBundle {
 };
 
 std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const LoadOptions& opt = {});
+// Writes `weak` into the focalscope.json of model folder `dir` ("weak_layers", and `source` under
+// "weak_layers_source"), atomically (temp file + rename). Throws Error when the folder has no manifest.
+void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source);
+
 // Checks that the components fit together (CLIP width = DiT clip_dim, umT5 width = text_dim, ...); throws Error.
 void check_bundle(const ModelBundle& b);
 
