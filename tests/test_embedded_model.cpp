@@ -5,12 +5,15 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
+#include <set>
 
 #include "analysis/shapes_checker.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/shapes/shapes_bench.h"
+#include "engine/shapes/shapes_prompts.h"
 #include "engine/train/shapes_data.h"
 
 using namespace focalscope;
@@ -83,4 +86,43 @@ TEST_F(EmbeddedModel, FocalGuidanceChangesTheOutputAndOffDoesNot) {
   EXPECT_TRUE(at::equal(a.run.video, base.video)) << "guidance off must be the baseline bit for bit";
   EXPECT_FALSE(b.plan.keywords.empty()) << "the prompt names objects in the image: some word should be selected";
   EXPECT_FALSE(at::equal(a.run.video, b.run.video)) << "Focal Guidance should change the video";
+}
+
+// Eq. 6 on the Shapes world: the words the default tau_sel selects are the ones naming objects in the image (their
+// colours and shapes), not the prompt's verbs, articles or adverbs.
+TEST_F(EmbeddedModel, KeywordSelectionPicksTheWordsThatNameObjectsInTheImage) {
+  const auto cases = shapes::read_bench_set(kBenchDir);
+  ASSERT_GE(cases.size(), 30u);
+  const ModelBundle& m = model();
+  GuidanceConfig g;
+  g.set_mode("fsg");
+  int object_words = 0, object_selected = 0, other_words = 0, other_selected = 0;
+  double object_score = 0, other_score = 0;
+  for (size_t i = 0; i < cases.size(); i += cases.size() / 30) {
+    const auto& c = cases[i];
+    std::set<std::string> names;
+    for (const auto& o : c.c.annotation["objects"]) {
+      names.insert(o["color"].get<std::string>());
+      for (const auto& syn : shapes::shape_synonyms(o["shape"].get<std::string>())) names.insert(syn);
+    }
+    GenerateRequest req = request_for(c);
+    at::NoGradGuard ng;
+    const at::Tensor img = req.image.unsqueeze(0);
+    const at::Tensor clip_fea = m.clip.forward(m.clip.preprocess(img), m.clip_blocks).to(at::kFloat);
+    const FsgPlan plan = plan_focal_guidance(m, c.c.prompt, clip_fea, g, 8, 8);
+    for (const auto& w : plan.words) {
+      std::string lw = w.word;
+      for (auto& ch : lw) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      while (!lw.empty() && !std::isalnum(static_cast<unsigned char>(lw.back()))) lw.pop_back();
+      const bool is_object = names.count(lw) != 0;
+      (is_object ? object_words : other_words)++;
+      (is_object ? object_selected : other_selected) += w.selected;
+      (is_object ? object_score : other_score) += w.clip_max;
+    }
+  }
+  std::printf("object words: %d, selected %d (mean max-sim %.3f); other words: %d, selected %d (mean max-sim %.3f)\n",
+              object_words, object_selected, object_score / object_words, other_words, other_selected,
+              other_score / other_words);
+  EXPECT_GE(object_selected, 0.9 * object_words) << "object words should be selected";
+  EXPECT_LE(other_selected, 0.1 * other_words) << "verbs, articles and adverbs should not";
 }

@@ -33,7 +33,7 @@ struct GuidanceConfig {
   bool fsg = true;               // Fine-grained Semantic Guidance (Eq. 6-9)
   bool ac = true;                // Attention Cache (Eq. 10-13)
   // Defaults follow engine/guidance/guidance_config.h.
-  float tau_sel = 0.25f;         // keyword selection threshold on max_n S_{m,n} (Eq. 6)
+  float tau_sel = 0.7f;          // keyword selection threshold on max_n S_{m,n} (Eq. 6)
   float tau_region = 0.50f;      // region R_k of Eq. 9: normalised similarity above this fraction
   float tau_cache = 0.20f;       // cache threshold (Eq. 12)
   float lambda_txt = 0.50f;      // value fusion strength (Eq. 8)

@@ -20,8 +20,9 @@ struct GuidanceConfig {
   bool fsg = false;  // Fine-grained Semantic Guidance: value fusion (Eq. 8) + latent injection (Eq. 9)
   bool ac = false;   // Attention Cache (Eq. 11-13)
 
-  // Keyword selection (Eq. 6): words whose max CLIP word-patch similarity exceeds tau_sel become keywords.
-  double tau_sel = 0.25;
+  // Keyword selection (Eq. 6): words whose max CLIP word-patch similarity exceeds tau_sel become keywords (function
+  // words excepted). 0.7 separates object words from the rest with the embedded model's CLIP (docs/focal_guidance.md).
+  double tau_sel = 0.7;
   // Sign of S in Eq. 6: +1 plain cosine, -1 the paper's negative cosine (CLIP Surgery). See docs/focal_guidance.md.
   int sim_sign = +1;
   // Region R_k of Eq. 9: patches whose (min-max normalised) similarity exceeds this fraction.
