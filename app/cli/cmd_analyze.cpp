@@ -19,6 +19,7 @@
 #include "app/cli/model_arg.h"
 #include "app/cli/progress.h"
 #include "engine/core/error.h"
+#include "engine/core/blas_check.h"
 #include "engine/shapes/shapes_bench.h"
 #include "engine/shapes/shapes_prompts.h"
 #include "render/image.h"
@@ -163,7 +164,7 @@ int run(const std::vector<std::string>& argv) {
   }
   if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
   const std::string out_dir = a.required("out");
-  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   auto t_start = Clock::now();
 
   auto model = load_model_arg(a.str("model-dir"));

@@ -13,6 +13,7 @@
 #include "app/cli/guidance_args.h"
 #include "app/cli/model_arg.h"
 #include "engine/core/error.h"
+#include "engine/core/blas_check.h"
 
 namespace fs = std::filesystem;
 
@@ -43,7 +44,7 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   if (a.str("suite", "shapes") != "shapes") fail("--suite", "only 'shapes' exists");
-  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));
   const int limit = static_cast<int>(a.integer("limit", 0, 0, 100000));
   const std::string out_dir = a.str("out", "bench_out");

@@ -17,6 +17,7 @@
 #include "app/cli/media.h"
 #include "app/cli/model_arg.h"
 #include "engine/core/error.h"
+#include "engine/core/blas_check.h"
 #include "engine/shapes/shapes_prompts.h"
 
 namespace focalscope::cli {
@@ -63,7 +64,7 @@ int run(const std::vector<std::string>& argv) {
     std::printf("%s", kUsage);
     return 0;
   }
-  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   const int reps = static_cast<int>(a.integer("reps", 5, 1, 1000));
   auto model = load_model_arg(a.str("model-dir"));
 

@@ -11,6 +11,7 @@
 #include "app/cli/model_arg.h"
 #include "app/cli/progress.h"
 #include "engine/core/error.h"
+#include "engine/core/blas_check.h"
 #include "app/cli/guidance_args.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/i2v_pipeline.h"
@@ -57,7 +58,7 @@ int run(const std::vector<std::string>& argv) {
   req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
   req.max_area = a.integer("max-area", -1, 64, 4096LL * 4096);
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
-  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
 #ifndef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") fail("--out", "this build has no FFmpeg (FOCALSCOPE_VIDEO=OFF): use --frames-png");
 #endif

@@ -19,6 +19,7 @@
 #include "app/cli/guidance_args.h"
 #include "app/cli/model_arg.h"
 #include "engine/core/error.h"
+#include "engine/core/blas_check.h"
 #include "render/figures.h"
 #include "render/image.h"
 
@@ -85,7 +86,7 @@ int run(const std::vector<std::string>& argv) {
         "--guidance defaults to fg; the other guidance flags set the parameters that are not swept.\n");
     return 0;
   }
-  if (a.has("threads")) at::set_num_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   GuidanceConfig base = guidance_from_args(a);
   if (!a.has("guidance")) base.set_mode("fg");
   if (!base.fsg && !base.ac) fail("--guidance", "a sweep needs fsg, ac or fg");

@@ -1,6 +1,7 @@
 #include "engine/core/blas_check.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <link.h>
 
@@ -141,6 +142,13 @@ std::string blas_summary(const BlasInfo& info) {
     o << buf;
   }
   return o.str();
+}
+
+void set_compute_threads(int n) {
+  if (n <= 0) return;
+  at::set_num_threads(n);
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
 }
 
 }  // namespace focalscope

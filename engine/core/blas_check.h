@@ -31,4 +31,8 @@ void warn_if_slow_blas();
 // One line for logs: "OpenBLAS 0.3.21 ... (/usr/lib/.../libblas.so.3), 85.3 GFLOP/s".
 std::string blas_summary(const BlasInfo& info);
 
+// Sets ATen's intra-op threads and, when OpenBLAS is the BLAS, its thread count too: OpenBLAS keeps its own pool
+// (at::set_num_threads does not reach it), and two pools fighting over 2 cores is much slower than one.
+void set_compute_threads(int n);
+
 }  // namespace focalscope

@@ -1,7 +1,6 @@
 #include "engine/train/train_options.h"
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include "engine/shapes/shapes_rng.h"
 #include "engine/shapes/shapes_world.h"
@@ -16,13 +15,6 @@ uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
 
 uint64_t world_seed(uint64_t seed, uint64_t stream, uint64_t index) {
   return stream_seed(seed, stream, index) % shapes::kTrainSeedLimit;
-}
-
-void set_compute_threads(int n) {
-  if (n <= 0) return;
-  at::set_num_threads(n);
-  using SetFn = void (*)(int);
-  if (auto fn = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
 }
 
 }  // namespace focalscope::train

@@ -12,6 +12,8 @@
 #pragma once
 #include <c10/core/Device.h>
 
+#include "engine/core/blas_check.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,8 +56,6 @@ enum Stream : uint64_t {
 // A seed of the Shapes world's training range [0, kTrainSeedLimit) for record `index` of `stream`.
 uint64_t world_seed(uint64_t seed, uint64_t stream, uint64_t index);
 
-// Sets ATen's intra-op threads and, when OpenBLAS is the BLAS, its thread count too (OpenBLAS keeps its own
-// pool; two pools fighting over 2 cores is much slower than one).
-void set_compute_threads(int n);
+using ::focalscope::set_compute_threads;  // engine/core/blas_check.h
 
 }  // namespace focalscope::train
