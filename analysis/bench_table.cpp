@@ -10,7 +10,9 @@ constexpr const char* kCols[] = {"I2V Subject", "I2V Background", "Dynamic Attri
 std::vector<double> values(const SeedScores& s) {
   return {s.subject, s.background, s.dynamic_attributes, s.motion, s.interaction, s.total};
 }
+// A dimension with no cases (e.g. `bench --dimension motion`) is NaN and shows as a dash, never as 0.
 std::string fmt(const char* f, double a, double b = 0) {
+  if (std::isnan(a)) return " — |";
   char buf[64];
   std::snprintf(buf, sizeof(buf), f, a, b);
   return buf;
@@ -27,12 +29,13 @@ SeedScores score_seed(const std::vector<CaseScore>& cases) {
     subj += c.subject;
     bg += c.background;
   }
-  auto rate = [&](const char* d) { return s.cases[d] ? double(pass[d]) / s.cases[d] : 0.0; };
+  // No cases of a dimension: not measured (NaN), so Total is not a mean of five either.
+  auto rate = [&](const char* d) { return s.cases[d] ? double(pass[d]) / s.cases[d] : std::nan(""); };
   s.dynamic_attributes = rate("dynamic_attributes");
   s.motion = rate("motion");
   s.interaction = rate("interaction");
-  s.subject = cases.empty() ? 0 : subj / double(cases.size());
-  s.background = cases.empty() ? 0 : bg / double(cases.size());
+  s.subject = cases.empty() ? std::nan("") : subj / double(cases.size());
+  s.background = cases.empty() ? std::nan("") : bg / double(cases.size());
   s.total = (s.subject + s.background + s.dynamic_attributes + s.motion + s.interaction) / 5.0;
   return s;
 }
@@ -105,10 +108,11 @@ std::string table3_markdown(const std::vector<RowStats>& rows, const std::string
 
 nlohmann::json rows_to_json(const std::vector<RowStats>& rows) {
   nlohmann::json j = nlohmann::json::array();
-  auto obj = [](const SeedScores& s) {
-    return nlohmann::json{{"i2v_subject", s.subject}, {"i2v_background", s.background},
-                          {"dynamic_attributes", s.dynamic_attributes}, {"motion", s.motion},
-                          {"interaction", s.interaction}, {"total", s.total}, {"cases", s.cases}};
+  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };  // not measured
+  auto obj = [&](const SeedScores& s) {
+    return nlohmann::json{{"i2v_subject", num(s.subject)}, {"i2v_background", num(s.background)},
+                          {"dynamic_attributes", num(s.dynamic_attributes)}, {"motion", num(s.motion)},
+                          {"interaction", num(s.interaction)}, {"total", num(s.total)}, {"cases", s.cases}};
   };
   for (const auto& r : rows) {
     nlohmann::json seeds = nlohmann::json::array();

@@ -19,6 +19,7 @@ struct CaseScore {
   bool pass = false;
   double subject = 0;     // VBench-I2V subject consistency of the video
   double background = 0;  // VBench-I2V background consistency
+  std::string failures;   // the checker's wrong answers ("question: expected X, observed Y; ..."), empty on a pass
 };
 
 // One seed of one setting -> the five numbers + Total.

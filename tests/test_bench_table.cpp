@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "analysis/bench_table.h"
 
 using namespace focalscope::analysis;
@@ -14,6 +16,20 @@ TEST(BenchTable, SeedScoresAreRatesAndTotalIsMeanOfFive) {
   EXPECT_DOUBLE_EQ(s.subject, (0.9 + 0.7 + 1.0 + 0.8) / 4);
   EXPECT_DOUBLE_EQ(s.background, (0.8 + 0.6 + 1.0 + 0.8) / 4);
   EXPECT_DOUBLE_EQ(s.total, (s.subject + s.background + 0.0 + 0.5 + 1.0) / 5);
+}
+
+TEST(BenchTable, DimensionWithoutCasesIsNotMeasuredNotZero) {
+  std::vector<CaseScore> cs = {{"motion", "a", true, 0.9, 0.8}, {"motion", "b", false, 0.7, 0.6}};
+  SeedScores s = score_seed(cs);
+  EXPECT_DOUBLE_EQ(s.motion, 0.5);
+  EXPECT_TRUE(std::isnan(s.interaction));
+  EXPECT_TRUE(std::isnan(s.dynamic_attributes));
+  EXPECT_TRUE(std::isnan(s.total)) << "Total is the mean of five measured numbers";
+  RowStats row{"baseline", {s}};
+  const std::string t1 = table1_markdown({row});
+  EXPECT_NE(t1.find("| — | 0.5000 | — | — |"), std::string::npos) << t1;  // Dynamic, Motion, Interaction, Total
+  EXPECT_EQ(t1.find("0.0000"), std::string::npos) << t1;
+  EXPECT_TRUE(rows_to_json({row})[0]["mean"]["interaction"].is_null());
 }
 
 TEST(BenchTable, MeanStdAndDeltas) {

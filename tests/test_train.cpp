@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
@@ -13,12 +14,14 @@
 #include "engine/text/tokenizer.h"
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
+#include "engine/core/error.h"
 #include "engine/core/safetensors.h"
 #include "engine/train/export_model.h"
 #include "engine/train/finetune_stage.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/tokenizer_stage.h"
+#include "engine/train/vae_decoder_stage.h"
 #include "engine/train/vae_stage.h"
 #include "tests/test_util.h"
 
@@ -104,6 +107,50 @@ TEST(Train, VaeLossFallsResumesAndIsDeterministic) {
   ASSERT_EQ(resumed.losses.size(), 1u);
   EXPECT_EQ(resumed.losses[0], full.losses[15]);
   fs::remove_all(d);
+}
+
+TEST(Train, VaeDecoderRefinesOnlyTheDecoderResumesAndExportChecksItsBase) {
+  if (!fs::exists(vae_output_path(base_dir()))) train_vae(options(base_dir(), 20), VaeTrainConfig::tiny());
+  const VaeDecoderTrainConfig cfg = VaeDecoderTrainConfig::tiny();
+  const std::string d = fresh_copy("vae_decoder");
+  StageResult full = train_vae_decoder(options(d, 8), cfg);
+  ASSERT_EQ(full.losses.size(), 8u);
+  for (double l : full.losses) ASSERT_TRUE(std::isfinite(l));
+  EXPECT_LT(mean(full.losses, 6, 2), mean(full.losses, 0, 2)) << "one clip, decoder only: the loss falls";
+
+  // Only conv2 + decoder.* moved; the encoder (and so every latent the DiT was trained on) is bit-identical.
+  const TensorSet before = load_safetensors(vae_output_path(d)), after = load_safetensors(vae_decoder_output_path(d));
+  ASSERT_EQ(before.names(), after.names());
+  int moved = 0;
+  for (const auto& n : before.names()) {
+    const bool same = at::equal(before.get(n), after.get(n));
+    if (n.rfind("encoder.", 0) == 0 || n.rfind("conv1.", 0) == 0) EXPECT_TRUE(same) << n;
+    moved += !same;
+  }
+  EXPECT_GT(moved, 0);
+
+  // Resume takes exactly the step an uninterrupted run takes.
+  const std::string d2 = fresh_copy("vae_decoder2");
+  train_vae_decoder(options(d2, 5), cfg);
+  StageOptions o = options(d2, 6);
+  o.resume = true;
+  StageResult resumed = train_vae_decoder(o, cfg);
+  ASSERT_EQ(resumed.first_step, 5);
+  ASSERT_EQ(resumed.losses.size(), 1u);
+  EXPECT_EQ(resumed.losses[0], full.losses[5]);
+
+  // The exporter ships the refinement only while its base VAE is the current one.
+  EXPECT_EQ(refined_vae_for_export(d), vae_decoder_output_path(d));
+  EXPECT_EQ(refined_vae_for_export(base_dir()), "") << "no refinement there";
+  fs::copy_file(vae_decoder_output_path(d), vae_output_path(d), fs::copy_options::overwrite_existing);
+  try {
+    refined_vae_for_export(d);
+    ADD_FAILURE() << "a refinement of another base VAE must not be exported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("was refined from another"), std::string::npos) << e.what();
+  }
+  fs::remove_all(d);
+  fs::remove_all(d2);
 }
 
 TEST(Train, ClipLossFallsAndResumes) {

@@ -2,6 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <cctype>
 #include <filesystem>
 
 #include "analysis/shapes_checker.h"
@@ -9,11 +10,12 @@
 #include "app/cli/media.h"
 #include "engine/core/error.h"
 #include "engine/guidance/guided_generate.h"
+#include "engine/shapes/shapes_world.h"
 
 namespace focalscope {
+namespace fs = std::filesystem;
 
 std::string default_bench_dir() {
-  namespace fs = std::filesystem;
   const std::string m = default_model_dir();
   if (!m.empty()) {
     fs::path p = fs::path(m).parent_path().parent_path() / "bench" / "shapes";  // assets/models/shapes -> assets/bench/shapes
@@ -65,6 +67,48 @@ std::vector<std::vector<float>> embed(const ModelBundle& m, const std::vector<sh
   for (int64_t i = 0; i < e.size(0); ++i) out.emplace_back(e[i].data_ptr<float>(), e[i].data_ptr<float>() + e.size(1));
   return out;
 }
+std::vector<shapes::RgbFrame> generate_frames(const ModelBundle& m, const shapes::BenchCase& bc,
+                                              const BenchSetting& setting, const BenchOptions& opt, int seed) {
+  GenerateRequest req;
+  req.image = load_image_tensor(bc.ref_path);
+  req.prompt = setting.empty_prompt ? std::string() : bc.c.prompt;
+  req.allow_empty_prompt = setting.empty_prompt;
+  req.seed = static_cast<int64_t>(bc.c.seed % 1000003) * 7 + seed;  // per case and seed; the same for every setting
+  req.steps = opt.steps;
+  req.guide_scale = opt.cfg;
+  req.frames = bc.c.annotation.value("frames", -1);
+  GuidedResult r = generate_guided(m, req, setting.guidance);
+  return video_to_rgb_frames(r.run.video);
+}
+
+std::vector<shapes::RgbFrame> vae_round_trip(const ModelBundle& m, const std::vector<shapes::RgbFrame>& frames) {
+  c10::InferenceMode im;
+  const auto dev = m.clip.patch_w.device();
+  at::Tensor video = frames_tensor(frames).permute({1, 0, 2, 3}).unsqueeze(0).to(dev);  // [1, 3, F, H, W]
+  return video_to_rgb_frames(m.vae.decode(m.vae.encode(video))[0].to(at::kCPU));
+}
+
+// "VAE ceiling (ground truth)" -> "vae_ceiling_ground_truth": a folder name from a row name.
+std::string slug(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_') out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "setting" : out;
+}
+
+void save_strip(const std::string& path, const std::vector<shapes::RgbFrame>& frames) {
+  const int scale = 2, w = frames.front().w, h = frames.front().h;
+  render::Image strip(static_cast<int>(frames.size()) * w * scale, h * scale, 3, 0);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    render::Image f(w, h, 3);
+    f.pixels = frames[i].rgb;
+    render::blit(strip, render::resize_nearest(f, w * scale, h * scale), static_cast<int>(i) * w * scale, 0);
+  }
+  render::save_png(path, strip);
+}
 }  // namespace
 
 std::pair<double, double> i2v_consistency(const ModelBundle& m, const std::vector<shapes::RgbFrame>& frames) {
@@ -86,24 +130,28 @@ analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<sha
                                      std::vector<std::vector<analysis::CaseScore>>* per_seed) {
   analysis::RowStats row;
   row.name = setting.name;
-  for (int seed = 0; seed < opt.seeds; ++seed) {
+  const int seeds = setting.vae_ceiling ? 1 : opt.seeds;
+  for (int seed = 0; seed < seeds; ++seed) {
     std::vector<analysis::CaseScore> scores;
     int done = 0;
     for (const auto& bc : cases) {
-      GenerateRequest req;
-      req.image = load_image_tensor(bc.ref_path);
-      req.prompt = setting.empty_prompt ? std::string() : bc.c.prompt;
-      req.allow_empty_prompt = setting.empty_prompt;
-      req.seed = static_cast<int64_t>(bc.c.seed % 1000003) * 7 + seed;  // per case and seed; the same for every setting
-      req.steps = opt.steps;
-      req.guide_scale = opt.cfg;
-      req.frames = bc.c.annotation.value("frames", -1);
-      GuidedResult r = generate_guided(m, req, setting.guidance);
-      auto frames = video_to_rgb_frames(r.run.video);
+      std::vector<shapes::RgbFrame> frames;
+      if (setting.vae_ceiling) {
+        frames = vae_round_trip(m, shapes::render_annotation(bc.c.annotation));
+      } else {
+        frames = generate_frames(m, bc, setting, opt, seed);
+      }
+      if (!opt.strips_dir.empty()) {
+        const fs::path dir = fs::path(opt.strips_dir) / slug(setting.name);
+        fs::create_directories(dir);
+        save_strip((dir / (bc.id + "_seed" + std::to_string(seed) + ".png")).string(), frames);
+      }
       analysis::CaseScore cs;
       cs.dimension = shapes::dimension_name(bc.c.dim);
       cs.case_id = bc.id;
-      cs.pass = analysis::check_case(frames, bc.c.annotation).pass;
+      const analysis::CaseVerdict verdict = analysis::check_case(frames, bc.c.annotation);
+      cs.pass = verdict.pass;
+      if (!verdict.pass) cs.failures = verdict.failures();
       auto [subj, bg] = i2v_consistency(m, frames);
       cs.subject = subj;
       cs.background = bg;

@@ -18,6 +18,10 @@ struct BenchSetting {
   std::string name;        // row name: "baseline", "FSG", "AC", "FG", "empty prompt (floor)"
   GuidanceConfig guidance;
   bool empty_prompt = false;
+  // The ground-truth video through the model's VAE instead of a generation: the best score this model's latent
+  // space allows (the VAE blurs small shapes, and the checker is strict about shape), so the gap from baseline to
+  // ceiling is what the DiT still has to learn. Deterministic: one seed is enough.
+  bool vae_ceiling = false;
 };
 
 struct BenchOptions {
@@ -26,6 +30,9 @@ struct BenchOptions {
   double cfg = -1;
   // Called after each case: (setting, seed, done, total, case score).
   std::function<void(const std::string&, int, int, int, const analysis::CaseScore&)> on_case;
+  // When set, every video is also written as one PNG filmstrip (frames left to right, scaled 2x) to
+  // DIR/<setting>/<case>_seed<k>.png, so a failed case can be looked at next to its failures in cases.csv.
+  std::string strips_dir;
 };
 
 // The benchmark folder next to the default model (assets/bench/shapes), else that path relative to the cwd.

@@ -29,18 +29,28 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// RFC 4180: the checker's messages hold commas and may hold quotes.
+std::string csv_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + '"';
+}
+
 int run(const std::vector<std::string>& argv) {
-  std::set<std::string> opts = {"suite", "dimension", "seeds", "limit", "out", "steps", "cfg", "model-dir", "bench-dir", "threads"};
+  std::set<std::string> opts = {"suite", "dimension", "seeds", "limit", "out", "steps", "cfg", "model-dir", "bench-dir", "threads", "save-strips"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
-  Args a(argv, opts, {"help", "no-floor"});
+  Args a(argv, opts, {"help", "no-floor", "no-ceiling"});
   if (a.flag("help")) {
     std::printf(
         "usage: focalscope bench --suite shapes [--dimension D] [--seeds N] [--limit N] [--out DIR]\n"
         "                        [--guidance off,fsg,ac,fg] [--guidance-config FILE] [--steps N] [--cfg X]\n"
-        "                        [--model-dir DIR] [--bench-dir DIR] [--no-floor]\n"
+        "                        [--model-dir DIR] [--bench-dir DIR] [--no-floor] [--no-ceiling]\n"
+        "                        [--save-strips DIR]\n"
         "Generates every benchmark case per guidance setting and seed, judges it with the strict checker and scores\n"
         "VBench-I2V subject/background consistency. Writes bench.md (Table 1 and Table 3 layouts), bench.json and\n"
-        "cases.csv. An 'empty prompt (floor)' row (same model, prompt \"\") is always added unless --no-floor.\n");
+        "cases.csv. An 'empty prompt (floor)' row (same model, prompt \"\") is always added unless --no-floor.\n"
+        "A 'VAE ceiling' row (the ground-truth videos through the model's VAE, one pass) shows the best this latent\n"
+        "space allows, unless --no-ceiling. --save-strips DIR writes each video as a PNG filmstrip (DIR/<row>/<case>_seed<k>.png).\n");
     return 0;
   }
   if (a.str("suite", "shapes") != "shapes") fail("--suite", "only 'shapes' exists");
@@ -59,7 +69,7 @@ int run(const std::vector<std::string>& argv) {
     if (argv[i].rfind("--guidance=", 0) == 0) continue;
     argv2.push_back(argv[i]);
   }
-  const GuidanceConfig base_cfg = guidance_from_args(Args(argv2, opts, {"help", "no-floor"}));
+  const GuidanceConfig base_cfg = guidance_from_args(Args(argv2, opts, {"help", "no-floor", "no-ceiling"}));
   std::vector<BenchSetting> settings;
   for (const auto& mode : split(a.str("guidance", "off"))) {
     BenchSetting s;
@@ -74,10 +84,17 @@ int run(const std::vector<std::string>& argv) {
     f.empty_prompt = true;
     settings.push_back(f);
   }
+  if (!a.flag("no-ceiling")) {
+    BenchSetting c;
+    c.name = "VAE ceiling (ground truth)";
+    c.vae_ceiling = true;
+    settings.push_back(c);
+  }
   BenchOptions opt;
   opt.seeds = seeds;
   opt.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
   opt.cfg = a.number("cfg", -1, 0, 50);
+  opt.strips_dir = a.str("save-strips", "");
   auto t0 = std::chrono::steady_clock::now();
   int passes = 0, seen = 0;
   opt.on_case = [&](const std::string& name, int seed, int done, int total, const analysis::CaseScore& cs) {
@@ -93,7 +110,7 @@ int run(const std::vector<std::string>& argv) {
   };
   fs::create_directories(out_dir);
   std::ofstream csv(fs::path(out_dir) / "cases.csv");
-  csv << "setting,seed,case,dimension,pass,i2v_subject,i2v_background\n";
+  csv << "setting,seed,case,dimension,pass,i2v_subject,i2v_background,failures\n";
   std::vector<analysis::RowStats> rows;
   for (const auto& s : settings) {
     std::vector<std::vector<analysis::CaseScore>> per_seed;
@@ -101,7 +118,7 @@ int run(const std::vector<std::string>& argv) {
     for (size_t sd = 0; sd < per_seed.size(); ++sd)
       for (const auto& c : per_seed[sd])
         csv << '"' << s.name << "\"," << sd << ',' << c.case_id << ',' << c.dimension << ',' << c.pass << ',' << c.subject
-            << ',' << c.background << '\n';
+            << ',' << c.background << ',' << csv_quoted(c.failures) << '\n';
   }
   std::ostringstream md;
   md << "## Shapes benchmark (" << cases.size() << " cases";

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -173,22 +174,35 @@ int run(const std::vector<std::string>& argv) {
     }
     return s;
   };
-  plot.series.push_back(series("Total", &analysis::SeedScores::total, 3.5f));
-  plot.series.push_back(series("Dynamic attributes", &analysis::SeedScores::dynamic_attributes, 2.0f));
-  plot.series.push_back(series("Motion", &analysis::SeedScores::motion, 2.0f));
-  plot.series.push_back(series("Interaction", &analysis::SeedScores::interaction, 2.0f));
-  plot.series.push_back(series("I2V Subject", &analysis::SeedScores::subject, 1.5f));
+  // With --dimension only that dimension is measured: series of unmeasured ones (NaN) are left out.
+  auto add_measured = [&](render::Series sr) {
+    for (double y : sr.y)
+      if (std::isfinite(y)) return plot.series.push_back(std::move(sr));
+  };
+  add_measured(series("Total", &analysis::SeedScores::total, 3.5f));
+  add_measured(series("Dynamic attributes", &analysis::SeedScores::dynamic_attributes, 2.0f));
+  add_measured(series("Motion", &analysis::SeedScores::motion, 2.0f));
+  add_measured(series("Interaction", &analysis::SeedScores::interaction, 2.0f));
+  add_measured(series("I2V Subject", &analysis::SeedScores::subject, 1.5f));
   render::Series base_line = series("Baseline Total", &analysis::SeedScores::total, 1.5f);
   for (auto& y : base_line.y) y = baseline.mean().total;
   base_line.color = render::Color{90, 90, 90, 255};
-  plot.series.push_back(base_line);
+  add_measured(base_line);
   plot.y_min = 0;
   plot.y_max = 1;
   render::save_png((fs::path(out_dir) / "sweep.png").string(), render::draw_line_plot(plot));
-  std::printf("baseline Total %.4f\n", baseline.mean().total);
+  // The headline number: Total, or the one dimension measured (--dimension).
+  auto headline = [](const analysis::SeedScores& m) -> std::pair<const char*, double> {
+    if (std::isfinite(m.total)) return {"Total", m.total};
+    if (std::isfinite(m.motion)) return {"Motion", m.motion};
+    if (std::isfinite(m.interaction)) return {"Interaction", m.interaction};
+    return {"Dynamic attributes", m.dynamic_attributes};
+  };
+  const auto [what, base_value] = headline(baseline.mean());
+  std::printf("baseline %s %.4f\n", what, base_value);
   for (size_t i = 0; i < rows.size(); ++i)
-    std::printf("%-40s Total %.4f (%+.4f)\n", rows[i].name.c_str(), rows[i].mean().total,
-                rows[i].mean().total - baseline.mean().total);
+    std::printf("%-40s %s %.4f (%+.4f)\n", rows[i].name.c_str(), what, headline(rows[i].mean()).second,
+                headline(rows[i].mean()).second - base_value);
   std::printf("wrote %s/sweep.csv and sweep.png\n", out_dir.c_str());
   return 0;
 }

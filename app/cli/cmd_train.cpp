@@ -22,6 +22,7 @@
 #include "engine/train/finetune_stage.h"
 #include "engine/train/tokenizer_stage.h"
 #include "engine/train/train_loop.h"
+#include "engine/train/vae_decoder_stage.h"
 #include "engine/train/vae_stage.h"
 
 namespace focalscope::cli {
@@ -32,9 +33,11 @@ const char* kUsage =
     "stages (each writes DIR/<stage>/: checkpoint.safetensors, loss.csv, outputs):\n"
     "  tokenizer   SentencePiece model of the Shapes prompt language (spm_train)\n"
     "  vae         the Wan VAE (WanVAE), reconstruction + tiny KL\n"
+    "  vae-decoder refine the VAE's decoder with its encoder frozen, object pixels weighted (needs vae; the DiT's\n"
+    "              latents stay valid, so it can run any time; export ships it)\n"
     "  clip        CLIP image tower + text tower: contrastive + word->patch grounding\n"
     "  dit         the Wan DiT (WanModel, i2v) + umT5 encoder, flow matching (needs tokenizer, vae, clip)\n"
-    "  all         tokenizer, vae, clip, dit in turn (a finished stage is skipped with --resume), then export\n"
+    "  all         tokenizer, vae, vae-decoder, clip, dit in turn (a finished stage is skipped with --resume), then export\n"
     "  export      write the model folder (--export DIR, default DIR/model) from the latest DiT checkpoint\n"
     "  check       generate fresh training-range cases with --model-dir and run the strict checker\n"
     "options:\n"
@@ -173,6 +176,13 @@ int run(const std::vector<std::string>& argv) {
     else
       log_result("vae", train::train_vae(all ? fixed : opt, cfg));
   }
+  if (stage == "vae-decoder" || all) {
+    const auto cfg = train::VaeDecoderTrainConfig::embedded();
+    if (all && opt.resume && stage_finished(out + "/vae_decoder/checkpoint.safetensors", cfg.steps, train::vae_decoder_output_path(out)))
+      std::printf("[vae_decoder] finished earlier, skipped\n");
+    else
+      log_result("vae_decoder", train::train_vae_decoder(all ? fixed : opt, cfg));
+  }
   if (stage == "clip" || all) {
     const auto cfg = train::ClipTrainConfig::embedded();
     if (all && opt.resume && stage_finished(out + "/clip/checkpoint.safetensors", cfg.steps, train::clip_output_path(out)))
@@ -181,8 +191,9 @@ int run(const std::vector<std::string>& argv) {
       log_result("clip", train::train_clip(all ? fixed : opt, cfg, train::tokenizer_output_path(out)));
   }
   if (stage == "dit" || all) log_result("dit", train::train_dit(opt, train::DitTrainConfig::embedded()));
-  if (!all && stage != "tokenizer" && stage != "vae" && stage != "clip" && stage != "dit" && stage != "export")
-    fail("--stage", "'" + stage + "' is not tokenizer, vae, clip, dit, all, export or check");
+  if (!all && stage != "tokenizer" && stage != "vae" && stage != "vae-decoder" && stage != "clip" && stage != "dit" &&
+      stage != "export")
+    fail("--stage", "'" + stage + "' is not tokenizer, vae, vae-decoder, clip, dit, all, export or check");
 
   if (stage == "export" || all || a.has("export")) {
     train::ExportOptions e;

@@ -126,10 +126,7 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
   cfg.t5.vocab = tok.vocab_size();
 
   // Frozen parts, loaded from the files the exporter ships (so training sees exactly the inference weights).
-  TensorSet vae_set = load_tensor_file(vae_path);
-  auto vae_file = SafetensorsFile::open(vae_path);
-  WanVAE vae = WanVAE::load(vae_set, VaeConfig::from_json(nlohmann::json::parse(vae_file->metadata().at("focalscope.vae_config"))),
-                            at::kFloat, opt.device);
+  WanVAE vae = load_trained_vae(vae_path, opt.device);
   auto clip_file = SafetensorsFile::open(clip_path);
   const ClipVisionConfig vcfg = ClipVisionConfig::from_json(nlohmann::json::parse(clip_file->metadata().at("clip_vision_config")), clip_path);
   ClipVision clip = ClipVision::load(load_tensor_file(clip_path), vcfg, "visual.", at::kFloat, opt.device);

@@ -10,6 +10,7 @@
 #include "engine/train/checkpoint.h"
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
+#include "engine/train/vae_decoder_stage.h"
 #include "engine/train/vae_stage.h"
 
 namespace focalscope::train {
@@ -67,7 +68,9 @@ nlohmann::json export_model(const ExportOptions& opt) {
                    {{"format", "pt"}, {"config", cfg.at("dit").dump()}});
   save_safetensors((tmp / "umt5.safetensors").string(), take_prefixed(ck->tensors, pre + "t5.", false),
                    {{"format", "pt"}, {"umt5_config", cfg.at("t5").dump()}});
-  fs::copy_file(vae, tmp / "vae.safetensors");
+  // The decoder-refined VAE when there is one (same encoder bytes, so the DiT's latents are unchanged).
+  const std::string refined_vae = refined_vae_for_export(opt.train_dir);
+  fs::copy_file(refined_vae.empty() ? vae : refined_vae, tmp / "vae.safetensors");
   fs::copy_file(clip, tmp / "clip.safetensors");
   fs::copy_file(tok, tmp / "spiece.model");
 
@@ -88,6 +91,10 @@ nlohmann::json export_model(const ExportOptions& opt) {
   prov["dit_step"] = ck->step;
   prov["seed"] = ck->meta.at("seed");
   prov["weights"] = opt.use_ema ? "EMA" : "raw";
+  if (!refined_vae.empty()) {
+    if (auto rk = read_checkpoint((fs::path(opt.train_dir) / "vae_decoder" / "checkpoint.safetensors").string()))
+      prov["vae_decoder_step"] = rk->step;
+  }
   if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)
   m["training"] = prov;
   {

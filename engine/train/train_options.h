@@ -51,6 +51,7 @@ enum Stream : uint64_t {
   kStreamClipImages = 0x434c4901, kStreamClipStep, kStreamClipEval,
   kStreamDitPool = 0x44695401, kStreamDitStep, kStreamInit, kStreamCheck, kStreamTokenizer,
   kStreamFinetuneStep = 0x46540001, kStreamFinetuneNoise,
+  kStreamVaeDecoderClips = 0x56444301, kStreamVaeDecoderStep,
 };
 
 // A seed of the Shapes world's training range [0, kTrainSeedLimit) for record `index` of `stream`.

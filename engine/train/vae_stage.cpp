@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/core/error.h"
+#include "engine/core/safetensors.h"
 #include "engine/shapes/shapes_rng.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/optimizer.h"
@@ -55,6 +56,14 @@ nlohmann::json VaeTrainConfig::to_json() const {
 
 std::string vae_output_path(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / "vae" / "vae.safetensors").string();
+}
+
+WanVAE load_trained_vae(const std::string& path, c10::Device device) {
+  auto file = SafetensorsFile::open(path);
+  const auto& meta = file->metadata();
+  auto it = meta.find("focalscope.vae_config");
+  if (it == meta.end()) fail(path, "has no focalscope.vae_config metadata: not a VAE written by focalscope train");
+  return WanVAE::load(load_tensor_file(path), VaeConfig::from_json(nlohmann::json::parse(it->second)), at::kFloat, device);
 }
 
 namespace {

@@ -50,6 +50,9 @@ StageResult train_vae(const StageOptions& opt, const VaeTrainConfig& cfg);
 // <out>/vae/vae.safetensors
 std::string vae_output_path(const std::string& out_dir);
 
+// A VAE file this trainer wrote (its config travels in the "focalscope.vae_config" metadata), as float32.
+WanVAE load_trained_vae(const std::string& path, c10::Device device);
+
 // Re-expresses the raw posterior mean so that vae.normalize_latent(mu) has per-channel mean `mean` -> 0 and
 // std `std` -> 1 (exact: conv1's mu rows and conv2's columns absorb the affine map). mean, std: [z_dim].
 void fold_latent_statistics(WanVAE& vae, const at::Tensor& mean, const at::Tensor& std);
