@@ -92,8 +92,8 @@ nlohmann::json export_model(const ExportOptions& opt) {
   prov["seed"] = ck->meta.at("seed");
   prov["weights"] = opt.use_ema ? "EMA" : "raw";
   if (!refined_vae.empty()) {
-    if (auto rk = read_checkpoint((fs::path(opt.train_dir) / "vae_decoder" / "checkpoint.safetensors").string()))
-      prov["vae_decoder_step"] = rk->step;
+    const auto& meta = SafetensorsFile::open(refined_vae)->metadata();
+    if (auto it = meta.find("focalscope.vae_decoder_step"); it != meta.end()) prov["vae_decoder_step"] = std::stoll(it->second);
   }
   if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)
   m["training"] = prov;

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/core/error.h"
+#include "engine/core/safetensors.h"
 #include "engine/shapes/shapes_rng.h"
 #include "engine/shapes/shapes_world.h"
 #include "engine/train/checkpoint.h"
@@ -76,12 +77,13 @@ ClipWithMask clip_with_mask(uint64_t world_seed_value, const VaeDecoderTrainConf
 }  // namespace
 
 std::string refined_vae_for_export(const std::string& out_dir) {
-  const std::string refined = vae_decoder_output_path(out_dir), ckpt = checkpoint_path(out_dir);
+  const std::string refined = vae_decoder_output_path(out_dir);
   if (!fs::exists(refined)) return "";
-  auto ck = read_checkpoint(ckpt);
-  if (!ck) fail(refined, "has no " + ckpt + " beside it, so its base VAE is unknown");
+  const auto& meta = SafetensorsFile::open(refined)->metadata();
+  auto it = meta.find("focalscope.base_vae");
+  if (it == meta.end()) fail(refined, "has no focalscope.base_vae metadata, so its encoder's origin is unknown");
   const std::string base = vae_output_path(out_dir);
-  if (ck->meta.value("base_vae", "") != file_fingerprint(base))
+  if (it->second != file_fingerprint(base))
     fail(refined, "was refined from another " + base + " (its encoder no longer matches): rerun --stage vae-decoder");
   return refined;
 }
@@ -186,7 +188,8 @@ StageResult train_vae_decoder(const StageOptions& opt, const VaeDecoderTrainConf
   // Save the refined VAE and compare it with the base on held-out clips (inference path: encode -> decode).
   vae.set_requires_grad(false);
   const std::string out_path = vae_decoder_output_path(opt.out_dir);
-  vae.save(out_path);
+  // The file names its base VAE and step, so it is self-describing without the (larger) checkpoint beside it.
+  vae.save(out_path, {{"focalscope.base_vae", base_fp}, {"focalscope.vae_decoder_step", std::to_string(r.steps_done)}});
   const WanVAE base = load_trained_vae(base_path, opt.device);
   at::NoGradGuard ng;
   double err_base = 0, err_new = 0, obj_base = 0, obj_new = 0, n_obj = 0, n = 0;

@@ -10,7 +10,8 @@
 // can be swapped into a model without retraining anything else.
 //
 // Input <out>/vae/vae.safetensors; output <out>/vae_decoder/vae.safetensors (a whole VAE file, encoder bytes
-// identical); the exporter ships it in place of the first when it exists and belongs to the same base VAE.
+// identical, metadata focalscope.base_vae = the base file's fingerprint and focalscope.vae_decoder_step); the
+// exporter ships it in place of the first when it exists and belongs to the same base VAE.
 #pragma once
 #include <string>
 

@@ -417,10 +417,13 @@ bool WanVAE::any_requires_grad() const {
   return false;
 }
 
-void WanVAE::save(const std::string& path) const {
+void WanVAE::save(const std::string& path, const std::map<std::string, std::string>& extra_metadata) const {
   NamedTensors ps = named_parameters();
   for (auto& [name, t] : ps) t = t.detach();
-  save_safetensors(path, ps, {{"format", "pt"}, {"focalscope.vae_config", cfg.to_json().dump()}});
+  std::map<std::string, std::string> meta = extra_metadata;
+  meta["format"] = "pt";
+  meta["focalscope.vae_config"] = cfg.to_json().dump();
+  save_safetensors(path, ps, meta);
 }
 
 c10::ScalarType WanVAE::dtype() const { return conv2.weight.scalar_type(); }

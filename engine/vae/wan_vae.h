@@ -18,6 +18,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -152,7 +153,8 @@ struct WanVAE {
   int64_t num_parameters() const;
   void set_requires_grad(bool on);
   bool any_requires_grad() const;
-  void save(const std::string& path) const;  // safetensors with the upstream names (+ config in metadata)
+  // safetensors with the upstream names (+ config in metadata, plus `extra_metadata` entries).
+  void save(const std::string& path, const std::map<std::string, std::string>& extra_metadata = {}) const;
   c10::ScalarType dtype() const;
   c10::Device device() const;
 
