@@ -92,7 +92,8 @@ nlohmann::json export_model(const ExportOptions& opt) {
   prov["seed"] = ck->meta.at("seed");
   prov["weights"] = opt.use_ema ? "EMA" : "raw";
   if (!refined_vae.empty()) {
-    const auto& meta = SafetensorsFile::open(refined_vae)->metadata();
+    const auto file = SafetensorsFile::open(refined_vae);  // keep it alive: metadata() refers into it
+    const auto& meta = file->metadata();
     if (auto it = meta.find("focalscope.vae_decoder_step"); it != meta.end()) prov["vae_decoder_step"] = std::stoll(it->second);
   }
   if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)

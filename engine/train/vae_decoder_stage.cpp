@@ -79,7 +79,8 @@ ClipWithMask clip_with_mask(uint64_t world_seed_value, const VaeDecoderTrainConf
 std::string refined_vae_for_export(const std::string& out_dir) {
   const std::string refined = vae_decoder_output_path(out_dir);
   if (!fs::exists(refined)) return "";
-  const auto& meta = SafetensorsFile::open(refined)->metadata();
+  const auto file = SafetensorsFile::open(refined);  // keep it alive: metadata() refers into it
+  const auto& meta = file->metadata();
   auto it = meta.find("focalscope.base_vae");
   if (it == meta.end()) fail(refined, "has no focalscope.base_vae metadata, so its encoder's origin is unknown");
   const std::string base = vae_output_path(out_dir);
