@@ -92,8 +92,6 @@ std::string refined_vae_for_export(const std::string& out_dir) {
 StageResult train_vae_decoder(const StageOptions& opt, const VaeDecoderTrainConfig& cfg) {
   const std::string base_path = vae_output_path(opt.out_dir);
   if (!fs::exists(base_path)) fail(base_path, "missing: train the vae stage before refining its decoder");
-  if ((cfg.clip_frames - 1) % 4 != 0 || cfg.clip_frames > cfg.world.frames)
-    fail("vae-decoder stage", "clip_frames must be 1 + 4k and at most the world's frames");
   const std::string base_fp = file_fingerprint(base_path);
   const int B = opt.batch > 0 ? opt.batch : cfg.batch;
   const int64_t target = opt.steps > 0 ? opt.steps : cfg.steps;
@@ -102,6 +100,8 @@ StageResult train_vae_decoder(const StageOptions& opt, const VaeDecoderTrainConf
   WanVAE vae = load_trained_vae(base_path, opt.device);
   if (cfg.world.width % vae.cfg.spatial_stride() != 0 || cfg.world.height % vae.cfg.spatial_stride() != 0)
     fail(base_path, "its spatial stride does not divide the world's frame size");
+  if ((cfg.clip_frames - 1) % vae.cfg.temporal_stride() != 0 || cfg.clip_frames > cfg.world.frames)
+    fail("vae-decoder stage", "clip_frames must be 1 + (temporal stride)k and at most the world's frames");
   vae.set_requires_grad(false);
   NamedTensors trainable;
   for (auto& [n, t] : vae.named_parameters())
