@@ -83,9 +83,14 @@ std::string run_train_check(const TrainCheckOptions& opt) {
     int best = 0;
     for (const auto& [q, n] : fails[name])
       if (n > best) best = n, top = q + " (" + std::to_string(n) + ")";
-    std::printf("%-20s %7.0f%% %7.0f%% %10.2f   %s\n", name.c_str(), 100.0 * t.pass / t.n,
-                opt.floor ? 100.0 * t.floor_pass / t.n : NAN, t.seconds / t.n, top.c_str());
-    j[name] = {{"strict", double(t.pass) / t.n}, {"floor", opt.floor ? double(t.floor_pass) / t.n : -1.0}, {"cases", t.n},
+    // Without --floor the floor was not measured: say so ("-", JSON null), never print a number for it.
+    char floor_cell[16] = "       -";
+    if (opt.floor) std::snprintf(floor_cell, sizeof floor_cell, "%7.0f%%", 100.0 * t.floor_pass / t.n);
+    std::printf("%-20s %7.0f%% %s %10.2f   %s\n", name.c_str(), 100.0 * t.pass / t.n, floor_cell, t.seconds / t.n,
+                top.c_str());
+    j[name] = {{"strict", double(t.pass) / t.n},
+               {"floor", opt.floor ? nlohmann::json(double(t.floor_pass) / t.n) : nlohmann::json(nullptr)},
+               {"cases", t.n},
                {"seconds_per_case", t.seconds / t.n}};
   }
   return j.dump();

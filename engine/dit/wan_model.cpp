@@ -491,6 +491,8 @@ int WanModel::parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& op
   // Tiny widths gain nothing, and keeping the per-row GEMMs (L x dim x dim) well above OpenBLAS's small-matrix
   // cutoff (~1e6 multiply-adds, where it switches kernels) keeps them bit-identical to the whole-batch ones.
   if (double(L) * cfg.dim * cfg.dim < 2e6) return 1;
+  // ...and only where this BLAS's GEMM bits do not depend on the row or thread count at all (probed once).
+  if (!row_parallel::gemm_bits_row_independent()) return 1;
   return cores;
 }
 
