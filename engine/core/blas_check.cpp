@@ -135,6 +135,7 @@ void warn_if_slow_blas() {
 std::string blas_summary(const BlasInfo& info) {
   std::ostringstream o;
   o << info.vendor;
+  if (const std::string core = openblas_core(); !core.empty()) o << " [core " << core << "]";
   if (!info.library.empty()) o << " (" << info.library << ")";
   if (info.matmul_gflops > 0) {
     char buf[64];
@@ -142,6 +143,12 @@ std::string blas_summary(const BlasInfo& info) {
     o << buf;
   }
   return o.str();
+}
+
+std::string openblas_core() {
+  using NameFn = char* (*)();
+  auto fn = reinterpret_cast<NameFn>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  return fn ? std::string(fn()) : std::string();
 }
 
 void set_compute_threads(int n) {

@@ -31,6 +31,11 @@ void warn_if_slow_blas();
 // One line for logs: "OpenBLAS 0.3.21 ... (/usr/lib/.../libblas.so.3), 85.3 GFLOP/s".
 std::string blas_summary(const BlasInfo& info);
 
+// The kernel set ("core") OpenBLAS runs on ("Haswell", "SkylakeX", "Cooperlake", ...), "" when OpenBLAS is not the
+// BLAS. It picks one when it loads, unless OPENBLAS_CORETYPE names one: an AVX-512 machine forced to "Haswell" runs
+// GEMMs at about half speed (measured here: 1024^2 sgemm 210 vs 388 GFLOP/s), which blas_summary makes visible.
+std::string openblas_core();
+
 // Sets ATen's intra-op threads and, when OpenBLAS is the BLAS, its thread count too: OpenBLAS keeps its own pool
 // (at::set_num_threads does not reach it), and two pools fighting over 2 cores is much slower than one.
 void set_compute_threads(int n);

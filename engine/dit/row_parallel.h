@@ -16,9 +16,10 @@ int blas_threads();
 
 // Whether this BLAS computes a GEMM's rows with the same bits whatever the row count and thread count: a
 // whole-batch multi-threaded product compared with its halves computed single-threaded, at the DiT's shapes. Not
-// every kernel set does (measured: OpenBLAS 0.3.21's Haswell kernels, which it picks on AMD Zen 4, differ in the last
-// bit with the row count even on one thread; its SkylakeX kernels do not), and the row-parallel path is only
-// allowed where it holds, so that a read-only listener never changes the output. Probed once per thread count.
+// every kernel set does (measured: OpenBLAS 0.3.21's Haswell kernels, forced by OPENBLAS_CORETYPE=Haswell on an
+// AVX-512 machine, differ in the last bit with the row count even on one thread; its SkylakeX / Cooperlake kernels do
+// not), and the row-parallel path is only allowed where it holds, so that a read-only listener never changes the
+// output. Probed once per thread count.
 bool gemm_bits_row_independent();
 
 // While any guard is alive (in any thread) OpenBLAS runs single-threaded; the last one to end restores the
