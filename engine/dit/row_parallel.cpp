@@ -39,32 +39,7 @@ class Pool {
     return *p;
   }
 
-  bool gemm_bits_row_independent() {
-  static std::mutex mutex;
-  static std::map<int, bool> known;  // OpenBLAS thread count -> verdict
-  const int threads = blas_threads();
-  std::lock_guard<std::mutex> lock(mutex);
-  if (auto it = known.find(threads); it != known.end()) return it->second;
-  at::NoGradGuard no_grad;
-  bool same = true;
-  // Rows x (in, out) as in the embedded DiT's projections and FFN; values from a formula, not the global RNG.
-  for (const auto& [rows, k, n] : {std::tuple<int64_t, int64_t, int64_t>{256, 128, 128}, {256, 128, 512}, {256, 512, 128}}) {
-    const at::Tensor a = at::sin(at::arange(rows * k, at::kFloat) * 0.37f).view({rows, k});
-    const at::Tensor w = at::cos(at::arange(k * n, at::kFloat) * 0.11f).view({k, n});
-    const at::Tensor whole = at::mm(a, w);
-    at::Tensor top, bottom;
-    {
-      SingleThreadedBlas one;
-      top = at::mm(a.narrow(0, 0, rows / 2), w);
-      bottom = at::mm(a.narrow(0, rows / 2, rows / 2), w);
-    }
-    same = same && at::equal(whole.narrow(0, 0, rows / 2), top) && at::equal(whole.narrow(0, rows / 2, rows / 2), bottom);
-  }
-  known[threads] = same;
-  return same;
-}
-
-void run(const std::vector<std::function<void()>>& jobs) {
+  void run(const std::vector<std::function<void()>>& jobs) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another forward is using the pool: plain threads for this one
       std::vector<std::thread> ts;
