@@ -1,8 +1,11 @@
 // focalscope: one executable, subcommands registered from app/cli/cmd_*.cpp (and app/gui/cmd_gui.cpp).
 // With no subcommand, or with options only (`focalscope --demo ...`), it opens the desktop app ("gui") when
 // the build has one, else prints this help.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -25,9 +28,19 @@ bool has_command(const std::string& name) {
     if (c.name == name) return true;
   return false;
 }
+// libtorch's OpenMP threads and OpenBLAS's own pthreads share the cores; with libgomp's default wait policy an idle
+// OpenMP thread spins and starves the BLAS threads (measured on 2 cores: a DiT training step 2.2x slower, the toy
+// forward ~8x). libgomp reads OMP_WAIT_POLICY once, when it is loaded, so when the user has not chosen a policy the
+// process re-executes itself once with PASSIVE set; an explicit OMP_WAIT_POLICY (ACTIVE too) is left alone.
+void reexec_with_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run on with the default policy
+}
 }  // namespace
 
 int main(int argc, char** argv) {
+  reexec_with_passive_omp_wait(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.empty() && has_command("gui")) {

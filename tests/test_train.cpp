@@ -18,6 +18,7 @@
 #include "engine/core/safetensors.h"
 #include "engine/train/export_model.h"
 #include "engine/train/finetune_stage.h"
+#include "engine/train/latent_pool.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/tokenizer_stage.h"
@@ -239,4 +240,46 @@ TEST(Train, DitLossFallsResumesExportsAndGenerates) {
   auto tuned = load_model_bundle(base_dir() + "/ft/finetune/model");
   EXPECT_NE(tuned->layout.manifest["name"].get<std::string>().find("+ft-fg"), std::string::npos);
   fs::remove_all(base_dir());
+}
+
+// A resumed run re-encodes thousands of clips before its first step; stopping that part (the on_chunk callback
+// returning false, as on SIGTERM) must leave a pool the next run continues into exactly the records an
+// uninterrupted encoding writes.
+TEST(Train, LatentPoolEncodingStopsBetweenChunksAndResumesToTheSameRecords) {
+  const VaeTrainConfig vc = VaeTrainConfig::tiny();
+  const WanVAE vae = WanVAE::init(vc.model, 3);
+  const WorldSpec w = vc.world;
+  auto seed_of = [](int64_t i) { return world_seed(5, kStreamDitPool, static_cast<uint64_t>(i)); };
+  auto objects_of = [](int64_t) { return 1; };
+  const std::string dir = focalscope::testing::temp_dir("pool_stop");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  at::NoGradGuard ng;
+
+  LatentPool whole(dir + "/whole.bin", w, "test");
+  whole.ensure(6, vae, seed_of, objects_of, 2);
+
+  int calls = 0;
+  {
+    LatentPool stopped(dir + "/stopped.bin", w, "test");
+    stopped.ensure(6, vae, seed_of, objects_of, 2, [&](int64_t have, int64_t want) {
+      EXPECT_EQ(want, 6);
+      EXPECT_EQ(have, 2 * (calls + 1));
+      return ++calls < 2;  // stop after the second chunk
+    });
+    EXPECT_EQ(stopped.size(), 4);
+  }
+  EXPECT_EQ(calls, 2);
+  LatentPool resumed(dir + "/stopped.bin", w, "test");
+  resumed.open_existing();
+  ASSERT_EQ(resumed.size(), 4);
+  resumed.ensure(6, vae, seed_of, objects_of, 2);
+  ASSERT_EQ(resumed.size(), 6);
+  for (int64_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(resumed.at(i).world_seed, whole.at(i).world_seed) << "record " << i;
+    EXPECT_EQ(resumed.at(i).prompt, whole.at(i).prompt) << "record " << i;
+    EXPECT_TRUE(at::equal(resumed.at(i).x0, whole.at(i).x0)) << "record " << i;
+    EXPECT_TRUE(at::equal(resumed.at(i).y, whole.at(i).y)) << "record " << i;
+  }
+  fs::remove_all(dir);
 }

@@ -1,6 +1,7 @@
 // focalscope info [--model-dir DIR]: what a model folder holds — detected variant and, per component, its files,
 // dtypes and parameter count — without building the models.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "app/cli/args.h"
@@ -51,6 +52,8 @@ int run(const std::vector<std::string>& argv) {
   describe("VAE", L.vae_weights, load_tensor_file(L.vae_weights));
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
   std::printf("%s\n", blas_summary(detect_blas(false)).c_str());
+  const char* wait = std::getenv("OMP_WAIT_POLICY");  // set to PASSIVE by main() unless the user chose one
+  std::printf("OpenMP wait policy: %s\n", wait ? wait : "(libgomp default)");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -252,6 +253,36 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
                      {{"stage", "dit"}, {"step", done}, {"seed", opt.seed}, {"adam_t", adam.t()}, {"vae", fingerprint},
                       {"clip_blocks", clip_blocks}, {"pool", pool.size()}, {"config", cfg.to_json()}});
   };
+  // Steps grow the pool a chunk at a time; a fresh or resumed run first encodes every clip its first step draws
+  // from (thousands when resuming late: tens of minutes on a CPU), with its own progress line, and stops cleanly on
+  // SIGINT / SIGTERM (the records written so far are kept and reused by the next --resume).
+  if (start < target) {
+    StopSignalScope signals;
+    const int64_t need = pool_target(start);
+    const int64_t had = pool.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool show = !opt.quiet && need - had > 4 * std::max(1, cfg.pool_chunk);
+    at::NoGradGuard ng;
+    pool.ensure(need, vae, seed_of, objects_of, cfg.pool_chunk, [&](int64_t have, int64_t want) {
+      if (show) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double eta = el / double(std::max<int64_t>(1, have - had)) * double(want - have);
+        std::fprintf(stderr, "\r[dit] encoding the latent pool: %lld / %lld clips | %s elapsed | ETA %s   ",
+                     static_cast<long long>(have), static_cast<long long>(want), format_duration(el).c_str(),
+                     format_duration(eta).c_str());
+        std::fflush(stderr);
+      }
+      return !stop_requested();
+    });
+    if (show) std::fprintf(stderr, "\n");
+    if (pool.size() < need) {
+      StageResult stopped;
+      stopped.first_step = stopped.steps_done = start;
+      stopped.summary = "stopped by signal while encoding the latent pool (" + std::to_string(pool.size()) + " of " +
+                        std::to_string(need) + " clips kept; --resume continues)";
+      return stopped;
+    }
+  }
   StageResult r = run_loop(opt, spec);
   char buf[200];
   std::snprintf(buf, sizeof buf, "%lld steps, %lld pooled clips, %.2f samples/s", static_cast<long long>(r.steps_done),

@@ -129,7 +129,8 @@ void LatentPool::append(const PoolRecord& r) {
 }
 
 void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64_t(int64_t)>& seed_of,
-                        const std::function<int(int64_t)>& max_objects_of, int chunk) {
+                        const std::function<int(int64_t)>& max_objects_of, int chunk,
+                        const std::function<bool(int64_t, int64_t)>& on_chunk) {
   while (size() < n) {
     const int64_t first = size(), count = std::min<int64_t>(std::max(1, chunk), n - first);
     std::vector<PoolRecord> fresh;
@@ -158,6 +159,7 @@ void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64
       append(fresh[k]);
       records_.push_back(std::move(fresh[k]));
     }
+    if (on_chunk && !on_chunk(size(), n)) return;
   }
 }
 

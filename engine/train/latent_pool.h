@@ -45,9 +45,12 @@ class LatentPool {
   // another recipe (world, VAE, seed, curriculum): Error, or with discard_other_recipe the stale file is removed.
   void open_existing(bool discard_other_recipe = false);
   // Makes sure records [0, n) exist: encodes the missing ones (in chunks, appended to the file).
-  // seed_of(i) and max_objects_of(i) define record i.
+  // seed_of(i) and max_objects_of(i) define record i. on_chunk(size, n), when given, is called after every chunk
+  // (a resumed run re-encodes thousands of clips before its first step: the caller shows progress) and stops the
+  // encoding by returning false; the records written so far stay valid.
   void ensure(int64_t n, const WanVAE& vae, const std::function<uint64_t(int64_t)>& seed_of,
-              const std::function<int(int64_t)>& max_objects_of, int chunk);
+              const std::function<int(int64_t)>& max_objects_of, int chunk,
+              const std::function<bool(int64_t, int64_t)>& on_chunk = {});
   int64_t size() const { return static_cast<int64_t>(records_.size()); }
   const PoolRecord& at(int64_t i) const { return records_.at(static_cast<size_t>(i)); }
 

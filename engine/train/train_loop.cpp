@@ -18,21 +18,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
-
-struct SignalScope {  // installs the handlers for the loop's lifetime only
-  using Handler = void (*)(int);
-  Handler old_int, old_term;
-  SignalScope() {
-    g_stop.store(false);
-    old_int = std::signal(SIGINT, on_stop_signal);
-    old_term = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~SignalScope() {
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
-  }
-};
 }  // namespace
+
+StopSignalScope::StopSignalScope() {
+  g_stop.store(false);
+  old_int_ = std::signal(SIGINT, on_stop_signal);
+  old_term_ = std::signal(SIGTERM, on_stop_signal);
+}
+
+StopSignalScope::~StopSignalScope() {
+  std::signal(SIGINT, old_int_);
+  std::signal(SIGTERM, old_term_);
+}
 
 bool stop_requested() { return g_stop.load(); }
 
@@ -59,7 +56,7 @@ StageResult run_loop(const StageOptions& opt, const LoopSpec& spec) {
     csv << ",samples_per_s\n";
   }
 
-  SignalScope signals;
+  StopSignalScope signals;
   StageResult r;
   r.first_step = spec.start_step;
   r.steps_done = spec.start_step;

@@ -28,7 +28,22 @@ StageResult run_loop(const StageOptions& opt, const LoopSpec& spec);
 
 // "1:02:03" / "4:05".
 std::string format_duration(double seconds);
-// True once SIGINT / SIGTERM arrived during a run_loop (the loop then checkpoints and returns).
+// True once SIGINT / SIGTERM arrived while a StopSignalScope was alive (run_loop holds one: it then checkpoints
+// and returns).
 bool stop_requested();
+
+// Routes SIGINT / SIGTERM to stop_requested() for its lifetime (and clears an earlier request), so work outside
+// the loop (a stage's minutes-long preparation) can stop cleanly too.
+class StopSignalScope {
+ public:
+  StopSignalScope();
+  ~StopSignalScope();
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+
+ private:
+  using Handler = void (*)(int);
+  Handler old_int_, old_term_;
+};
 
 }  // namespace focalscope::train
