@@ -39,7 +39,9 @@ TEST_P(FixtureParity, EveryRecordedOutputMatches) {
 // Upstream's precision (bf16 DiT/umT5 GEMMs with float32 norms, statistics and time embedding): within the bound
 // docs/real_weights.md documents (kMixedPrecisionBound), and really in bf16 (not silently float32: a non-zero error).
 // The VAE runs in float32 upstream and the schedulers are float64 scalar maths, so they have no bf16 path.
-constexpr double kMixedPrecisionBound = 6e-2;
+// 0.1, not tighter: on CPUs without AVX-512, libtorch 1.13's fallback bf16 GEMM measured 6.3% (umT5, DiT) where
+// AVX-512 CPUs and an H200 stay at 1-5.4% (table in docs/real_weights.md); a wrong weight or layout is ~100%.
+constexpr double kMixedPrecisionBound = 1e-1;
 
 TEST_P(FixtureParity, Bf16WithinDocumentedBound) {
   Fixture f = load_fixture(GetParam());

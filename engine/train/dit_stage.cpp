@@ -263,7 +263,11 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
     const auto t0 = std::chrono::steady_clock::now();
     const bool show = !opt.quiet && need - had > 4 * std::max(1, cfg.pool_chunk);
     at::NoGradGuard ng;
-    pool.ensure(need, vae, seed_of, objects_of, cfg.pool_chunk, [&](int64_t have, int64_t want) {
+    // On a GPU the VAE at this size is bound by kernel launches, not arithmetic, so the prefill encodes 64 clips per
+    // call there (8 016 clips took ~20 s on an H200). On a CPU the chunk stays the recipe's, so the records match
+    // those a step-by-step run encodes bit for bit.
+    const int prefill_chunk = opt.device.is_cuda() ? std::max(64, cfg.pool_chunk) : cfg.pool_chunk;
+    pool.ensure(need, vae, seed_of, objects_of, prefill_chunk, [&](int64_t have, int64_t want) {
       if (show) {
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double eta = el / double(std::max<int64_t>(1, have - had)) * double(want - have);

@@ -4,8 +4,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/core/error.h"
 
@@ -133,20 +135,44 @@ void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64
                         const std::function<bool(int64_t, int64_t)>& on_chunk) {
   while (size() < n) {
     const int64_t first = size(), count = std::min<int64_t>(std::max(1, chunk), n - first);
-    std::vector<PoolRecord> fresh;
-    std::vector<at::Tensor> videos, refs;
-    for (int64_t i = first; i < first + count; ++i) {
-      PoolRecord r;
-      r.world_seed = seed_of(i);
-      r.max_objects = max_objects_of(i);
+    std::vector<PoolRecord> fresh(static_cast<size_t>(count));
+    std::vector<std::vector<shapes::RgbFrame>> rendered(static_cast<size_t>(count));
+    // Sampling and rendering a case is pure C++ and a function of its seed alone, so the chunk's clips render on
+    // parallel threads (a GPU encodes a large chunk faster than one thread renders it); tensors stay on this one.
+    auto render = [&](int64_t k) {
+      PoolRecord& r = fresh[static_cast<size_t>(k)];
+      r.world_seed = seed_of(first + k);
+      r.max_objects = max_objects_of(first + k);
       const auto c = sample_case_robust(r.world_seed, world_, std::nullopt, r.max_objects);
       r.prompt = c.prompt;
-      const auto frames = shapes::render_case(c, world_.config());
-      r.ref = at::from_blob(const_cast<uint8_t*>(frames[0].rgb.data()), {world_.height, world_.width, 3}, at::kByte)
-                  .permute({2, 0, 1}).contiguous();
+      rendered[static_cast<size_t>(k)] = shapes::render_case(c, world_.config());
+    };
+    const int64_t workers = std::min<int64_t>(count, std::max(1u, std::thread::hardware_concurrency()));
+    if (workers <= 1) {
+      for (int64_t k = 0; k < count; ++k) render(k);
+    } else {
+      std::vector<std::thread> pool;
+      std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
+      for (int64_t w = 0; w < workers; ++w)
+        pool.emplace_back([&, w] {
+          try {
+            for (int64_t k = w; k < count; k += workers) render(k);
+          } catch (...) {
+            errors[static_cast<size_t>(w)] = std::current_exception();
+          }
+        });
+      for (auto& t : pool) t.join();
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    }
+    std::vector<at::Tensor> videos, refs;
+    for (int64_t k = 0; k < count; ++k) {
+      const auto& frames = rendered[static_cast<size_t>(k)];
+      fresh[static_cast<size_t>(k)].ref =
+          at::from_blob(const_cast<uint8_t*>(frames[0].rgb.data()), {world_.height, world_.width, 3}, at::kByte)
+              .permute({2, 0, 1}).contiguous();
       videos.push_back(frames_to_tensor(frames));
       refs.push_back(frame_to_tensor(frames[0]));
-      fresh.push_back(std::move(r));
     }
     at::Tensor clips = at::stack(videos, 0);
     at::Tensor x0 = vae.encode(clips).to(at::kCPU, at::kHalf);
