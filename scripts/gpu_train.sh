@@ -2,12 +2,15 @@
 # Continues the embedded Shapes model's DiT training on a CUDA machine in one go: builds the CLI headless (no GL,
 # ImGui, FFmpeg or tests) against the local PyTorch's CUDA libtorch, resumes `train --stage dit --device cuda` from
 # the checkpoint in CARRY_DIR until SECONDS after this script started (SIGTERM: the trainer checkpoints and exits),
-# and leaves the checkpoint (split into 15 MiB parts), loss.csv and logs in OUT_DIR.
+# and leaves in OUT_DIR (at most 7 files, each under 16 MiB, as the device tool returns them): the checkpoint split
+# into 15 MiB parts (ckpt.partNN), this run's loss rows (loss_tail.csv), progress.txt and summary.txt.
 # usage: scripts/gpu_train.sh CARRY_DIR OUT_DIR SECONDS [BATCH]
-#   CARRY_DIR: deps.tar.gz (headers / cmake configs / libstb / libsentencepiece, for an image without them),
+#   CARRY_DIR: deps.tar.gz (for an image without them: include/{nlohmann,eigen3/Eigen,stb}, share/cmake/nlohmann_json,
+#              share/eigen3/cmake, lib/libstb.so*, lib/libsentencepiece.so* — copies of this machine's Debian files),
 #              checkpoint.safetensors (scripts/slim_checkpoint.py shrinks one for transport), vae.safetensors,
 #              clip.safetensors, spiece.model (the files of train_runs/shapes/{vae,clip,tokenizer})
-# Reassemble here: cat OUT_DIR/ckpt.part* > train_runs/shapes/dit/checkpoint.safetensors
+# Reassemble here: cat OUT_DIR/ckpt.part* > train_runs/shapes/dit/checkpoint.safetensors, then append loss_tail.csv's
+# rows to train_runs/shapes/dit/loss.csv.
 set -uo pipefail
 t0=$(date +%s)
 carry=$(realpath "$1"); out=$(realpath -m "$2"); budget=$3; batch=${4:-64}
