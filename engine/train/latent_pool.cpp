@@ -1,13 +1,12 @@
 #include "engine/train/latent_pool.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "engine/core/error.h"
 
@@ -138,7 +137,8 @@ void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64
     std::vector<PoolRecord> fresh(static_cast<size_t>(count));
     std::vector<std::vector<shapes::RgbFrame>> rendered(static_cast<size_t>(count));
     // Sampling and rendering a case is pure C++ and a function of its seed alone, so the chunk's clips render on
-    // parallel threads (a GPU encodes a large chunk faster than one thread renders it); tensors stay on this one.
+    // ATen's intra-op threads (--threads; a GPU encodes a large chunk faster than one thread renders it); the tensor
+    // work below stays on this thread. parallel_for rethrows a worker's exception here.
     auto render = [&](int64_t k) {
       PoolRecord& r = fresh[static_cast<size_t>(k)];
       r.world_seed = seed_of(first + k);
@@ -147,24 +147,9 @@ void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64
       r.prompt = c.prompt;
       rendered[static_cast<size_t>(k)] = shapes::render_case(c, world_.config());
     };
-    const int64_t workers = std::min<int64_t>(count, std::max(1u, std::thread::hardware_concurrency()));
-    if (workers <= 1) {
-      for (int64_t k = 0; k < count; ++k) render(k);
-    } else {
-      std::vector<std::thread> pool;
-      std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
-      for (int64_t w = 0; w < workers; ++w)
-        pool.emplace_back([&, w] {
-          try {
-            for (int64_t k = w; k < count; k += workers) render(k);
-          } catch (...) {
-            errors[static_cast<size_t>(w)] = std::current_exception();
-          }
-        });
-      for (auto& t : pool) t.join();
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
-    }
+    at::parallel_for(0, count, 1, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) render(k);
+    });
     std::vector<at::Tensor> videos, refs;
     for (int64_t k = 0; k < count; ++k) {
       const auto& frames = rendered[static_cast<size_t>(k)];
