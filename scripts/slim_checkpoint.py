@@ -9,11 +9,38 @@ import json
 import struct
 import sys
 
+
+
+def fail(msg):
+    # One line naming the file and the problem, as the C++ loaders do; no traceback.
+    sys.exit(f"slim_checkpoint: {msg}")
+
+
+if len(sys.argv) != 3:
+    fail("usage: slim_checkpoint.py IN.safetensors OUT.safetensors")
 src, dst = sys.argv[1], sys.argv[2]
-with open(src, "rb") as f:
-    (n,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(n))
-    data = f.read()
+try:
+    with open(src, "rb") as f:
+        raw_n = f.read(8)
+        if len(raw_n) != 8:
+            fail(f"{src}: truncated (no 8-byte header length)")
+        (n,) = struct.unpack("<Q", raw_n)
+        if n > 100_000_000:
+            fail(f"{src}: header length {n} is not plausible (not a safetensors file?)")
+        header = json.loads(f.read(n))
+        data = f.read()
+except OSError as e:
+    fail(f"{src}: cannot read ({e.strerror})")
+except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    fail(f"{src}: header is not valid JSON ({e})")
+if not isinstance(header, dict):
+    fail(f"{src}: header is not a JSON object")
+for name, e in header.items():
+    if name == "__metadata__":
+        continue
+    b, end = e.get("data_offsets", [0, -1])
+    if not (0 <= b <= end <= len(data)):
+        fail(f"{src}: tensor {name}: data_offsets [{b}, {end}] outside the {len(data)}-byte data section (truncated?)")
 out_header, chunks, offset = {}, [], 0
 for name, e in header.items():
     if name == "__metadata__":
@@ -32,8 +59,11 @@ for name, e in header.items():
     offset += len(raw)
 h = json.dumps(out_header, separators=(",", ":")).encode()
 h += b" " * ((8 - len(h) % 8) % 8)
-with open(dst, "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for c in chunks:
-        f.write(c)
+try:
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for c in chunks:
+            f.write(c)
+except OSError as e:
+    fail(f"{dst}: cannot write ({e.strerror})")
