@@ -29,7 +29,11 @@ def load(args):
     rows = defaultdict(dict)  # setting -> (case, seed) -> row
     for arg in args:
         path, _, renames = arg.partition(":")
-        rename = dict(r.split("=", 1) for r in renames.split(",") if "=" in r)
+        pieces = [r for r in renames.split(",") if r]
+        if any("=" not in r for r in pieces):
+            fail(f"{path}: renames must read OLD=NEW,... (got '{renames}')")
+        rename = dict(r.split("=", 1) for r in pieces)
+        seen = set()
         try:
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
@@ -37,15 +41,21 @@ def load(args):
                 if not reader.fieldnames or not need <= set(reader.fieldnames):
                     fail(f"{path}: not a bench cases.csv (needs columns {', '.join(sorted(need))})")
                 for r in reader:
+                    seen.add(r["setting"])
                     setting = rename.get(r["setting"], r["setting"])
                     key = (r["case"], int(r["seed"]))
+                    # Parse the numbers once, here, so a malformed value is reported with its file.
+                    r["pass"], r["i2v_subject"], r["i2v_background"] = (
+                        int(r["pass"]), float(r["i2v_subject"]), float(r["i2v_background"]))
                     if key in rows[setting]:
                         fail(f"{path}: setting '{setting}' has case {key[0]} seed {key[1]} twice (rename one file's rows)")
                     rows[setting][key] = r
         except OSError as e:
             fail(f"{path}: cannot read ({e.strerror})")
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             fail(f"{path}: malformed row ({e})")
+        if set(rename) - seen:
+            fail(f"{path}: no setting named {', '.join(sorted(set(rename) - seen))} to rename")
     if not rows:
         fail("no rows: give at least one cases.csv")
     return rows
@@ -57,10 +67,10 @@ def per_seed(cases):
         by_seed[seed].append(r)
     out = {}
     for seed, cs in by_seed.items():
-        v = {"subject": statistics.fmean(float(c["i2v_subject"]) for c in cs),
-             "background": statistics.fmean(float(c["i2v_background"]) for c in cs)}
+        v = {"subject": statistics.fmean(c["i2v_subject"] for c in cs),
+             "background": statistics.fmean(c["i2v_background"] for c in cs)}
         for d in DIMENSIONS:
-            passes = [int(c["pass"]) for c in cs if c["dimension"] == d]
+            passes = [c["pass"] for c in cs if c["dimension"] == d]
             v[d] = statistics.fmean(passes) if passes else float("nan")
         v["total"] = statistics.fmean(v[k] for k in ("subject", "background") + DIMENSIONS)
         out[seed] = v
@@ -96,8 +106,8 @@ def main(argv):
         # Score both on exactly the shared (case, seed) pairs, so a partial run is never compared with a whole one.
         mine, theirs = per_seed({k: cases[k] for k in common}), per_seed({k: base[k] for k in common})
         deltas = [mine[sd]["total"] - theirs[sd]["total"] for sd in sorted(mine)]
-        gained = sum(1 for k in common if int(cases[k]["pass"]) and not int(base[k]["pass"]))
-        lost = sum(1 for k in common if int(base[k]["pass"]) and not int(cases[k]["pass"]))
+        gained = sum(1 for k in common if cases[k]["pass"] and not base[k]["pass"])
+        lost = sum(1 for k in common if base[k]["pass"] and not cases[k]["pass"])
         print(f"  {setting}: Total {statistics.fmean(deltas):+.4f} ± {statistics.pstdev(deltas):.4f} over {len(deltas)} seeds "
               f"(per seed {', '.join(f'{d:+.4f}' for d in deltas)}); pairs gained {gained} / lost {lost} of {len(common)}")
 

@@ -10,7 +10,6 @@ import struct
 import sys
 
 
-
 def fail(msg):
     # One line naming the file and the problem, as the C++ loaders do; no traceback.
     sys.exit(f"slim_checkpoint: {msg}")
@@ -27,7 +26,10 @@ try:
         (n,) = struct.unpack("<Q", raw_n)
         if n > 100_000_000:
             fail(f"{src}: header length {n} is not plausible (not a safetensors file?)")
-        header = json.loads(f.read(n))
+        raw_header = f.read(n)
+        if len(raw_header) != n:
+            fail(f"{src}: truncated (header of {n} bytes, file ends after {len(raw_header)})")
+        header = json.loads(raw_header)
         data = f.read()
 except OSError as e:
     fail(f"{src}: cannot read ({e.strerror})")
@@ -35,18 +37,29 @@ except (json.JSONDecodeError, UnicodeDecodeError) as e:
     fail(f"{src}: header is not valid JSON ({e})")
 if not isinstance(header, dict):
     fail(f"{src}: header is not a JSON object")
-for name, e in header.items():
-    if name == "__metadata__":
-        continue
-    b, end = e.get("data_offsets", [0, -1])
-    if not (0 <= b <= end <= len(data)):
+
+
+def checked_offsets(name, e):
+    """The tensor's [begin, end) in the data section, or a one-line error naming the tensor."""
+    if not isinstance(e, dict) or not isinstance(e.get("dtype"), str) or not isinstance(e.get("shape"), list):
+        fail(f"{src}: tensor {name}: entry lacks dtype/shape/data_offsets")
+    offs = e.get("data_offsets")
+    if not (isinstance(offs, list) and len(offs) == 2 and all(type(x) is int for x in offs)):
+        fail(f"{src}: tensor {name}: data_offsets {offs!r} is not two integers")
+    b, end = offs
+    if not 0 <= b <= end <= len(data):
         fail(f"{src}: tensor {name}: data_offsets [{b}, {end}] outside the {len(data)}-byte data section (truncated?)")
+    return b, end
+
+
+# Check every entry before writing anything, so a bad input never leaves a half-written output.
+offsets = {name: checked_offsets(name, e) for name, e in header.items() if name != "__metadata__"}
 out_header, chunks, offset = {}, [], 0
 for name, e in header.items():
     if name == "__metadata__":
         out_header[name] = e
         continue
-    b, end = e["data_offsets"]
+    b, end = offsets[name]
     raw = data[b:end]
     dtype = e["dtype"]
     if dtype == "F32" and (name.startswith("adam.") or name.startswith("ema.")):
