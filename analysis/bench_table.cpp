@@ -100,7 +100,9 @@ std::string table3_markdown(const std::vector<RowStats>& rows, const std::string
     auto m = values(r.mean());
     out += "| " + r.name + " |";
     for (size_t i = 0; i < 6; ++i)
-      out += &r == base ? fmt(" %.4f |", m[i]) : fmt(" %.4f (%+.4f) |", m[i], m[i] - b[i]);
+      // A delta that rounds to zero prints +0.0000, not -0.0000 (float noise of two equal means).
+      out += &r == base ? fmt(" %.4f |", m[i])
+                        : fmt(" %.4f (%+.4f) |", m[i], std::fabs(m[i] - b[i]) < 5e-5 ? 0.0 : m[i] - b[i]);
     out += "\n";
   }
   return out;

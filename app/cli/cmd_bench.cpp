@@ -3,19 +3,16 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "app/cli/args.h"
+#include "app/cli/bench_report.h"
 #include "app/cli/bench_runner.h"
 #include "app/cli/command.h"
 #include "app/cli/guidance_args.h"
 #include "app/cli/model_arg.h"
 #include "engine/core/error.h"
 #include "engine/core/blas_check.h"
-
-namespace fs = std::filesystem;
 
 namespace focalscope::cli {
 namespace {
@@ -29,30 +26,36 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// RFC 4180: the checker's messages hold commas and may hold quotes.
-std::string csv_quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + '"';
-}
-
 int run(const std::vector<std::string>& argv) {
-  std::set<std::string> opts = {"suite", "dimension", "seeds", "limit", "out", "steps", "cfg", "model-dir", "bench-dir", "threads", "save-strips"};
+  std::set<std::string> opts = {"suite", "dimension", "seeds", "limit", "out", "steps", "cfg", "model-dir", "bench-dir", "threads", "save-strips", "baseline"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
-  Args a(argv, opts, {"help", "no-floor", "no-ceiling"});
+  Args a(argv, opts, {"help", "no-floor", "no-ceiling", "merge"});
   if (a.flag("help")) {
     std::printf(
         "usage: focalscope bench --suite shapes [--dimension D] [--seeds N] [--limit N] [--out DIR]\n"
         "                        [--guidance off,fsg,ac,fg] [--guidance-config FILE] [--steps N] [--cfg X]\n"
         "                        [--model-dir DIR] [--bench-dir DIR] [--no-floor] [--no-ceiling]\n"
         "                        [--save-strips DIR]\n"
+        "       focalscope bench --merge FILE[:OLD=NEW,...] ... [--baseline NAME] [--out DIR]\n"
         "Generates every benchmark case per guidance setting and seed, judges it with the strict checker and scores\n"
         "VBench-I2V subject/background consistency. Writes bench.md (Table 1 and Table 3 layouts), bench.json and\n"
         "cases.csv. An 'empty prompt (floor)' row (same model, prompt \"\") is always added unless --no-floor.\n"
         "A 'VAE ceiling' row (the ground-truth videos through the model's VAE, one pass) shows the best this latent\n"
-        "space allows, unless --no-ceiling. --save-strips DIR writes each video as a PNG filmstrip (DIR/<row>/<case>_seed<k>.png).\n");
+        "space allows, unless --no-ceiling. --save-strips DIR writes each video as a PNG filmstrip (DIR/<row>/<case>_seed<k>.png).\n"
+        "Every report also compares each row with the baseline pair by pair (same case, same seed: same noise).\n"
+        "--merge re-scores the cases.csv of separate runs (or their output folders) as one report, e.g. a run per\n"
+        "dimension, or a post-trained model against the untuned one; :OLD=NEW renames a file's settings so rows of\n"
+        "the same name stay apart, --baseline names the row the others are compared with (default baseline).\n");
     return 0;
   }
+  const std::string baseline = a.str("baseline", "baseline");
+  if (a.flag("merge")) {
+    for (const char* o : {"suite", "dimension", "seeds", "limit", "steps", "cfg", "model-dir", "bench-dir", "threads", "save-strips"})
+      if (a.has(o)) fail(std::string("--") + o, "does not apply to --merge (it generates nothing)");
+    std::printf("%s", merge_bench_reports(a.positional(), baseline, a.str("out", "bench_merged")).c_str());
+    return 0;
+  }
+  if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (cases.csv files go with --merge)");
   if (a.str("suite", "shapes") != "shapes") fail("--suite", "only 'shapes' exists");
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));
@@ -108,27 +111,18 @@ int run(const std::vector<std::string>& argv) {
       passes = seen = 0;
     }
   };
-  fs::create_directories(out_dir);
-  std::ofstream csv(fs::path(out_dir) / "cases.csv");
-  csv << "setting,seed,case,dimension,pass,i2v_subject,i2v_background,failures\n";
-  std::vector<analysis::RowStats> rows;
+  analysis::BenchCases results;
   for (const auto& s : settings) {
     std::vector<std::vector<analysis::CaseScore>> per_seed;
-    rows.push_back(run_bench_setting(*model, cases, s, opt, &per_seed));
+    run_bench_setting(*model, cases, s, opt, &per_seed);
     for (size_t sd = 0; sd < per_seed.size(); ++sd)
-      for (const auto& c : per_seed[sd])
-        csv << '"' << s.name << "\"," << sd << ',' << c.case_id << ',' << c.dimension << ',' << c.pass << ',' << c.subject
-            << ',' << c.background << ',' << csv_quoted(c.failures) << '\n';
+      for (const auto& c : per_seed[sd]) results.add(s.name, static_cast<int>(sd), c, "bench");
   }
-  std::ostringstream md;
-  md << "## Shapes benchmark (" << cases.size() << " cases";
-  for (const auto& [d, n] : per_dim) md << ", " << d << " " << n;
-  md << "; " << seeds << " seed" << (seeds > 1 ? "s" : "") << "; model " << model->layout.variant << ")\n\n";
-  md << "### Table 1 layout\n\n" << analysis::table1_markdown(rows) << "\n";
-  md << "### Table 3 layout (deltas vs baseline)\n\n" << analysis::table3_markdown(rows, "baseline") << "\n";
-  std::ofstream(fs::path(out_dir) / "bench.md") << md.str();
-  std::ofstream(fs::path(out_dir) / "bench.json") << analysis::rows_to_json(rows).dump(2);
-  std::printf("%s", md.str().c_str());
+  std::ostringstream title;
+  title << "Shapes benchmark (" << cases.size() << " cases";
+  for (const auto& [d, n] : per_dim) title << ", " << d << " " << n;
+  title << "; " << seeds << " seed" << (seeds > 1 ? "s" : "") << "; model " << model->layout.variant << ")";
+  std::printf("%s", write_bench_report(results, title.str(), baseline, out_dir).c_str());
   return 0;
 }
 

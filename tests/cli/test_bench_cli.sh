@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of `focalscope bench` on the embedded model (a few cases, 2 sampling steps: this checks the
 # command's outputs, not the model's quality): the Table 1 rows (baseline, empty-prompt floor, VAE ceiling),
-# cases.csv with the checker's reasons for every failed case, and one PNG filmstrip per video with --save-strips.
+# cases.csv with the checker's reasons for every failed case, one PNG filmstrip per video with --save-strips, the
+# paired section, and `bench --merge` re-scoring that cases.csv into the same tables (and its one-line errors).
 #
 # usage: test_bench_cli.sh FOCALSCOPE OUT_DIR      Exit 77 (ctest: skipped) when the embedded model is absent.
 set -euo pipefail
@@ -28,4 +29,28 @@ n=$(find "$OUT/strips" -name '*.png' | wc -l)
 [ "$n" = 9 ] || fail "expected 9 filmstrips (3 cases x 3 rows), found $n"
 [ -f "$OUT/strips/vae_ceiling_ground_truth/motion_0000_seed0.png" ] || fail "ceiling filmstrip missing"
 "$APP" bench --suite shapes --save-strips 2>/dev/null && fail "--save-strips without a value must be an error"
+grep -qF '### Paired against baseline' "$md" || fail "bench.md lacks the paired section"
+
+# --merge: the run's own cases.csv re-scored gives its Table 1 rows exactly; merged twice with a rename, the renamed
+# copy pairs with the baseline on all 3 cases and gains / loses nothing (Total is not measured on one dimension).
+"$APP" bench --merge "$OUT/bench" "$csv:baseline=again,empty prompt (floor)=floor again,VAE ceiling (ground truth)=ceiling again" --out "$OUT/merged" >"$OUT/merge.log" 2>&1 || { cat "$OUT/merge.log"; fail "merge failed"; }
+for row in baseline 'empty prompt (floor)' 'VAE ceiling (ground truth)'; do
+  want=$(grep -F "| $row |" "$md" | head -1)
+  grep -qxF -- "$want" "$OUT/merged/bench.md" || fail "merged row differs from the run's: $want"
+done
+grep -qxF '| again | — | — | 0 / 0 of 3 |' "$OUT/merged/bench.md" \
+  || fail "renamed copy should pair 0 / 0 of 3: $(grep -F '| again |' "$OUT/merged/bench.md")"
+merge_error() {  # expected message fragment, then arguments
+  local want=$1; shift
+  local err; err=$("$APP" bench --merge "$@" --out "$OUT/merged_bad" 2>&1) && fail "bench --merge $* must fail"
+  [[ $err == *"$want"* && $(wc -l <<<"$err") == 1 ]] || fail "bench --merge $*: expected one line with '$want', got: $err"
+}
+merge_error "cases.csv: setting 'baseline' has case" "$csv" "$csv"
+merge_error "missing.csv: cannot read" "$OUT/missing.csv"
+merge_error "bench.md: not a bench cases.csv" "$md"
+merge_error "no setting named 'basline' to rename" "$csv:basline=x"
+merge_error "renames must read OLD=NEW" "$csv:baseline=x,y"
+merge_error "--steps: does not apply to --merge" "$csv" --steps 3
+merge_error "--merge: give one or more cases.csv" 
+"$APP" bench --suite shapes "$csv" 2>/dev/null && fail "a stray argument without --merge must be an error"
 echo "PASS"
