@@ -28,19 +28,31 @@ bool has_command(const std::string& name) {
     if (c.name == name) return true;
   return false;
 }
-// libtorch's OpenMP threads and OpenBLAS's own pthreads share the cores; with libgomp's default wait policy an idle
-// OpenMP thread spins and starves the BLAS threads (measured on 2 cores: a DiT training step 2.2x slower, the toy
-// forward ~8x). libgomp reads OMP_WAIT_POLICY once, when it is loaded, so when the user has not chosen a policy the
-// process re-executes itself once with PASSIVE set; an explicit OMP_WAIT_POLICY (ACTIVE too) is left alone.
-void reexec_with_passive_omp_wait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  ::execv("/proc/self/exe", argv);  // returns only on failure: then run on with the default policy
+// Both settings below are read once, when the libraries load, so the process sets what the user has not chosen
+// and re-executes itself once; a variable the user sets is left alone.
+//  * OMP_WAIT_POLICY=PASSIVE: libtorch's OpenMP threads and OpenBLAS's own pthreads share the cores; with libgomp's
+//    default policy an idle OpenMP thread spins and starves the BLAS threads (measured on 2 cores: a DiT training
+//    step 2.2x slower, the toy forward ~8x).
+//  * OPENBLAS_CORETYPE: OpenBLAS falls back to its oldest x86-64 kernels on CPUs newer than itself (Debian's 0.3.21
+//    picks SSE3 "Prescott" on an AVX-512 BF16 Xeon: a toy DiT forward 2.2x slower); openblas_core_upgrade names the
+//    kernels the CPU can run, and FOCALSCOPE_OPENBLAS_OWN_CORE keeps OpenBLAS's own pick for `focalscope info`.
+void reexec_with_tuned_libraries(char** argv) {
+  bool changed = false;
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) changed = true;
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string own = focalscope::openblas_core();
+    const std::string better = focalscope::openblas_core_upgrade(own, focalscope::detect_cpu_isa());
+    if (!better.empty() && ::setenv("OPENBLAS_CORETYPE", better.c_str(), 1) == 0) {
+      ::setenv("FOCALSCOPE_OPENBLAS_OWN_CORE", own.c_str(), 1);
+      changed = true;
+    }
+  }
+  if (changed) ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as loaded
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  reexec_with_passive_omp_wait(argv);
+  reexec_with_tuned_libraries(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (args.empty() && has_command("gui")) {

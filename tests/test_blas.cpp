@@ -76,3 +76,65 @@ TEST(Blas, DetectsReferenceBlasViaLibraryPath) {
   EXPECT_NE(out.find("reference (netlib)"), std::string::npos) << out;
   std::printf("%s", out.c_str());
 }
+
+TEST(Blas, CoreUpgradeOnlyRaisesKnownCoresToTheCpusLevel) {
+  CpuIsa sse, avx, avx2, avx512, bf16;
+  avx.avx = true;
+  avx2 = avx, avx2.avx2_fma = true;
+  avx512 = avx2, avx512.avx512 = true;
+  bf16 = avx512, bf16.avx512_bf16 = true;
+  // The case measured here: Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on an AVX-512 BF16 Xeon.
+  EXPECT_EQ(openblas_core_upgrade("Prescott", bf16), "Cooperlake");
+  EXPECT_EQ(openblas_core_upgrade("Prescott", avx512), "SkylakeX");
+  EXPECT_EQ(openblas_core_upgrade("Nehalem", avx2), "Haswell");
+  EXPECT_EQ(openblas_core_upgrade("Core2", avx), "Sandybridge");
+  EXPECT_EQ(openblas_core_upgrade("Sandybridge", avx2), "Haswell");
+  EXPECT_EQ(openblas_core_upgrade("Haswell", avx512), "SkylakeX");
+  EXPECT_EQ(openblas_core_upgrade("SkylakeX", bf16), "Cooperlake");
+  // At or above the CPU's level: OpenBLAS's own pick stands.
+  EXPECT_EQ(openblas_core_upgrade("Prescott", sse), "");
+  EXPECT_EQ(openblas_core_upgrade("Zen", avx2), "");
+  EXPECT_EQ(openblas_core_upgrade("Haswell", avx2), "");
+  EXPECT_EQ(openblas_core_upgrade("Cooperlake", bf16), "");
+  EXPECT_EQ(openblas_core_upgrade("Cooperlake", avx512), "");
+  EXPECT_EQ(openblas_core_upgrade("SapphireRapids", bf16), "");
+  // Names not on the ladder (other architectures, no OpenBLAS) are never touched.
+  EXPECT_EQ(openblas_core_upgrade("", bf16), "");
+  EXPECT_EQ(openblas_core_upgrade("ARMV8", bf16), "");
+  EXPECT_EQ(openblas_core_upgrade("Excavator", bf16), "");
+}
+
+namespace {
+// `focalscope info` in a child with `env_prefix`; returns the "[core ...]" part of its BLAS line ("" if none).
+std::string info_core_field(const std::string& env_prefix) {
+  const std::string cmd = "env " + env_prefix + " '" + std::string(FOCALSCOPE_EXE) + "' info 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return "";
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  ::pclose(p);
+  const auto b = out.find("[core ");
+  if (b == std::string::npos) return "";
+  return out.substr(b + 6, out.find(']', b) - b - 6);
+}
+}  // namespace
+
+// The executable's own start-up choice: with no OPENBLAS_CORETYPE it runs at the CPU's level (forcing a core only
+// when OpenBLAS's own pick is below it, and saying so); a core the user names is kept.
+TEST(Blas, ExecutableRunsKernelsAtTheCpusLevelAndKeepsTheUsersChoice) {
+  if (openblas_core().empty()) GTEST_SKIP() << "OpenBLAS is not the BLAS here";
+  const CpuIsa isa = detect_cpu_isa();
+  const std::string field = info_core_field("-u OPENBLAS_CORETYPE -u FOCALSCOPE_OPENBLAS_OWN_CORE");
+  ASSERT_FALSE(field.empty()) << "no [core ...] in focalscope info";
+  std::printf("focalscope info: [core %s]\n", field.c_str());
+  const std::string forced_tag = ", forced by focalscope: OpenBLAS picked ";
+  if (const auto f = field.find(forced_tag); f != std::string::npos) {
+    const std::string core = field.substr(0, f), own = field.substr(f + forced_tag.size());
+    EXPECT_FALSE(core.empty());
+    EXPECT_EQ(openblas_core_upgrade(own, isa), core) << field;
+  } else {
+    EXPECT_EQ(openblas_core_upgrade(field, isa), "") << "OpenBLAS runs below this CPU's level: " << field;
+  }
+  EXPECT_EQ(info_core_field("-u FOCALSCOPE_OPENBLAS_OWN_CORE OPENBLAS_CORETYPE=Prescott"), "Prescott");
+}

@@ -135,7 +135,12 @@ void warn_if_slow_blas() {
 std::string blas_summary(const BlasInfo& info) {
   std::ostringstream o;
   o << info.vendor;
-  if (const std::string core = openblas_core(); !core.empty()) o << " [core " << core << "]";
+  if (const std::string core = openblas_core(); !core.empty()) {
+    o << " [core " << core;
+    // Set by main() when it forced a better core than OpenBLAS's own pick (openblas_core_upgrade).
+    if (const char* own = std::getenv("FOCALSCOPE_OPENBLAS_OWN_CORE")) o << ", forced by focalscope: OpenBLAS picked " << own;
+    o << "]";
+  }
   if (!info.library.empty()) o << " (" << info.library << ")";
   if (info.matmul_gflops > 0) {
     char buf[64];
@@ -149,6 +154,50 @@ std::string openblas_core() {
   using NameFn = char* (*)();
   auto fn = reinterpret_cast<NameFn>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   return fn ? std::string(fn()) : std::string();
+}
+
+CpuIsa detect_cpu_isa() {
+  CpuIsa c;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  c.avx = __builtin_cpu_supports("avx");
+  c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  c.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512cd");
+  c.avx512_bf16 = c.avx512 && __builtin_cpu_supports("avx512bf16");
+#endif  // elsewhere all false: no x86 core is ever forced
+  return c;
+}
+
+namespace {
+// Instruction-set levels: 1 SSE only, 2 AVX, 3 AVX2+FMA, 4 AVX-512, 5 AVX-512 BF16; 0 = a core name not listed
+// here (another architecture, or one whose level is not a plain step on this ladder: leave it alone).
+int core_level(const std::string& core) {
+  static const char* const sse[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
+                                    "Dunnington", "Nehalem", "Atom", "Opteron", "Opteron_SSE3", "Barcelona",
+                                    "Bobcat", "Nano"};
+  for (const char* n : sse)
+    if (core == n) return 1;
+  if (core == "Sandybridge") return 2;
+  if (core == "Haswell" || core == "Zen") return 3;
+  if (core == "SkylakeX") return 4;
+  if (core == "Cooperlake" || core == "SapphireRapids") return 5;
+  return 0;
+}
+int cpu_level(const CpuIsa& c) {
+  if (c.avx512_bf16) return 5;
+  if (c.avx512) return 4;
+  if (c.avx2_fma) return 3;
+  return c.avx ? 2 : 1;
+}
+}  // namespace
+
+std::string openblas_core_upgrade(const std::string& picked, const CpuIsa& cpu) {
+  const int have = core_level(picked), can = cpu_level(cpu);
+  if (have == 0 || have >= can) return "";
+  static const char* const by_level[] = {"", "", "Sandybridge", "Haswell", "SkylakeX", "Cooperlake"};
+  return by_level[can];
 }
 
 void set_compute_threads(int n) {

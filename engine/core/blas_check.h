@@ -36,6 +36,23 @@ std::string blas_summary(const BlasInfo& info);
 // GEMMs at about half speed (measured here: 1024^2 sgemm 210 vs 388 GFLOP/s), which blas_summary makes visible.
 std::string openblas_core();
 
+// What the CPU can run, as far as choosing OpenBLAS kernels goes (CPUID + the OS's saved-state check, via
+// __builtin_cpu_supports).
+struct CpuIsa {
+  bool avx = false;
+  bool avx2_fma = false;
+  bool avx512 = false;       // F + BW + DQ + VL + CD: what OpenBLAS's SkylakeX kernels use
+  bool avx512_bf16 = false;  // + BF16: Cooperlake's
+};
+CpuIsa detect_cpu_isa();
+
+// OpenBLAS picks its kernels from a table of CPU models it knows; a CPU newer than the library falls back to the
+// oldest x86-64 set. Measured on this project's Intel Xeon with AVX-512 BF16: OpenBLAS 0.3.21 picks "Prescott" (SSE3)
+// there, and a toy DiT forward takes 2.2x as long as with "Cooperlake" (scripts/bench_blas_core.sh). Returns the
+// core to force through OPENBLAS_CORETYPE when `picked` is a known core below what `cpu` runs, else "" (unknown
+// names, and cores at or above the CPU's level, are left alone).
+std::string openblas_core_upgrade(const std::string& picked, const CpuIsa& cpu);
+
 // Sets ATen's intra-op threads and, when OpenBLAS is the BLAS, its thread count too: OpenBLAS keeps its own pool
 // (at::set_num_threads does not reach it), and two pools fighting over 2 cores is much slower than one.
 void set_compute_threads(int n);
