@@ -12,7 +12,19 @@ using namespace focalscope;
 
 namespace {
 const char* kReferenceBlasDir = "/usr/lib/x86_64-linux-gnu/blas";
+
+// Runs `cmd` through the shell; returns its stdout (the callers redirect stderr into it) and sets *rc to pclose's
+// status (-1 when the shell could not be started).
+std::string run_capture(const std::string& cmd, int* rc) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return *rc = -1, std::string();
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  *rc = ::pclose(p);
+  return out;
 }
+}  // namespace
 
 TEST(Blas, DetectsTheLoadedLibraryAndMeasures) {
   // The child run under the reference BLAS skips the (slow there) timing to keep this file fast.
@@ -66,12 +78,8 @@ TEST(Blas, DetectsReferenceBlasViaLibraryPath) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string cmd = std::string("FOCALSCOPE_EXPECT_REFERENCE_BLAS=1 LD_LIBRARY_PATH=") + kReferenceBlasDir + " '" + self +
                           "' --gtest_filter=Blas.DetectsTheLoadedLibraryAndMeasures 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = ::pclose(p);
+  int rc = 0;
+  const std::string out = run_capture(cmd, &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("reference (netlib)"), std::string::npos) << out;
   std::printf("%s", out.c_str());
@@ -107,13 +115,9 @@ TEST(Blas, CoreUpgradeOnlyRaisesKnownCoresToTheCpusLevel) {
 namespace {
 // `focalscope info` in a child with `env_prefix`; returns the "[core ...]" part of its BLAS line ("" if none).
 std::string info_core_field(const std::string& env_prefix) {
-  const std::string cmd = "env " + env_prefix + " '" + std::string(FOCALSCOPE_EXE) + "' info 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return "";
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  ::pclose(p);
+  int rc = 0;
+  const std::string out = run_capture("env " + env_prefix + " '" + std::string(FOCALSCOPE_EXE) + "' info 2>&1", &rc);
+  EXPECT_EQ(rc, 0) << out;
   const auto b = out.find("[core ");
   if (b == std::string::npos) return "";
   return out.substr(b + 6, out.find(']', b) - b - 6);
