@@ -6,24 +6,15 @@
 #include <string>
 
 #include "engine/core/blas_check.h"
+#include "tests/run_capture.h"
 #include "tests/test_util.h"
 
 using namespace focalscope;
+using focalscope::testing::run_capture;
 
 namespace {
 const char* kReferenceBlasDir = "/usr/lib/x86_64-linux-gnu/blas";
 
-// Runs `cmd` through the shell; returns its stdout (the callers redirect stderr into it) and sets *rc to pclose's
-// status (-1 when the shell could not be started).
-std::string run_capture(const std::string& cmd, int* rc) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return *rc = -1, std::string();
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  *rc = ::pclose(p);
-  return out;
-}
 }  // namespace
 
 TEST(Blas, DetectsTheLoadedLibraryAndMeasures) {

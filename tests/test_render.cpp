@@ -16,9 +16,11 @@
 #include "render/figures.h"
 #include "render/image.h"
 #include "render/video_writer.h"
+#include "tests/run_capture.h"
 
 using namespace focalscope;
 using namespace focalscope::render;
+using focalscope::testing::run_capture;
 namespace fs = std::filesystem;
 
 namespace {
@@ -58,15 +60,6 @@ int count_differing(const Image& img, Color bg) {
       n += (p[0] != bg.r || p[1] != bg.g || p[2] != bg.b);
     }
   return n;
-}
-
-std::string run_capture(const std::string& cmd) {
-  std::string out;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  if (!pipe) return out;
-  char buf[512];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe.get())) out.append(buf, n);
-  return out;
 }
 
 bool have_tool(const char* name) { return std::system((std::string("command -v ") + name + " >/dev/null 2>&1").c_str()) == 0; }

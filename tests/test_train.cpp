@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <numeric>
 
 #include "analysis/shapes_checker.h"
@@ -22,6 +24,7 @@
 #include "engine/train/optimizer.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/tokenizer_stage.h"
+#include "engine/train/train_loop.h"
 #include "engine/train/vae_decoder_stage.h"
 #include "engine/train/vae_stage.h"
 #include "tests/test_util.h"
@@ -41,6 +44,25 @@ StageOptions options(const std::string& dir, int64_t steps) {
   o.log_every = 1;
   o.checkpoint_minutes = 0;  // only the final checkpoint
   return o;
+}
+
+// The values of one column of a stage's loss.csv, in row order.
+std::vector<double> csv_column(const std::string& path, const std::string& name) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  int col = -1, i = 0;
+  std::stringstream header(line);
+  for (std::string h; std::getline(header, h, ','); ++i)
+    if (h == name) col = i;
+  std::vector<double> out;
+  while (col >= 0 && std::getline(in, line)) {
+    std::stringstream row(line);
+    std::string cell;
+    for (int j = 0; j <= col && std::getline(row, cell, ','); ++j) {}
+    out.push_back(std::stod(cell));
+  }
+  return out;
 }
 
 double mean(const std::vector<double>& v, size_t from, size_t n) {
@@ -76,6 +98,17 @@ TEST(Train, TokenizerHasUmt5SpecialIds) {
   Tokenized t = tok.encode("The red ball moves left.", 16);
   EXPECT_EQ(t.ids[t.length() - 1], WanTokenizer::kEosId);
   EXPECT_EQ(tok.encode("", 16).length(), 1);  // "" = just EOS (the dropped-prompt condition)
+}
+
+TEST(Train, LrCooldownFallsLinearlyToZeroAtTheTarget) {
+  EXPECT_EQ(lr_cooldown_factor(0, 100, 0), 1.0);    // off
+  EXPECT_EQ(lr_cooldown_factor(99, 100, 0), 1.0);
+  EXPECT_EQ(lr_cooldown_factor(89, 100, 10), 1.0);  // before the last 10 steps
+  EXPECT_EQ(lr_cooldown_factor(90, 100, 10), 1.0);  // the first cooled step still runs at the full rate
+  EXPECT_DOUBLE_EQ(lr_cooldown_factor(95, 100, 10), 0.5);
+  EXPECT_DOUBLE_EQ(lr_cooldown_factor(99, 100, 10), 0.1);
+  EXPECT_EQ(lr_cooldown_factor(100, 100, 10), 0.0);  // at and past the target: 0, never negative
+  EXPECT_EQ(lr_cooldown_factor(120, 100, 10), 0.0);
 }
 
 TEST(Train, AdamWMinimisesAQuadratic) {
@@ -189,6 +222,15 @@ TEST(Train, DitLossFallsResumesExportsAndGenerates) {
   StageResult resumed = train_dit(o, cfg);
   ASSERT_EQ(resumed.losses.size(), 1u);
   EXPECT_EQ(resumed.losses[0], full.losses[4]);
+  // A cool-down over the last 2 steps before --steps 7: step 5 runs at the full rate, step 6 at half of it.
+  StageOptions cool = options(d, 7);
+  cool.resume = true;
+  cool.lr_cooldown = 2;
+  ASSERT_EQ(train_dit(cool, cfg).losses.size(), 2u);
+  const std::vector<double> lr = csv_column(d + "/dit/loss.csv", "lr");
+  ASSERT_GE(lr.size(), 2u);
+  EXPECT_DOUBLE_EQ(lr[lr.size() - 2], cfg.lr);
+  EXPECT_DOUBLE_EQ(lr.back(), 0.5 * cfg.lr);
   fs::remove_all(d);
 
   // Export -> load -> generate -> check: the round trip the embedded model takes.

@@ -49,6 +49,7 @@ const char* kUsage =
     "  --threads N             CPU threads (ATen and OpenBLAS); 1 is fastest on a busy 2-core machine\n"
     "  --device cpu|cuda       where to train (default cpu)\n"
     "  --checkpoint-minutes M  checkpoint cadence (default 5)\n"
+    "  --lr-cooldown N         dit / all: the DiT's learning rate falls linearly to 0 over the last N steps before --steps\n"
     "  --export DIR            after training, export the model folder to DIR\n"
     "fine-tune (Focal Guidance post-training; engine/train/finetune_stage.h):\n"
     "  focalscope train --finetune weak-layers --out DIR [--model-dir M] [--guidance fg|off] [--weak-layers L]\n"
@@ -111,7 +112,7 @@ int run_finetune(const Args& a) {
 int run(const std::vector<std::string>& argv) {
   std::set<std::string> value_opts = {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device",
                                       "checkpoint-minutes", "export", "model-dir", "cases", "sample-steps", "cfg",
-                                      "frames-dir", "finetune", "lr"};
+                                      "frames-dir", "finetune", "lr", "lr-cooldown"};
   value_opts.insert(guidance_value_options().begin(), guidance_value_options().end());
   Args a(argv, value_opts, {"help", "resume", "no-floor"});
   if (a.flag("help")) {
@@ -145,6 +146,12 @@ int run(const std::vector<std::string>& argv) {
   opt.resume = a.flag("resume");
   opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
   opt.device = parse_device_flag(a.str("device", "cpu"));
+  if (a.has("lr-cooldown")) {
+    if (stage != "dit" && stage != "all") fail("--lr-cooldown", "applies to the DiT only (--stage dit or all), not '" + stage + "'");
+    opt.lr_cooldown = a.integer("lr-cooldown", 0, 1, (1LL << 40));
+    if (opt.steps > 0 && opt.lr_cooldown > opt.steps)
+      fail("--lr-cooldown", std::to_string(opt.lr_cooldown) + " steps is longer than --steps " + std::to_string(opt.steps));
+  }
   std::filesystem::create_directories(opt.out_dir);
 
   // Provenance for the manifest and assets/README.md.
@@ -162,7 +169,7 @@ int run(const std::vector<std::string>& argv) {
   const bool all = stage == "all";
   // In `all`, --steps / --minutes / --batch are the DiT's; the other stages use their defaults.
   train::StageOptions fixed = opt;
-  if (all) fixed.steps = 0, fixed.minutes = 0, fixed.batch = 0;
+  if (all) fixed.steps = 0, fixed.minutes = 0, fixed.batch = 0, fixed.lr_cooldown = 0;
   const std::string out = opt.out_dir;
 
   if (stage == "tokenizer" || all) {

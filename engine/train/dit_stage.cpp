@@ -239,7 +239,8 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
     at::Tensor change = at::stack(changes, 0).to(opt.device, at::kFloat).unsqueeze(1);  // [B,1,F,h,w]
     auto [loss, mse] = weighted_flow_loss(v, target_v, change, {cfg.change_weight, cfg.change_scale});
     loss.backward();
-    const double lr = s < cfg.warmup ? cfg.lr * double(s + 1) / double(cfg.warmup) : cfg.lr;
+    const double lr = (s < cfg.warmup ? cfg.lr * double(s + 1) / double(cfg.warmup) : cfg.lr) *
+                      lr_cooldown_factor(s, target, opt.lr_cooldown);
     const double gn = adam.step(lr);
     ema.update(params, adam.t());
     return {loss.item<double>(), mse, sig.mean().item<double>(), lr, gn, double(n)};
@@ -251,7 +252,8 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
     ema.append_state(ts);
     write_checkpoint(ckpt_path, ts,
                      {{"stage", "dit"}, {"step", done}, {"seed", opt.seed}, {"adam_t", adam.t()}, {"vae", fingerprint},
-                      {"clip_blocks", clip_blocks}, {"pool", pool.size()}, {"config", cfg.to_json()}});
+                      {"clip_blocks", clip_blocks}, {"pool", pool.size()}, {"config", cfg.to_json()},
+                      {"lr_cooldown", {{"steps", opt.lr_cooldown}, {"target", target}}}});
   };
   // Steps grow the pool a chunk at a time; a fresh or resumed run first encodes every clip its first step draws
   // from (thousands when resuming late: tens of minutes on a CPU), with its own progress line, and stops cleanly on

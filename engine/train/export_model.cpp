@@ -91,6 +91,8 @@ nlohmann::json export_model(const ExportOptions& opt) {
   prov["dit_step"] = ck->step;
   prov["seed"] = ck->meta.at("seed");
   prov["weights"] = opt.use_ema ? "EMA" : "raw";
+  // A checkpoint trained with --lr-cooldown says so (its rate ended annealed: continuing it is a different recipe).
+  if (auto it = ck->meta.find("lr_cooldown"); it != ck->meta.end() && it->value("steps", 0) > 0) prov["lr_cooldown"] = *it;
   if (!refined_vae.empty()) {
     const auto file = SafetensorsFile::open(refined_vae);  // keep it alive: metadata() refers into it
     const auto& meta = file->metadata();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -32,6 +33,11 @@ StopSignalScope::~StopSignalScope() {
 }
 
 bool stop_requested() { return g_stop.load(); }
+
+double lr_cooldown_factor(int64_t s, int64_t target, int64_t cooldown) {
+  if (cooldown <= 0 || s < target - cooldown) return 1.0;
+  return std::clamp(double(target - s) / double(cooldown), 0.0, 1.0);
+}
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";

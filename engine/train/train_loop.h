@@ -26,6 +26,12 @@ struct LoopSpec {
 
 StageResult run_loop(const StageOptions& opt, const LoopSpec& spec);
 
+// Multiplier of the base learning rate at step s (0-based) for a linear cool-down over the last `cooldown` steps
+// before `target`: 1 before it, (target - s) / cooldown inside it (so the last step runs at base / cooldown),
+// 1 when cooldown <= 0. Why: annealing the rate at the end removes the gradient noise a constant rate leaves in
+// the weights, a gain that otherwise takes many more steps (and that the EMA only partly recovers).
+double lr_cooldown_factor(int64_t s, int64_t target, int64_t cooldown);
+
 // "1:02:03" / "4:05".
 std::string format_duration(double seconds);
 // True once SIGINT / SIGTERM arrived while a StopSignalScope was alive (run_loop holds one: it then checkpoints

@@ -28,6 +28,8 @@ struct StageOptions {
   uint64_t seed = 1;
   bool resume = false;           // continue from <out_dir>/<stage>/checkpoint.safetensors when present
   double checkpoint_minutes = 5; // checkpoint cadence
+  int64_t lr_cooldown = 0;       // DiT only: the learning rate falls linearly to 0 over the last N steps before
+                                 // `steps` (0: constant after warm-up). Tied to `steps`, not to where a run stops.
   int log_every = 10;            // CSV row every N steps (the progress line updates every step)
   bool quiet = false;            // no progress line (tests)
   c10::Device device = c10::Device(c10::kCPU);
