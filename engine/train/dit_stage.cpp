@@ -163,6 +163,16 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
       ema.load_state(ck->tensors);
       start = ck->step;
       if (!opt.quiet) std::fprintf(stderr, "[dit] resuming from step %lld\n", static_cast<long long>(start));
+      // A checkpoint written inside (or at the end of) a cool-down continues as the same run only with the same
+      // --steps and --lr-cooldown; anything else changes its rate from here on, which may be meant (training on
+      // after a finished cool-down) or not (a forgotten flag), so say so.
+      const nlohmann::json was = ck->meta.value("lr_cooldown", nlohmann::json::object());
+      const int64_t was_n = was.value("steps", int64_t{0}), was_target = was.value("target", int64_t{0});
+      if (!opt.quiet && was_n > 0 && start > was_target - was_n && (was_n != opt.lr_cooldown || was_target != target))
+        std::fprintf(stderr, "[dit] note: %s was cooling its learning rate to 0 at step %lld (--lr-cooldown %lld); "
+                     "this run uses --steps %lld --lr-cooldown %lld, so the rate now follows that schedule\n",
+                     ckpt_path.c_str(), static_cast<long long>(was_target), static_cast<long long>(was_n),
+                     static_cast<long long>(target), static_cast<long long>(opt.lr_cooldown));
     }
   }
 
