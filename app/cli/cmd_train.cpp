@@ -119,6 +119,10 @@ int run(const std::vector<std::string>& argv) {
     std::printf("%s", kUsage);
     return 0;
   }
+  // Checked before any mode returns, so that --finetune and --stage check/vae/... reject it instead of ignoring it.
+  if (a.has("lr-cooldown") && (a.has("finetune") || (a.has("stage") && a.str("stage") != "dit" && a.str("stage") != "all")))
+    fail("--lr-cooldown", "applies to the DiT only (--stage dit or all), not " +
+                              (a.has("finetune") ? std::string("--finetune") : "'" + a.str("stage") + "'"));
   if (a.has("finetune")) return run_finetune(a);
   const std::string stage = a.required("stage");
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
@@ -147,7 +151,6 @@ int run(const std::vector<std::string>& argv) {
   opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
   opt.device = parse_device_flag(a.str("device", "cpu"));
   if (a.has("lr-cooldown")) {
-    if (stage != "dit" && stage != "all") fail("--lr-cooldown", "applies to the DiT only (--stage dit or all), not '" + stage + "'");
     opt.lr_cooldown = a.integer("lr-cooldown", 0, 1, (1LL << 40));
     if (opt.steps > 0 && opt.lr_cooldown > opt.steps)
       fail("--lr-cooldown", std::to_string(opt.lr_cooldown) + " steps is longer than --steps " + std::to_string(opt.steps));
