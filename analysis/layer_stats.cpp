@@ -64,6 +64,20 @@ std::vector<MapStats> SampleLayerStats::layer_means(const std::vector<int>& step
   return out;
 }
 
+std::vector<std::vector<MapStats>> SampleLayerStats::layer_keyword_means(const std::vector<int>& step_slots) const {
+  std::vector<int> steps = step_slots;
+  if (steps.empty())
+    for (int s = 0; s < steps_; ++s) steps.push_back(s);
+  std::vector<std::vector<MapStats>> out(static_cast<size_t>(layers_));
+  for (int l = 0; l < layers_; ++l)
+    for (int k = 0; k < keywords_; ++k) {
+      MapStatsAccumulator acc;
+      for (int s : steps) acc.add(map_mean(l, s, k));
+      out[static_cast<size_t>(l)].push_back(acc.mean());
+    }
+  return out;
+}
+
 LayerCurves::LayerCurves(int layers) : layers_(layers), moran_(static_cast<size_t>(layers)), std_(static_cast<size_t>(layers)) {
   if (layers < 1) raise("layer curves", "need at least one layer");
 }
@@ -75,6 +89,25 @@ void LayerCurves::add_sample(const std::vector<MapStats>& per_layer) {
     moran_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)].morans_i);
     std_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)].std_minmax);
   }
+}
+
+void LayerCurves::add_random_baseline(const std::vector<double>& per_layer) {
+  if (static_cast<int>(per_layer.size()) != layers_)
+    raise("layer curves", "random baseline has " + std::to_string(per_layer.size()) + " layers, expected " + std::to_string(layers_));
+  if (random_.empty()) random_.resize(static_cast<size_t>(layers_));
+  for (int l = 0; l < layers_; ++l) random_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)]);
+}
+
+void LayerCurves::add_control_words(const std::vector<double>& per_layer) {
+  if (static_cast<int>(per_layer.size()) != layers_)
+    raise("layer curves", "control words have " + std::to_string(per_layer.size()) + " layers, expected " + std::to_string(layers_));
+  if (control_.empty()) control_.resize(static_cast<size_t>(layers_));
+  for (int l = 0; l < layers_; ++l) control_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)]);
+}
+
+const std::vector<std::vector<double>>& LayerCurves::null_for(WeakReference r) const {
+  static const std::vector<std::vector<double>> none;
+  return r == WeakReference::RandomDirections ? random_ : r == WeakReference::ControlWords ? control_ : none;
 }
 
 namespace {
@@ -94,7 +127,11 @@ std::vector<double> LayerCurves::mean_std() const { return row_means(std_); }
 
 WeakLayerReport LayerCurves::detect(const WeakLayerOptions& options) const {
   if (samples() == 0) raise("weak layers", "no samples");
-  return WeakLayerDetector(options).detect(moran_, std_);
+  for (const auto* c : {&random_, &control_})
+    if (!c->empty() && (*c)[0].size() != moran_[0].size())
+      raise("layer curves", "a null recorded for " + std::to_string((*c)[0].size()) + " of " + std::to_string(moran_[0].size()) +
+                                " samples");
+  return WeakLayerDetector(options).detect(moran_, std_, null_for(options.reference));
 }
 
 std::vector<std::pair<int, int>> contiguous_runs(const std::vector<int>& sorted) {

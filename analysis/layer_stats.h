@@ -35,6 +35,8 @@ class SampleLayerStats {
   // One value per layer slot: the mean over frames, keywords and the step slots in `step_slots`
   // (empty = every step slot). Every requested map must have been recorded (Error naming the missing one).
   std::vector<MapStats> layer_means(const std::vector<int>& step_slots = {}) const;
+  // Per layer slot and keyword slot: the mean over frames and the step slots (empty = all). [layer][keyword].
+  std::vector<std::vector<MapStats>> layer_keyword_means(const std::vector<int>& step_slots = {}) const;
 
  private:
   size_t index(int layer, int step, int keyword) const;
@@ -49,6 +51,15 @@ class LayerCurves {
  public:
   explicit LayerCurves(int layers);
   void add_sample(const std::vector<MapStats>& per_layer);  // Error if the layer count differs
+  // The same sample's random-direction null per layer (mean Moran's I over directions); call once per add_sample,
+  // for every sample or none.
+  void add_random_baseline(const std::vector<double>& per_layer);
+  const std::vector<std::vector<double>>& random_mean() const { return random_; }
+  // The same sample's control-word maps' Moran's I per layer (see WeakReference::ControlWords).
+  void add_control_words(const std::vector<double>& per_layer);
+  const std::vector<std::vector<double>>& control_words() const { return control_; }
+  // The null curves the reference compares with (empty for LayerMedian).
+  const std::vector<std::vector<double>>& null_for(WeakReference r) const;
   int layers() const { return layers_; }
   int samples() const { return static_cast<int>(moran_.empty() ? 0 : moran_[0].size()); }
   // layers x samples, the WeakLayerDetector's input.
@@ -61,7 +72,7 @@ class LayerCurves {
 
  private:
   int layers_;
-  std::vector<std::vector<double>> moran_, std_;
+  std::vector<std::vector<double>> moran_, std_, random_, control_;
 };
 
 // Runs of consecutive indices in a sorted list: {3,4,5,9} -> {{3,5},{9,9}} (for shading weak bands).

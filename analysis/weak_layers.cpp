@@ -5,6 +5,7 @@
 #include <string>
 
 #include "analysis/analysis_error.h"
+#include "analysis/resampling.h"
 
 namespace focalscope::analysis {
 namespace {
@@ -82,12 +83,32 @@ WeakLayerDetector::WeakLayerDetector(WeakLayerOptions o) : options_(std::move(o)
     raise("weak layers", "z_threshold must be finite and >= 0");
   if (bad(options_.min_drop) || options_.min_drop < 0) raise("weak layers", "min_drop must be finite and >= 0");
   if (bad(options_.min_scale) || !(options_.min_scale > 0)) raise("weak layers", "min_scale must be > 0");
+  if (bad(options_.margin) || options_.margin < -1 || options_.margin > 1) raise("weak layers", "margin must be in [-1, 1]");
   if (bad(options_.std_weight) || options_.std_weight < 0 || options_.std_weight > 1)
     raise("weak layers", "std_weight must be in [0, 1]");
 }
 
+WeakLayerOptions validated_weak_rule() {
+  WeakLayerOptions o;
+  o.reference = WeakReference::ControlWords;
+  o.margin = 0.02;  // chosen on the early, middle and late planted models (docs/validation.md)
+  return o;
+}
+
+const char* weak_reference_name(WeakReference r) {
+  return r == WeakReference::LayerMedian ? "median" : r == WeakReference::RandomDirections ? "random" : "words";
+}
+
+WeakReference parse_weak_reference(const std::string& s) {
+  if (s == "median") return WeakReference::LayerMedian;
+  if (s == "random") return WeakReference::RandomDirections;
+  if (s == "words") return WeakReference::ControlWords;
+  raise("--weak-reference", "'" + s + "' is not median, random or words");
+}
+
 WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>& moran,
-                                          const std::vector<std::vector<double>>& std_curves) const {
+                                          const std::vector<std::vector<double>>& std_curves,
+                                          const std::vector<std::vector<double>>& null_mean) const {
   const WeakLayerOptions& o = options_;
   if (moran.empty()) raise("weak layers", "no layers");
   const std::size_t layers = moran.size(), samples = moran[0].size();
@@ -115,15 +136,43 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
     rep.std_z = robust_z(std_level, o.min_scale).z;
   }
 
+  rep.reference = o.reference;
   rep.score.resize(layers);
+  rep.statistic.resize(layers);
+  rep.margin.resize(layers);
   std::vector<double> gain(layers);
-  for (std::size_t l = 0; l < layers; ++l) {
-    rep.score[l] = (1 - o.std_weight) * rep.moran_z[l] + (have_std ? o.std_weight * rep.std_z[l] : 0.0);
-    const bool deep_enough = rm.center - moran_level[l] >= o.min_drop;
-    const bool weak = rep.score[l] < -o.z_threshold && deep_enough;
-    if (weak) rep.weak.push_back(static_cast<int>(l));
-    gain[l] = std::clamp(-rep.score[l] - o.z_threshold, -1.0, 1.0);
-    if (!deep_enough) gain[l] = std::min(gain[l], 0.0);
+  if (uses_null(o.reference)) {
+    if (null_mean.empty())
+      raise("weak layers", o.reference == WeakReference::RandomDirections
+                               ? "the random-direction reference needs the random-direction baseline (--random-directions > 0)"
+                               : "the control-word reference needs the control words' maps");
+    check_curves("null", null_mean, layers, samples);
+    rep.threshold = -o.margin;
+    for (std::size_t l = 0; l < layers; ++l) {
+      std::vector<double> ex(samples);
+      for (std::size_t s = 0; s < samples; ++s) ex[s] = moran[l][s] - null_mean[l][s];
+      rep.excess_spread.push_back(spread_of(ex));
+      rep.statistic[l] = rep.excess_spread.back().median;
+      rep.score[l] = rep.statistic[l];
+      rep.margin[l] = rep.threshold - rep.statistic[l];
+      if (rep.margin[l] > 0) rep.weak.push_back(static_cast<int>(l));
+      // Band gain in units of the margin's scale (0.01 Moran's I ~ one unit), clamped as for the z rule.
+      gain[l] = std::clamp(rep.margin[l] / 0.01, -1.0, 1.0);
+    }
+  } else {
+    // The threshold on Moran's I itself: below both center - z * scale and center - min_drop.
+    rep.threshold = -o.z_threshold;
+    for (std::size_t l = 0; l < layers; ++l) {
+      rep.score[l] = (1 - o.std_weight) * rep.moran_z[l] + (have_std ? o.std_weight * rep.std_z[l] : 0.0);
+      rep.statistic[l] = rep.score[l];
+      const bool deep_enough = rm.center - moran_level[l] >= o.min_drop;
+      const bool weak = rep.score[l] < -o.z_threshold && deep_enough;
+      // Both conditions must hold, so the margin (z units) is the smaller of the two.
+      rep.margin[l] = std::min(-o.z_threshold - rep.score[l], (rm.center - moran_level[l] - o.min_drop) / rm.scale);
+      if (weak) rep.weak.push_back(static_cast<int>(l));
+      gain[l] = std::clamp(-rep.score[l] - o.z_threshold, -1.0, 1.0);
+      if (!deep_enough) gain[l] = std::min(gain[l], 0.0);
+    }
   }
   if (o.contiguous && !rep.weak.empty()) rep.weak = best_band(gain);
 
@@ -139,6 +188,47 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
     rep.overridden = true;
   }
   return rep;
+}
+
+std::vector<LayerUncertainty> bootstrap_weak_layers(const WeakLayerDetector& det,
+                                                    const std::vector<std::vector<double>>& moran,
+                                                    const std::vector<std::vector<double>>& std_curves,
+                                                    const std::vector<std::vector<double>>& null_mean, int reps,
+                                                    uint64_t seed) {
+  const WeakLayerReport full = det.detect(moran, std_curves, null_mean);
+  const std::size_t L = moran.size(), S = moran[0].size();
+  std::vector<std::vector<double>> med(L), stat(L);
+  std::vector<int> weak_count(L, 0);
+  auto pick = [&](const std::vector<std::vector<double>>& c, const std::vector<int>& idx) {
+    std::vector<std::vector<double>> out;
+    if (c.empty()) return out;
+    out.resize(c.size());
+    for (std::size_t l = 0; l < c.size(); ++l)
+      for (int i : idx) out[l].push_back(c[l][static_cast<std::size_t>(i)]);
+    return out;
+  };
+  WeakLayerOptions o = det.options();
+  o.override_layers.reset();
+  const WeakLayerDetector d(o);
+  for (const auto& idx : bootstrap_indices(static_cast<int>(S), reps, seed)) {
+    const WeakLayerReport r = d.detect(pick(moran, idx), pick(std_curves, idx), pick(null_mean, idx));
+    for (std::size_t l = 0; l < L; ++l) {
+      med[l].push_back(r.moran_spread[l].median);
+      stat[l].push_back(r.statistic[l]);
+    }
+    for (int w : r.weak) ++weak_count[static_cast<std::size_t>(w)];
+  }
+  std::vector<LayerUncertainty> out(L);
+  for (std::size_t l = 0; l < L; ++l) {
+    out[l].moran_median = full.moran_spread[l].median;
+    out[l].moran_lo = quantile(med[l], 0.025);
+    out[l].moran_hi = quantile(med[l], 0.975);
+    out[l].statistic = full.statistic[l];
+    out[l].statistic_lo = quantile(stat[l], 0.025);
+    out[l].statistic_hi = quantile(stat[l], 0.975);
+    out[l].p_weak = double(weak_count[l]) / double(reps);
+  }
+  return out;
 }
 
 std::vector<double> attention_cache_weights(int num_layers, const std::vector<int>& weak) {

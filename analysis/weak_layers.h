@@ -23,7 +23,9 @@
 //      Ties: the shorter band, then the earlier one. No weak layer -> empty band.
 //   6. An explicit override list replaces the set entirely (scores are still reported).
 #pragma once
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace focalscope::analysis {
@@ -38,7 +40,30 @@ struct Spread {
 double quantile(std::vector<double> values, double p);
 Spread spread_of(const std::vector<double>& values);
 
+// What a layer's keyword-map Moran's I is compared with.
+enum class WeakReference {
+  // The other layers: robust z-score against the median layer (rule 1-4 above). Needs only the keyword curves, but a
+  // layer whose maps are as structured as its visual state allows (random directions score as high) never drops.
+  LayerMedian,
+  // Each layer's own random-direction null (capture's RandomDirections, docs/validation.md): per sample the keyword
+  // maps' Moran's I minus the mean Moran's I of cos(r, z) over random directions r in the same layer, run and steps
+  // (this cancels the structure of z itself, which dominates maps on small token grids); the layer's level is the
+  // median of that excess over samples, and the layer is weak when the level is below -margin, i.e. its keyword maps
+  // are LESS structured than maps of random directions against the same visual state.
+  RandomDirections,
+  // The same with the prompt's control words as the null: per sample the keyword maps' Moran's I minus that of the
+  // maps of the prompt's content words that name no object (its verbs, adverbs, ...), same layer, run and steps. A
+  // layer that answers the text gives the words naming what is in the image more structured maps than the rest of
+  // the prompt; one whose text values carry no meaning does not (docs/validation.md).
+  ControlWords,
+};
+const char* weak_reference_name(WeakReference r);        // "median" | "random" | "words"
+WeakReference parse_weak_reference(const std::string& s);  // Error naming --weak-reference otherwise
+inline bool uses_null(WeakReference r) { return r != WeakReference::LayerMedian; }
+
 struct WeakLayerOptions {
+  WeakReference reference = WeakReference::LayerMedian;
+  double margin = 0.0;       // RandomDirections / ControlWords: weak if the median excess < -margin
   double z_threshold = 2.0;  // weak if score < -z_threshold
   double min_drop = 0.1;     // ... and the Moran's I level is at least this far below the center
   double min_scale = 0.01;   // floor on the MAD-based scale (Moran's I / std units)
@@ -48,7 +73,14 @@ struct WeakLayerOptions {
 };
 
 struct WeakLayerReport {
+  WeakReference reference = WeakReference::LayerMedian;
   std::vector<int> weak;              // sorted layer indices
+  // The decision statistic per layer and where the rule puts its threshold: LayerMedian: the score (robust z) vs
+  // -z_threshold (and the Moran's I drop); RandomDirections: the median excess vs -margin. margin[l] = threshold -
+  // statistic: positive = weak by that much, negative = not weak by that much.
+  std::vector<double> statistic, margin;
+  double threshold = 0;
+  std::vector<Spread> excess_spread;  // RandomDirections: the excess over samples per layer
   std::vector<double> score;          // per layer, combined robust z (lower = weaker)
   std::vector<double> moran_z, std_z; // per layer, the two robust z-scores (std_z empty without std curves)
   std::vector<Spread> moran_spread;   // per layer over samples
@@ -57,20 +89,40 @@ struct WeakLayerReport {
   bool overridden = false;            // weak came from override_layers
 };
 
+// The rule `focalscope analyze` uses by default: chosen on three planted models and checked on a fourth with
+// `focalscope validate-detector` (docs/validation.md). The struct's own defaults are the original rule (LayerMedian).
+WeakLayerOptions validated_weak_rule();
+
 class WeakLayerDetector {
  public:
   explicit WeakLayerDetector(WeakLayerOptions options = {});
 
   // moran[l][s], std_curves[l][s]: layers x samples, rectangular, finite. std_curves may be empty
   // (then std_weight must be 0). Shape problems are an Error naming the curve and layer.
+  // null_mean[l][s]: the reference's null for the same samples (RandomDirections: the random-direction maps' Moran's I,
+  // mean over directions; ControlWords: the control words' maps'); required by those references, ignored otherwise.
   WeakLayerReport detect(const std::vector<std::vector<double>>& moran,
-                         const std::vector<std::vector<double>>& std_curves = {}) const;
+                         const std::vector<std::vector<double>>& std_curves = {},
+                         const std::vector<std::vector<double>>& null_mean = {}) const;
 
   const WeakLayerOptions& options() const { return options_; }
 
  private:
   WeakLayerOptions options_;
 };
+
+// Uncertainty of a detection over samples (percentile bootstrap: the samples are resampled with replacement, jointly
+// for every curve so each resample stays paired, and the rule is re-run on each).
+struct LayerUncertainty {
+  double moran_median = 0, moran_lo = 0, moran_hi = 0;          // 95% interval of the layer's median Moran's I
+  double statistic = 0, statistic_lo = 0, statistic_hi = 0;     // 95% interval of the decision statistic
+  double p_weak = 0;                                            // share of resamples in which the layer is weak
+};
+std::vector<LayerUncertainty> bootstrap_weak_layers(const WeakLayerDetector& detector,
+                                                    const std::vector<std::vector<double>>& moran,
+                                                    const std::vector<std::vector<double>>& std_curves,
+                                                    const std::vector<std::vector<double>>& null_mean, int reps = 1000,
+                                                    uint64_t seed = 5);
 
 // Eq. 11 weights: alpha_l = 0 for weak layers, 1 / (L - m) for the others. Error when every layer
 // is weak (the cache would have no source) or an index is out of range.

@@ -229,6 +229,49 @@ TEST(SimilarityCapture, MapsMatchDirectCosineAndUpstreamReference) {
   EXPECT_THROW(parse_capture_source("q"), Error);
 }
 
+TEST(SimilarityCapture, GivenDirectionsGiveTheSameMapsAsTheWordsTheyCameFrom) {
+  // analyze --control absent reads a control word's values from another text and hands them over as given
+  // directions: handed the keyword's own value rows, the maps must be the keyword capture's.
+  c10::InferenceMode guard;
+  DitFixture fx;
+  const auto kws = test_keywords();
+  const int L = fx.model.cfg.num_layers;
+  CaptureLayout layout = make_capture_layout({}, L, 1, 2, fx.grid());
+  SimilarityCapture cap(kws, layout);
+  Recorder rec;
+  ProbeChain chain;
+  chain.add(&cap);
+  chain.add(&rec);
+  ForwardOptions opt;
+  opt.step = 0;
+  opt.listener = &chain;
+  fx.model.forward(fx.in, opt);
+
+  FixedDirections d;
+  d.names = {"one", "two-piece"};
+  for (int l = 0; l < L; ++l) {
+    const at::Tensor tv = rec.text_v[l][0].to(at::kFloat);
+    d.per_layer.push_back(at::stack({tv[1], (tv[2] + tv[4]) / 2}));
+  }
+  SimilarityCapture given(d, layout);
+  EXPECT_EQ(given.keywords()[1].word, "two-piece");
+  opt.listener = &given;
+  fx.model.forward(fx.in, opt);
+  ASSERT_EQ(given.ready_steps(), 1);
+  for (int l = 0; l < L; ++l)
+    for (int k = 0; k < 2; ++k) {
+      const auto a = cap.map(0, 0, l, k), b = given.map(0, 0, l, k);
+      for (size_t u = 0; u < a.size(); ++u) ASSERT_NEAR(a[u], b[u], 1e-3) << "layer " << l << " keyword " << k;
+    }
+  // A layer without directions, or the wrong number of rows, is refused when the capture is made.
+  FixedDirections short_rows = d;
+  short_rows.per_layer.pop_back();
+  EXPECT_THROW(SimilarityCapture(short_rows, layout), Error);
+  FixedDirections wrong_k = d;
+  wrong_k.names.push_back("three");
+  EXPECT_THROW(SimilarityCapture(wrong_k, layout), Error);
+}
+
 TEST(SimilarityCapture, ConditionalAndUnconditionalPassesAreKeptApart) {
   c10::InferenceMode guard;
   DitFixture fx;

@@ -166,3 +166,74 @@ TEST(FocalGuidance, ConfigJsonRoundTripAndErrors) {
   noweak.weak_layers.clear();  // the layout model records no weak layers
   EXPECT_THROW(generate_guided(*L.m, L.req(), noweak), Error);
 }
+
+// Causal ablation's intervention (WanModel::swap_layer_text through RunHooks::edit_cross, conditional row only): the
+// text knocked out of every layer is exactly the empty prompt (the unconditional pass keeps its negative prompt); of
+// no layer, exactly the baseline; of one layer, something in between.
+TEST(TextKnockout, AllLayersIsTheEmptyPromptAndNoneIsTheBaseline) {
+  LayoutRun L;
+  const GenerateResult base = generate(*L.m, L.req());
+  CrossContext empty;
+  {
+    c10::InferenceMode im;
+    empty = L.m->dit.precompute_text_cross(L.m->dit.pad_context(encode_prompt(*L.m, "").to(at::kFloat)));
+  }
+  auto knocked = [&](std::vector<int> layers) {
+    RunHooks h;
+    h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
+    return generate(*L.m, L.req(), h);
+  };
+  GenerateRequest blank = L.req();
+  blank.prompt = "";
+  blank.allow_empty_prompt = true;
+  const GenerateResult no_text = generate(*L.m, blank);
+  std::vector<int> all;
+  for (int l = 0; l < L.m->dit.cfg.num_layers; ++l) all.push_back(l);
+  EXPECT_TRUE(at::equal(knocked(all).latent, no_text.latent));
+  EXPECT_TRUE(at::equal(knocked({}).latent, base.latent));
+  const GenerateResult one = knocked({1});
+  EXPECT_FALSE(at::equal(one.latent, base.latent));
+  EXPECT_FALSE(at::equal(one.latent, no_text.latent));
+  CrossContext cc = empty;
+  EXPECT_THROW(WanModel::swap_layer_text(cc, empty, {L.m->dit.cfg.num_layers}), Error);
+}
+
+// A switched-on part of guidance that does nothing says so (the CLI prints each line as "warning: ...").
+TEST(FocalGuidance, NoOpsAreReportedWithTheirReason) {
+  LayoutRun L;
+  GuidanceConfig g = fg_cfg();
+  g.set_mode("ac");
+  g.tau_cache = 0.999;  // keeps nothing on this random model
+  g.tau_cache_given = true;
+  const GuidedResult r = generate_guided(*L.m, L.req(), g);
+  ASSERT_EQ(r.noops.size(), 1u);
+  EXPECT_NE(r.noops[0].find("kept 0 tokens"), std::string::npos) << r.noops[0];
+  EXPECT_NE(r.noops[0].find("tau_cache 1.00"), std::string::npos) << r.noops[0];
+  EXPECT_EQ(r.stats.ac_tokens_touched(), 0);
+  EXPECT_TRUE(at::equal(r.run.video, generate(*L.m, L.req()).video));
+  // With every value kept the cache acts, touches tokens in the weak layer and nothing is reported.
+  const GuidedResult on = generate_guided(*L.m, L.req(), fg_cfg());
+  EXPECT_TRUE(on.noops.empty()) << on.noops.front();
+  ASSERT_EQ(on.stats.weak.size(), 1u);
+  EXPECT_EQ(on.stats.weak[0].layer, 1);
+  EXPECT_GT(on.stats.weak[0].ac_tokens_touched, 0);
+  // Strengths at zero: said as well.
+  GuidanceConfig zero = fg_cfg();
+  zero.lambda_txt = zero.lambda_lat = zero.lambda_cache = 0;
+  EXPECT_EQ(generate_guided(*L.m, L.req(), zero).noops.size(), 2u);
+}
+
+// Thresholds not given explicitly come from the model's calibration; given ones win.
+TEST(FocalGuidance, CalibratedThresholdsApplyUnlessGiven) {
+  LayoutRun L;
+  L.m->calibrated_tau_cache = 0.123;
+  GuidanceConfig g = fg_cfg();
+  g.tau_cache_given = false;
+  EXPECT_DOUBLE_EQ(with_model_defaults(g, *L.m).tau_cache, 0.123);
+  EXPECT_DOUBLE_EQ(generate_guided(*L.m, L.req(), g).config.tau_cache, 0.123);
+  g.tau_cache_given = true;
+  EXPECT_DOUBLE_EQ(with_model_defaults(g, *L.m).tau_cache, -1.0);
+  const GuidanceConfig from_file = GuidanceConfig::from_json({{"tau_sel", 0.5}});
+  EXPECT_TRUE(from_file.tau_sel_given);
+  EXPECT_FALSE(from_file.tau_cache_given);
+}

@@ -6,9 +6,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "app/session/ablation_file.h"
 #include "app/session/capture_bridge.h"
 #include "app/session/exports.h"
 #include "app/session/prompt_words.h"
@@ -82,6 +85,192 @@ TEST(Settings, RoundTripAndBadFilesFallBackToDefaults) {
   fs::remove_all(dir);
 }
 
+// The thresholds a model calibrates have a "model default" state: auto until set, explicit once set, back to auto
+// with `set X auto`; the state survives the settings file, and old files keep a value the user had moved.
+TEST(Settings, ThresholdAutoAndExplicitRoundTrip) {
+  GuidanceConfig g;
+  EXPECT_TRUE(g.tau_sel_auto);
+  EXPECT_TRUE(g.tau_cache_auto);
+  std::string err;
+  ASSERT_TRUE(set_guidance_param(g, "tau_cache", "0.05", &err)) << err;
+  EXPECT_FALSE(g.tau_cache_auto);
+  EXPECT_FLOAT_EQ(g.tau_cache, 0.05f);
+  EXPECT_TRUE(g.tau_sel_auto);
+  ASSERT_TRUE(set_guidance_param(g, "lambda_txt", "0.8", &err)) << err;
+  EXPECT_FLOAT_EQ(g.lambda_txt, 0.8f);
+  EXPECT_FALSE(set_guidance_param(g, "lambda_txt", "auto", &err));
+  EXPECT_NE(err.find("only tau_sel and tau_cache"), std::string::npos) << err;
+  EXPECT_FALSE(set_guidance_param(g, "tau_sel", "high", &err));
+  EXPECT_NE(err.find("'high' is not a number or 'auto'"), std::string::npos) << err;
+  EXPECT_FALSE(set_guidance_param(g, "tau_x", "1", &err));
+
+  // Settings JSON: the auto flags and the explicit value come back as they were.
+  const std::string dir = focalscope::testing::temp_dir("settings_tau");
+  AppSettings s;
+  s.guidance = g;
+  ASSERT_TRUE(save_settings(dir + "/settings.json", s));
+  AppSettings r = load_settings(dir + "/settings.json");
+  EXPECT_EQ(r.guidance, g);
+  EXPECT_FALSE(r.guidance.tau_cache_auto);
+  EXPECT_TRUE(r.guidance.tau_sel_auto);
+  ASSERT_TRUE(set_guidance_param(g, "tau_cache", "auto", &err)) << err;
+  EXPECT_TRUE(g.tau_cache_auto);
+  EXPECT_EQ(guidance_from_json(to_json(g)), g);
+  // A file from before the auto flags: a moved threshold stays explicit, an untouched one follows the model.
+  GuidanceConfig old = guidance_from_json(nlohmann::json{{"tau_sel", 0.55}, {"tau_cache", 0.2}});
+  EXPECT_FALSE(old.tau_sel_auto);
+  EXPECT_FLOAT_EQ(old.tau_sel, 0.55f);
+  EXPECT_TRUE(old.tau_cache_auto);
+
+  // Scripts: `set tau_cache X` / `set tau_cache auto` parse with the same rules (bad ones name the line).
+  auto cmds = parse_script_text("set tau_cache 0.1\nset tau_cache auto\nset tau_sel auto\nmodel planted\n"
+                                "load_ablation runs/x/ablate.json\n", "t.txt");
+  ASSERT_EQ(cmds.size(), 5u);
+  GuidanceConfig h;
+  ASSERT_TRUE(set_guidance_param(h, cmds[0].args[0], cmds[0].args[1]));
+  EXPECT_FALSE(h.tau_cache_auto);
+  EXPECT_FLOAT_EQ(h.tau_cache, 0.1f);
+  ASSERT_TRUE(set_guidance_param(h, cmds[1].args[0], cmds[1].args[1]));
+  EXPECT_TRUE(h.tau_cache_auto);
+  EXPECT_EQ(cmds[4].rest, "runs/x/ablate.json");
+  auto msg = [](const std::string& text) {
+    try {
+      parse_script_text(text, "t.txt");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg("fg on\nset lambda_cache auto\n").find("t.txt:2: set lambda_cache: only tau_sel and tau_cache"), std::string::npos);
+  EXPECT_NE(msg("set tau_cache\n").find("t.txt:1: set needs"), std::string::npos);
+  EXPECT_NE(msg("load_ablation\n").find("load_ablation needs an argument"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// ---- ablate.json (focalscope ablate) for the layer-curves overlay ---------------------------------------------
+
+namespace {
+nlohmann::json ablation_doc() {
+  auto layer = [](int l, double m, nlohmann::json lo, double hi) {
+    return nlohmann::json{{"layer", l},
+                          {"n", 4},
+                          {"latent_effect", {{"mean", m}, {"ci95", {lo, hi}}}},
+                          {"pass_drop", {{"mean", 0.25}, {"ci95", {0.0, 0.5}}}},
+                          {"agreement_drop", {{"mean", nullptr}, {"ci95", {nullptr, nullptr}}}},
+                          {"pass_rate", 0.5},
+                          {"moran_i", {{"median", 0.3}, {"ci95", {0.2, 0.4}}}}};
+  };
+  return {{"format", "focalscope.ablate/1"},
+          {"units", 4},
+          {"baseline", {{"pass_rate", 0.75}, {"agreement", 0.8}}},
+          {"settings", {{"model_name", "gui-test"}}},
+          {"spearman", {{"moran_i_vs_latent_effect", -0.5}}},
+          {"layers", {layer(2, 0.1, 0.05, 0.2), layer(0, 0.4, 0.3, 0.5), layer(1, 0.2, nullptr, 0.3)}}};
+}
+
+std::string write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string ablation_error(const std::string& path) {
+  try {
+    load_ablation(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST(AblationFile, ReadsAGoodFileAndItsFolder) {
+  const std::string dir = focalscope::testing::temp_dir("ablation_good");
+  const std::string path = write_text(dir + "/ablate.json", ablation_doc().dump(1));
+  for (const std::string& p : {path, dir}) {  // the file, or the --out folder holding it
+    AblationResult r = load_ablation(p);
+    EXPECT_EQ(r.path, path);
+    ASSERT_EQ(r.layers.size(), 3u);
+    EXPECT_EQ(r.layers[0].layer, 0);  // sorted
+    EXPECT_EQ(r.max_layer(), 2);
+    EXPECT_DOUBLE_EQ(r.find(0)->effect, 0.4);
+    EXPECT_DOUBLE_EQ(r.find(0)->effect_lo, 0.3);
+    EXPECT_DOUBLE_EQ(r.find(2)->effect_hi, 0.2);
+    EXPECT_TRUE(std::isnan(r.find(1)->effect_lo));  // null: not finite when written
+    EXPECT_TRUE(std::isnan(r.find(1)->agreement_drop));
+    EXPECT_DOUBLE_EQ(r.find(1)->pass_drop_hi, 0.5);
+    EXPECT_DOUBLE_EQ(r.find(1)->moran_median, 0.3);
+    EXPECT_EQ(r.find(1)->n, 4);
+    EXPECT_EQ(r.find(7), nullptr);
+    EXPECT_EQ(r.units, 4);
+    EXPECT_EQ(r.model_name, "gui-test");
+    EXPECT_DOUBLE_EQ(r.base_pass_rate, 0.75);
+    EXPECT_DOUBLE_EQ(r.spearman_latent, -0.5);
+  }
+  // Only what the overlay draws is required.
+  auto minimal = nlohmann::json{{"format", "focalscope.ablate/1"},
+                                {"layers", {{{"layer", 5}, {"latent_effect", {{"mean", 0.1}, {"ci95", {0.0, 0.2}}}}}}}};
+  AblationResult m = load_ablation(write_text(dir + "/min.json", minimal.dump()));
+  ASSERT_EQ(m.layers.size(), 1u);
+  EXPECT_TRUE(std::isnan(m.layers[0].pass_rate));
+  EXPECT_TRUE(m.model_name.empty());
+  fs::remove_all(dir);
+}
+
+TEST(AblationFile, BadFilesFailWithOneLineNamingTheFile) {
+  const std::string dir = focalscope::testing::temp_dir("ablation_bad");
+  auto one_line = [](const std::string& m) { return m.find('\n') == std::string::npos; };
+
+  std::string e = ablation_error(dir + "/missing.json");
+  EXPECT_NE(e.find(dir + "/missing.json: no such file"), std::string::npos) << e;
+  e = ablation_error(dir);  // a folder without ablate.json
+  EXPECT_NE(e.find(dir + "/ablate.json: no such file"), std::string::npos) << e;
+  e = ablation_error("");
+  EXPECT_NE(e.find("no file given"), std::string::npos) << e;
+
+  e = ablation_error(write_text(dir + "/broken.json", "{\"format\": \"focalscope.ablate/1\", \"layers\": [ {"));
+  EXPECT_NE(e.find(dir + "/broken.json: not JSON"), std::string::npos) << e;
+  EXPECT_TRUE(one_line(e)) << e;
+
+  auto doc = ablation_doc();
+  doc["format"] = "focalscope.bench/1";
+  e = ablation_error(write_text(dir + "/wrong.json", doc.dump()));
+  EXPECT_NE(e.find("wrong.json: format is 'focalscope.bench/1', expected focalscope.ablate/1"), std::string::npos) << e;
+  doc.erase("format");
+  e = ablation_error(write_text(dir + "/noformat.json", doc.dump()));
+  EXPECT_NE(e.find("noformat.json: no \"format\""), std::string::npos) << e;
+  e = ablation_error(write_text(dir + "/array.json", "[1, 2]"));
+  EXPECT_NE(e.find("array.json: not a focalscope ablate result"), std::string::npos) << e;
+
+  // Missing or mistyped fields, each named.
+  struct Case {
+    const char* name;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"nolayers", [](nlohmann::json& j) { j.erase("layers"); }, "missing \"layers\""},
+      {"emptylayers", [](nlohmann::json& j) { j["layers"] = nlohmann::json::array(); }, "non-empty array"},
+      {"nolayer", [](nlohmann::json& j) { j["layers"][1].erase("layer"); }, "layers[1]: missing layer"},
+      {"neglayer", [](nlohmann::json& j) { j["layers"][0]["layer"] = -1; }, "layers[0]: layer must be a non-negative integer"},
+      {"noeffect", [](nlohmann::json& j) { j["layers"][2].erase("latent_effect"); }, "layers[2]: missing latent_effect"},
+      {"nomean", [](nlohmann::json& j) { j["layers"][0]["latent_effect"].erase("mean"); }, "missing latent_effect.mean"},
+      {"badci", [](nlohmann::json& j) { j["layers"][0]["latent_effect"]["ci95"] = {0.1}; }, "latent_effect.ci95 must be [lo, hi]"},
+      {"strmean", [](nlohmann::json& j) { j["layers"][0]["latent_effect"]["mean"] = "big"; }, "latent_effect.mean must be a number"},
+      {"badopt", [](nlohmann::json& j) { j["layers"][0]["pass_drop"] = 3; }, "pass_drop must be an object"},
+      {"dup", [](nlohmann::json& j) { j["layers"][1]["layer"] = 2; }, "layer 2 appears twice"},
+  };
+  for (const auto& c : cases) {
+    auto j = ablation_doc();
+    c.edit(j);
+    const std::string path = write_text(dir + "/" + c.name + ".json", j.dump());
+    e = ablation_error(path);
+    EXPECT_EQ(e.rfind(path, 0), 0u) << c.name << ": " << e;  // starts with the file's path
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.name << ": " << e;
+    EXPECT_TRUE(one_line(e)) << e;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Snapshot, SampledStepsCoverFirstAndLast) {
   EXPECT_EQ(sample_steps(6, 10), (std::vector<int>{0, 1, 2, 3, 4, 5}));
   auto s = sample_steps(25, 10);
@@ -148,6 +337,26 @@ TEST(Snapshot, CurvesAndWeakLayers) {
   EXPECT_EQ(s.weak_layers, (std::vector<int>{3, 4}));
   LayerCurves one = layer_curves(s, 0, PassKind::Uncond, 1);
   EXPECT_EQ(one.steps_used, 1);
+  EXPECT_TRUE(one.moran_lo.empty());  // no bands unless asked for
+  // Bands: a 95% bootstrap interval of each layer's mean over its steps, around the same means.
+  LayerCurves b = layer_curves(s, 0, PassKind::Cond, -1, 500);
+  ASSERT_EQ(b.moran_lo.size(), 8u);
+  ASSERT_EQ(b.std_hi.size(), 8u);
+  bool some_width = false;
+  for (int l = 0; l < 8; ++l) {
+    EXPECT_DOUBLE_EQ(b.moran[l], c.moran[l]);
+    EXPECT_LE(b.moran_lo[l], b.moran[l] + 1e-12);
+    EXPECT_GE(b.moran_hi[l], b.moran[l] - 1e-12);
+    EXPECT_LE(b.std_lo[l], b.std_dev[l] + 1e-12);
+    EXPECT_GE(b.std_hi[l], b.std_dev[l] - 1e-12);
+    some_width = some_width || b.moran_hi[l] > b.moran_lo[l];
+  }
+  EXPECT_TRUE(some_width);
+  LayerCurves again = layer_curves(s, 0, PassKind::Cond, -1, 500);
+  EXPECT_EQ(again.moran_lo, b.moran_lo);  // fixed seed: a redraw is the same band
+  LayerCurves single = layer_curves(s, 0, PassKind::Cond, 2, 500);
+  EXPECT_DOUBLE_EQ(single.moran_lo[0], single.moran[0]);
+  EXPECT_DOUBLE_EQ(single.moran_hi[0], single.moran[0]);
   EXPECT_EQ(s.map_slot("red"), 0);
   EXPECT_EQ(s.map_slot("blue"), -1);
   EXPECT_EQ(s.map(0, 9, 0), nullptr);
@@ -242,6 +451,19 @@ TEST(SessionRunner, AbRunStreamsStepsAndReusesTheBaseline) {
   EXPECT_TRUE(b->guidance_applied);
   EXPECT_EQ(b->guidance_weak_layers, (std::vector<int>{1}));  // the model's manifest
   EXPECT_EQ(b->guided_keywords, (std::vector<std::string>{"cat"}));
+  // What guidance did is reported: one stats row per weak layer; thresholds on auto ran with the engine defaults
+  // (the test model has no calibration); the baseline records the thresholds its chips were scored with.
+  ASSERT_EQ(b->guidance_layer_stats.size(), 1u);
+  EXPECT_EQ(b->guidance_layer_stats[0].layer, 1);
+  EXPECT_GT(b->guidance_layer_stats[0].ac_applications, 0);
+  EXPECT_GT(b->guidance_layer_stats[0].ac_tokens_seen, 0);
+  EXPECT_GT(b->guidance_layer_stats[0].fsg_applications, 0);
+  EXPECT_TRUE(std::isnan(b->model_tau_cache));
+  EXPECT_TRUE(b->model_planted_weak_layers.empty());
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_cache, 0.2f);
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_sel, 0.7f);
+  EXPECT_FLOAT_EQ(a->guidance_ran.tau_sel, 0.7f);
+  EXPECT_TRUE(a->guidance_noops.empty());
   ASSERT_TRUE(b->frames);
   bool differ = false;
   for (size_t f = 0; f < a->frames->size(); ++f) differ = differ || (*a->frames)[f].pixels != (*b->frames)[f].pixels;
@@ -323,4 +545,61 @@ TEST(SessionRunner, BadInputsFailWithAMessage) {
   s = runner.snapshot(Variant::Baseline);
   EXPECT_EQ(s->state, RunState::Failed);
   EXPECT_NE(s->error.find("/nonexistent/model"), std::string::npos) << s->error;
+}
+
+// A threshold nobody can pass makes the Attention Cache a no-op: the guided snapshot says so (the engine's line) and
+// counts 0 touched tokens, instead of passing silently.
+TEST(SessionRunner, GuidedSnapshotReportsNoOpsAndExplicitThresholds) {
+  SessionRunner runner;
+  RunRequest req = request();
+  req.guidance.fsg = false;
+  ASSERT_TRUE(set_guidance_param(req.guidance, "tau_cache", "1.0"));
+  runner.submit(req);
+  wait_idle(runner);
+  auto b = runner.snapshot(Variant::Guided);
+  ASSERT_EQ(b->state, RunState::Done) << b->error;
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_cache, 1.0f);
+  EXPECT_FALSE(b->guidance_ran.tau_cache_auto);
+  ASSERT_EQ(b->guidance_layer_stats.size(), 1u);
+  EXPECT_EQ(b->guidance_layer_stats[0].ac_tokens_touched, 0);
+  EXPECT_GT(b->guidance_layer_stats[0].ac_tokens_seen, 0);
+  ASSERT_EQ(b->guidance_noops.size(), 1u);
+  EXPECT_NE(b->guidance_noops[0].find("Attention Cache kept 0 tokens"), std::string::npos) << b->guidance_noops[0];
+  EXPECT_GT(b->cache_values, 0);
+  EXPECT_EQ(b->cache_above, 0);
+}
+
+// A model's calibrated thresholds apply while the settings say "model default", and an explicit value overrides
+// them; planted weak layers in the manifest reach the snapshot (shown only).
+TEST(SessionRunner, ModelCalibrationAppliesOnAutoAndPlantedLayersAreReported) {
+  const std::string dir = focalscope::testing::temp_dir("session_calibrated") + "/model";
+  focalscope::testing::write_gui_test_model(focalscope::testing::shared_fixture("wan_checkpoint_layout"), dir);
+  nlohmann::json m;
+  std::ifstream(dir + "/focalscope.json") >> m;
+  m["calibration"] = {{"tau_cache", 0.05}, {"tau_sel", 0.6}};
+  m["planted_weak_layers"] = {2, 1};
+  std::ofstream(dir + "/focalscope.json") << m.dump(2);
+
+  SessionRunner runner;
+  RunRequest req = request();
+  req.inputs.model_dir = dir;
+  runner.submit(req);
+  wait_idle(runner);
+  auto a = runner.snapshot(Variant::Baseline), b = runner.snapshot(Variant::Guided);
+  ASSERT_EQ(b->state, RunState::Done) << b->error;
+  EXPECT_EQ(a->model_planted_weak_layers, (std::vector<int>{1, 2}));
+  EXPECT_DOUBLE_EQ(a->model_tau_cache, 0.05);
+  EXPECT_FLOAT_EQ(a->guidance_ran.tau_sel, 0.6f);  // the chips' threshold follows the model too
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_cache, 0.05f);
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_sel, 0.6f);
+  EXPECT_EQ(b->guidance_weak_layers, (std::vector<int>{1}));  // planted layers are never used as the weak set
+
+  ASSERT_TRUE(set_guidance_param(req.guidance, "tau_cache", "0.3"));
+  runner.submit(req);
+  wait_idle(runner);
+  b = runner.snapshot(Variant::Guided);
+  ASSERT_EQ(b->state, RunState::Done) << b->error;
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_cache, 0.3f);
+  EXPECT_FLOAT_EQ(b->guidance_ran.tau_sel, 0.6f);
+  fs::remove_all(fs::path(dir).parent_path());
 }

@@ -22,6 +22,7 @@
 #include "engine/train/finetune_stage.h"
 #include "engine/train/latent_pool.h"
 #include "engine/train/optimizer.h"
+#include "engine/train/plant_weak_stage.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/tokenizer_stage.h"
 #include "engine/train/train_loop.h"
@@ -281,6 +282,52 @@ TEST(Train, DitLossFallsResumesExportsAndGenerates) {
   EXPECT_GE(changed, 4) << "the weak layer's cross-attention should have moved";
   auto tuned = load_model_bundle(base_dir() + "/ft/finetune/model");
   EXPECT_NE(tuned->layout.manifest["name"].get<std::string>().find("+ft-fg"), std::string::npos);
+
+  // Planting a weak layer: the derived folder holds only its DiT and manifest and refers to the base's other files;
+  // the planted layer's text keys / values start over from random weights, the rest of the DiT only fine-tunes.
+  PlantWeakConfig pc;
+  pc.model_dir = e.model_dir;
+  pc.layers = {1};
+  pc.pool_clips = 4;
+  pc.batch = 2;
+  pc.steps = 2;
+  pc.warmup = 1;
+  pc.cooldown = 1;
+  pc.export_dir = base_dir() + "/planted";
+  const StageResult pr = plant_weak_layers(options(base_dir() + "/plant", 2), pc);
+  EXPECT_EQ(pr.steps_done, 2);
+  std::vector<std::string> files;
+  for (const auto& f : fs::directory_iterator(pc.export_dir)) files.push_back(f.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"dit.safetensors", "focalscope.json"}));
+  auto planted = load_model_bundle(pc.export_dir);
+  const nlohmann::json& pm = planted->layout.manifest;
+  EXPECT_EQ(pm["planted_weak_layers"], nlohmann::json::array({1}));
+  EXPECT_FALSE(pm.contains("weak_layers")) << "the base's detector verdict must not carry over";
+  EXPECT_EQ(pm["vae"]["weights"].get<std::string>().rfind("../", 0), 0u) << pm["vae"]["weights"];
+  EXPECT_TRUE(fs::equivalent(planted->layout.vae_weights, e.model_dir + "/vae.safetensors"));
+  EXPECT_TRUE(fs::equivalent(planted->layout.tokenizer, bundle->layout.tokenizer));
+  const TensorSet base_w = load_tensor_file(e.model_dir + "/dit.safetensors");
+  const TensorSet plant_w = load_tensor_file(pc.export_dir + "/dit.safetensors");
+  auto rel_change = [&](const std::string& n) {
+    at::Tensor a = base_w.get(n).to(at::kFloat), b = plant_w.get(n).to(at::kFloat);
+    return (a - b).norm().item<double>() / a.norm().item<double>();
+  };
+  EXPECT_GT(rel_change("blocks.1.cross_attn.v.weight"), 0.5) << "re-initialised";
+  EXPECT_LT(rel_change("blocks.0.cross_attn.v.weight"), 0.2) << "only fine-tuned";
+  EXPECT_LT(rel_change("blocks.1.cross_attn.v_img.weight"), 0.2) << "the image values are kept";
+  GenerateResult pg = generate(*planted, req);  // an ordinary model: every layer receives the prompt
+  EXPECT_EQ(pg.video.sizes(), r.video.sizes());
+  // Resuming with another layer set is refused, naming the checkpoint.
+  pc.layers = {0};
+  StageOptions again = options(base_dir() + "/plant", 3);
+  again.resume = true;
+  try {
+    plant_weak_layers(again, pc);
+    ADD_FAILURE() << "resumed with another layer set";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("checkpoint.safetensors"), std::string::npos) << err.what();
+  }
   fs::remove_all(base_dir());
 }
 

@@ -75,12 +75,14 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
     settings["passes"] = passes;
   }
   settings["z"] = capture_source_name(st.source);
+  settings["control_words"] = control_kind_name(st.control_kind);
   settings["stat_steps"] = st.stat_steps.empty() ? json("all captured") : json(st.stat_steps);
   settings["layer_value"] = "mean over latent frames (Eq. 4/5), keywords and stat_steps of the first stored pass";
   j["settings"] = settings;
   j["memory"] = {{"capture_bytes_per_sample", s.capture_bytes_per_sample}, {"layout", s.capture_layout}};
 
-  json rule = {{"z_threshold", s.rule->z_threshold}, {"min_drop", s.rule->min_drop}, {"min_scale", s.rule->min_scale},
+  json rule = {{"reference", analysis::weak_reference_name(s.rule->reference)}, {"margin", s.rule->margin},
+               {"threshold", s.report->threshold}, {"z_threshold", s.rule->z_threshold}, {"min_drop", s.rule->min_drop}, {"min_scale", s.rule->min_scale},
                {"std_weight", s.rule->std_weight},   {"contiguous", s.rule->contiguous}};
   if (s.rule->override_layers) rule["override"] = *s.rule->override_layers;
   j["weak_rule"] = rule;
@@ -103,7 +105,21 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
               {"std", {{"mean", mean_s[l]}, {"spread", spread_json(R.std_spread[l])}}},
               {"score", R.score[l]},
               {"moran_z", R.moran_z[l]},
-              {"weak", std::find(R.weak.begin(), R.weak.end(), static_cast<int>(l)) != R.weak.end()}};
+              {"weak", std::find(R.weak.begin(), R.weak.end(), static_cast<int>(l)) != R.weak.end()},
+              {"statistic", R.statistic[l]},
+              {"margin", R.margin[l]}};
+    if (!R.excess_spread.empty()) e["excess_over_null"] = spread_json(R.excess_spread[l]);
+    if (s.curves && !s.curves->random_mean().empty()) {
+      const auto& rv = s.curves->random_mean()[l];
+      std::vector<double> v(rv.begin(), rv.end());
+      e["random_direction_moran_i"] = spread_json(analysis::spread_of(v));
+    }
+    if (s.uncertainty) {
+      const auto& u = (*s.uncertainty)[l];
+      e["moran_i"]["median_ci95"] = {u.moran_lo, u.moran_hi};
+      e["statistic_ci95"] = {u.statistic_lo, u.statistic_hi};
+      e["p_weak"] = u.p_weak;
+    }
     if (!un_m.empty()) e["uncond"] = {{"moran_i_mean", un_m[l]}, {"std_mean", un_s[l]}};
     layers.push_back(e);
   }
@@ -121,6 +137,9 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
       for (const auto& v : o.layer_values) m.push_back(v.morans_i), sd.push_back(v.std_minmax);
       e["layer_moran_i"] = m;
       e["layer_std"] = sd;
+      if (!o.random_moran.empty()) e["layer_random_moran_i"] = o.random_moran;  // [layer][direction]
+      if (!o.control_moran.empty()) e["layer_control_moran_i"] = o.control_moran;
+      if (o.control_looked_for) e["control_words"] = o.control_words;
       e["seconds_generate"] = o.seconds_generate;
       e["seconds_stats"] = o.seconds_stats;
     }

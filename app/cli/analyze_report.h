@@ -23,6 +23,7 @@ struct AnalyzeSummary {
   const analysis::WeakLayerReport* report = nullptr;
   const analysis::WeakLayerOptions* rule = nullptr;
   const analysis::LayerCurves* uncond_curves = nullptr;  // when the uncond pass was captured too
+  const std::vector<analysis::LayerUncertainty>* uncertainty = nullptr;  // bootstrap intervals per layer
   int64_t capture_bytes_per_sample = 0;
   std::string capture_layout;
   bool cancelled = false;

@@ -10,6 +10,7 @@
 #include "analysis/layer_stats.h"
 #include "engine/capture/similarity_capture.h"
 #include "engine/pipeline/i2v_pipeline.h"
+#include "engine/shapes/shapes_bench.h"
 
 namespace focalscope::cli {
 
@@ -22,11 +23,25 @@ struct AnalyzeSample {
   int64_t seed = 0;
 };
 
+// What a keyword's map is compared with (the default weak-layer rule, analysis/weak_layers.h ControlWords):
+//   NonObjectWords   (default, the validated rule) the prompt's other content words (verbs, adverbs, directions),
+//                    captured in the same run.
+//   AbsentSameClass  the keyword's matched controls: words of its own class (colour for a colour word, shape for a
+//                    shape word) that the prompt does not contain, each read in the prompt with the keyword swapped
+//                    for it (V(w)_l from that text, the run's own z): "does this layer tell 'red' from 'blue'?".
+//                    Measured and rejected: on the embedded model no layer's keyword maps beat these (docs/validation.md).
+enum class ControlKind { AbsentSameClass, NonObjectWords };
+const char* control_kind_name(ControlKind k);             // "absent" | "other-words"
+ControlKind parse_control_kind(const std::string& name);  // Error naming --control otherwise
+
 struct AnalyzeSettings {
   GenerateRequest base;             // sampling settings; image, prompt and seed come from each sample
   CaptureSelection selection;       // captured steps / layers (empty = all) and passes
   CaptureSource source = CaptureSource::NormedInput;
   std::vector<int> stat_steps;      // sampler steps averaged into a layer's value (empty = every captured step)
+  int random_directions = 20;       // random-direction baseline maps per layer (0: none); see RandomDirections
+  bool control_words = true;        // also capture control words, the null of the default weak-layer rule
+  ControlKind control_kind = ControlKind::NonObjectWords;
 };
 
 struct SampleOutcome {
@@ -37,11 +52,45 @@ struct SampleOutcome {
   std::vector<analysis::SampleLayerStats> stats;  // one per pass slot of the layout
   std::vector<analysis::MapStats> layer_values;   // per layer slot: mean over frames, keywords, stat steps (cond pass
                                                   // when captured, else uncond)
+  std::vector<std::vector<double>> random_moran;  // [layer slot][direction]: the random-direction baseline's Moran's I
+  std::vector<double> control_moran;  // [layer slot]: Moran's I of the control words' maps (mean over them; empty if none)
+  std::vector<std::string> control_words;  // the prompt's content words that name no object (verbs, adverbs, ...)
+  bool control_looked_for = false;         // AnalyzeSettings::control_words was on for this sample
+                                                  // (same pass and averaging as layer_values); empty without it
   std::shared_ptr<SimilarityCapture> capture;     // kept only when asked for (figures)
   at::Tensor video;                               // [3, F, H, W]; kept only when asked for
   double seconds_generate = 0, seconds_stats = 0;
   bool cancelled = false;
 };
+
+// "shapes" -> assets/bench/shapes (next to the embedded model, below the working directory or near the executable);
+// anything else must be a benchmark folder.
+std::string find_bench_root(const std::string& suite);
+// The prompt's object words (colour and shape words), else its first word.
+std::vector<std::string> default_keywords(const std::string& prompt, const ModelBundle& m);
+// The first n cases of a benchmark set as samples (round-robin over the dimensions with `interleave`), seeds seed,
+// seed+1, ...; keywords empty = default_keywords. cases_out (optional) receives the cases in the same order.
+std::vector<AnalyzeSample> suite_samples(const ModelBundle& m, const std::string& root, int n, bool interleave, int64_t seed,
+                                         const std::vector<std::string>& keywords,
+                                         std::vector<shapes::BenchCase>* cases_out = nullptr);
+// The prompt's control words: content words (not function words) that are not among `keywords`; the null of the
+// word-specificity statistic (a keyword's map should be more structured than a verb's).
+std::vector<std::string> control_words(const ModelBundle& m, const std::string& prompt, const std::vector<std::string>& keywords);
+
+// A keyword's matched control: `word` replaces `keyword` in `prompt` (every occurrence) to give `text`.
+struct AbsentControl {
+  std::string keyword, word, text;
+};
+// Up to `per_keyword` controls for each Shapes colour / shape keyword: the other colours / shapes of the vocabulary
+// that the prompt does not mention, in vocabulary order. Keywords outside the Shapes vocabulary get none.
+std::vector<AbsentControl> absent_controls(const std::string& prompt, const std::vector<std::string>& keywords,
+                                           int per_keyword = 3);
+// Their value vectors: per model layer, [controls, dim] (each the mean of the word's rows in its own text).
+FixedDirections absent_control_directions(const ModelBundle& m, const std::vector<AbsentControl>& controls);
+
+// Adds a finished sample to per-layer curves: its layer values and, when captured, its random-direction null (the
+// mean over directions per layer).
+void add_to_curves(const SampleOutcome& o, analysis::LayerCurves& curves);
 
 // The capture layout a sample will use (for the memory estimate shown before the run).
 CaptureLayout plan_capture(const ModelBundle& m, const AnalyzeSettings& st, const RunParams& params, int64_t keywords);

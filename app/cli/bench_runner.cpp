@@ -3,6 +3,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cctype>
+#include <cstdio>
+#include <map>
 #include <filesystem>
 
 #include "analysis/shapes_checker.h"
@@ -41,6 +43,10 @@ std::vector<shapes::BenchCase> select_bench_cases(const std::string& bench_dir, 
   return cases;
 }
 
+int64_t bench_case_seed(const shapes::BenchCase& bc, int k) {
+  return static_cast<int64_t>(bc.c.seed % 1000003) * 7 + k;
+}
+
 std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video) {
   std::vector<shapes::RgbFrame> out;
   for (const auto& img : video_to_images(video)) {
@@ -68,16 +74,18 @@ std::vector<std::vector<float>> embed(const ModelBundle& m, const std::vector<sh
   return out;
 }
 std::vector<shapes::RgbFrame> generate_frames(const ModelBundle& m, const shapes::BenchCase& bc,
-                                              const BenchSetting& setting, const BenchOptions& opt, int seed) {
+                                              const BenchSetting& setting, const BenchOptions& opt, int seed,
+                                              std::vector<std::string>* noops) {
   GenerateRequest req;
   req.image = load_image_tensor(bc.ref_path);
   req.prompt = setting.empty_prompt ? std::string() : bc.c.prompt;
   req.allow_empty_prompt = setting.empty_prompt;
-  req.seed = static_cast<int64_t>(bc.c.seed % 1000003) * 7 + seed;  // per case and seed; the same for every setting
+  req.seed = bench_case_seed(bc, seed);
   req.steps = opt.steps;
   req.guide_scale = opt.cfg;
   req.frames = bc.c.annotation.value("frames", -1);
   GuidedResult r = generate_guided(m, req, setting.guidance);
+  if (noops) *noops = r.noops;
   return video_to_rgb_frames(r.run.video);
 }
 
@@ -131,6 +139,9 @@ analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<sha
   analysis::RowStats row;
   row.name = setting.name;
   const int seeds = setting.vae_ceiling ? 1 : opt.seeds;
+  // Switched-on guidance that did nothing, counted per kind of no-op (the text before its first ':').
+  std::map<std::string, std::pair<int, std::string>> noop_counts;
+  int runs = 0;
   for (int seed = 0; seed < seeds; ++seed) {
     std::vector<analysis::CaseScore> scores;
     int done = 0;
@@ -139,7 +150,14 @@ analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<sha
       if (setting.vae_ceiling) {
         frames = vae_round_trip(m, shapes::render_annotation(bc.c.annotation));
       } else {
-        frames = generate_frames(m, bc, setting, opt, seed);
+        std::vector<std::string> noops;
+        frames = generate_frames(m, bc, setting, opt, seed, &noops);
+        ++runs;
+        for (const auto& n : noops) {
+          auto& e = noop_counts[n.substr(0, n.find(':'))];
+          ++e.first;
+          e.second = n;
+        }
       }
       if (!opt.strips_dir.empty()) {
         const fs::path dir = fs::path(opt.strips_dir) / slug(setting.name);
@@ -162,6 +180,9 @@ analysis::RowStats run_bench_setting(const ModelBundle& m, const std::vector<sha
     row.seeds.push_back(analysis::score_seed(scores));
     if (per_seed) per_seed->push_back(std::move(scores));
   }
+  for (const auto& [kind, e] : noop_counts)
+    std::fprintf(stderr, "warning: %s: %s in %d of %d runs (last: %s)\n", setting.name.c_str(), kind.c_str(), e.first,
+                 runs, e.second.c_str());
   return row;
 }
 

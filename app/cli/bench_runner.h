@@ -42,6 +42,9 @@ std::string default_bench_dir();
 std::vector<shapes::BenchCase> select_bench_cases(const std::string& bench_dir, const std::string& dimension, int limit,
                                                   std::map<std::string, int>* per_dim = nullptr);
 
+// The noise seed of case `bc` at seed index k: the same for every setting (and for `ablate`), so rows pair up.
+int64_t bench_case_seed(const shapes::BenchCase& bc, int k);
+
 std::vector<shapes::RgbFrame> video_to_rgb_frames(const at::Tensor& video);  // [3, F, H, W] in [-1, 1]
 
 // Subject and background consistency of a video against its first frame (VBench-I2V formula, features from the

@@ -13,6 +13,7 @@
 #include "app/cli/analyze_figures.h"
 #include "app/cli/analyze_report.h"
 #include "app/cli/analyze_run.h"
+#include "app/cli/analyze_sanity.h"
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/cli/media.h"
@@ -49,9 +50,23 @@ const char* kUsage =
     "  --stat-steps SPEC    steps averaged into a layer's value (default: every captured step)\n"
     "  --pass cond|uncond|both   passes to store (default cond; the statistics use cond when stored)\n"
     "  --z x_norm|x         visual state: norm3(x), the cross-attention input (default), or the residual stream x\n"
-    "weak layers (see docs/statistics.md):\n"
+    "weak layers (see docs/statistics.md, docs/validation.md):\n"
+    "  default rule: a layer is weak when its keyword maps' Moran's I is below that of the maps of the prompt's control\n"
+    "  words (its content words that name no object) by more than --margin (0.02), median over samples (chosen and\n"
+    "  validated on planted models with validate-detector)\n"
+    "  --weak-reference words|random|median   words: vs the maps of the prompt's control words (content words\n"
+    "                       naming no object); random: vs the random-direction null; median: robust z against the\n"
+    "                       median layer (the original rule, with --z-threshold X --min-drop X --std-weight X)\n"
+    "  --margin X           words / random reference: weak when the excess over the null is below -X (default 0.02)\n"
+    "  --control other-words|absent   the words reference's controls: the prompt's other content words (default), or\n"
+    "                       each colour / shape keyword's absent same-class words (tried and rejected, docs/validation.md)\n"
+    "  --contiguous         force one contiguous band\n"
     "  --weak-layers LIST   override the detected set (e.g. 4,5,6); scores are still reported\n"
-    "  --z-threshold X --min-drop X --std-weight X --contiguous\n"
+    "sanity checks (docs/validation.md):\n"
+    "  --sanity             also run the sanity checks (a) value-projection randomisation, single and cascading,\n"
+    "                       (b) keywords replaced by words absent from the image, (c) two objects' words peak apart\n"
+    "  --sanity-samples N   samples per sanity check (default 8)\n"
+    "  --random-directions N  random-direction baseline maps per layer (default 20; 0 = none)\n"
     "  --record-weak-layers write the detected set into the model folder's focalscope.json (\"weak_layers\", with\n"
     "                       the command and sample count under \"weak_layers_source\"); Focal Guidance then uses it\n"
     "figures:\n"
@@ -63,35 +78,7 @@ const char* kUsage =
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// "shapes" -> assets/bench/shapes next to the embedded model, below the working directory or near the executable;
-// anything else must be a benchmark folder.
-std::string find_bench_root(const std::string& suite) {
-  if (suite != "shapes") {
-    if (!fs::is_directory(suite)) fail("--suite", "'" + suite + "' is neither 'shapes' nor a folder");
-    return suite;
-  }
-  std::vector<fs::path> candidates;
-  if (std::string m = default_model_dir(); !m.empty()) candidates.push_back(fs::path(m).parent_path().parent_path() / "bench" / "shapes");
-  candidates.push_back(fs::path("assets") / "bench" / "shapes");
-  // Next to the executable or up to four levels above it (a build folder inside the source tree).
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  for (int up = 0; !ec && up < 5 && !exe.empty(); ++up, exe = exe.parent_path())
-    candidates.push_back(exe / "assets" / "bench" / "shapes");
-  for (const auto& c : candidates)
-    if (fs::exists(c / "index.json")) return c.string();
-  fail("--suite", "the Shapes benchmark set (assets/bench/shapes/index.json) was not found");
-}
-
-std::vector<std::string> default_keywords(const std::string& prompt, const ModelBundle& m) {
-  std::vector<std::string> kw = shapes::object_words(prompt);
-  if (!kw.empty()) return kw;
-  auto words = m.tokenizer->words(prompt, m.text_len);
-  if (words.empty()) fail("--keywords", "the prompt has no words");
-  return {words.front().word};
-}
-
-std::vector<AnalyzeSample> collect_samples(const Args& a, const ModelBundle& m) {
+std::vector<AnalyzeSample> collect_samples(const Args& a, const ModelBundle& m, std::vector<shapes::BenchCase>* cases_out) {
   const int64_t seed = a.integer("seed", 0, 0, 1LL << 60);
   std::vector<std::string> kw_arg;
   if (a.has("keywords")) {
@@ -101,31 +88,8 @@ std::vector<AnalyzeSample> collect_samples(const Args& a, const ModelBundle& m) 
   std::vector<AnalyzeSample> out;
   if (a.has("suite")) {
     if (a.has("image") || a.has("prompt")) fail("--suite", "use either --suite or --image/--prompt");
-    const std::string root = find_bench_root(a.str("suite"));
-    auto cases = shapes::read_bench_set(root);
-    if (a.flag("interleave")) {
-      // Round-robin over the dimensions (index order within each), so N cases span every dimension.
-      std::map<int, std::vector<shapes::BenchCase>> by_dim;
-      for (auto& c : cases) by_dim[static_cast<int>(c.c.dim)].push_back(std::move(c));
-      cases.clear();
-      for (size_t i = 0, added = 1; added; ++i) {
-        added = 0;
-        for (auto& [d, v] : by_dim)
-          if (i < v.size()) cases.push_back(v[i]), ++added;
-      }
-    }
-    const int n = static_cast<int>(a.integer("samples", 50, 1, 100000));
-    if (static_cast<int>(cases.size()) < n)
-      std::fprintf(stderr, "note: %s has %zu cases, fewer than --samples %d: using all\n", root.c_str(), cases.size(), n);
-    for (int i = 0; i < n && i < static_cast<int>(cases.size()); ++i) {
-      AnalyzeSample s;
-      s.id = cases[i].id;
-      s.image_path = cases[i].ref_path;
-      s.prompt = cases[i].c.prompt;
-      s.keywords = kw_arg.empty() ? default_keywords(s.prompt, m) : kw_arg;
-      s.seed = seed + i;
-      out.push_back(std::move(s));
-    }
+    out = suite_samples(m, find_bench_root(a.str("suite")), static_cast<int>(a.integer("samples", 50, 1, 100000)),
+                        a.flag("interleave"), seed, kw_arg, cases_out);
   } else {
     const std::string image = a.required("image");
     const std::string prompt = a.required("prompt");
@@ -156,8 +120,8 @@ int run(const std::vector<std::string>& argv) {
   Args a(argv,
          {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
           "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
-          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads"},
-         {"help", "contiguous", "interleave", "record-weak-layers"});
+          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "control"},
+         {"help", "contiguous", "interleave", "record-weak-layers", "sanity"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -185,8 +149,12 @@ int run(const std::vector<std::string>& argv) {
   st.selection.cond = pass != "uncond";
   st.selection.uncond = pass != "cond";
   st.selection.layers = parse_layer_ids(a.str("layers", "all"), num_layers, "--layers");
+  st.random_directions = static_cast<int>(a.integer("random-directions", 20, 0, 1000));
+  st.control_kind = parse_control_kind(a.str("control", "other-words"));
 
-  analysis::WeakLayerOptions rule;
+  analysis::WeakLayerOptions rule = analysis::validated_weak_rule();  // docs/validation.md
+  if (a.has("weak-reference")) rule.reference = analysis::parse_weak_reference(a.str("weak-reference"));
+  rule.margin = a.number("margin", rule.margin, -1, 1);
   rule.z_threshold = a.number("z-threshold", rule.z_threshold, 0, 100);
   rule.min_drop = a.number("min-drop", rule.min_drop, 0, 100);
   rule.std_weight = a.number("std-weight", rule.std_weight, 0, 1);
@@ -194,7 +162,8 @@ int run(const std::vector<std::string>& argv) {
   std::vector<int> override_ids;
   if (a.has("weak-layers")) override_ids = parse_layer_ids(a.str("weak-layers"), num_layers, "--weak-layers");
 
-  std::vector<AnalyzeSample> samples = collect_samples(a, *model);
+  std::vector<shapes::BenchCase> cases;
+  std::vector<AnalyzeSample> samples = collect_samples(a, *model, &cases);
   // Steps depend on the resolved run parameters (the model's default step count when --steps is not given).
   {
     GenerateRequest probe = st.base;
@@ -261,7 +230,7 @@ int run(const std::vector<std::string>& argv) {
       if (o.stats.size() > 1) uncond_curves = std::make_unique<analysis::LayerCurves>(static_cast<int>(layer_ids.size()));
     }
     if (o.layout.layers != layer_ids) fail(s.id, "captured layers differ from the first sample's");
-    curves->add_sample(o.layer_values);
+    add_to_curves(o, *curves);
     if (uncond_curves) uncond_curves->add_sample(o.stats.back().layer_means(stat_step_slots(o.layout, st.stat_steps)));
     // Layer values of this sample, compactly: the running picture while a long suite runs.
     std::string line;
@@ -290,6 +259,12 @@ int run(const std::vector<std::string>& argv) {
     rule.override_layers = slots;
   }
   const analysis::WeakLayerReport report = curves->detect(rule);
+  // Every verdict's uncertainty: the samples resampled with replacement and the rule re-run (docs/statistics.md).
+  const auto t_boot = Clock::now();
+  const std::vector<analysis::LayerUncertainty> unc = analysis::bootstrap_weak_layers(
+      analysis::WeakLayerDetector(rule), curves->moran(), curves->std_minmax(), curves->null_for(rule.reference));
+  const double boot_s = since(t_boot);
+
   std::vector<int> weak_ids;
   for (int w : report.weak) weak_ids.push_back(layer_ids[static_cast<size_t>(w)]);
 
@@ -322,6 +297,7 @@ int run(const std::vector<std::string>& argv) {
   sum.report = &report;
   sum.rule = &rule;
   sum.uncond_curves = uncond_curves.get();
+  sum.uncertainty = &unc;
   sum.capture_bytes_per_sample = bytes_per_sample;
   sum.capture_layout = layout_text;
   sum.cancelled = cancelled;
@@ -333,12 +309,24 @@ int run(const std::vector<std::string>& argv) {
     if (!mj) fail(out_dir + "/metrics.json", "write failed");
   }
 
-  // Summary table.
-  std::printf("layer  moran_i(median)  std(median)   score   weak\n");
-  for (size_t l = 0; l < layer_ids.size(); ++l)
-    std::printf("%5d  %15.4f  %11.4f  %6.2f   %s\n", layer_ids[l], report.moran_spread[l].median,
-                report.std_spread[l].median, report.score[l],
-                std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end() ? "*" : "");
+  // Summary table: each verdict with its 95% bootstrap interval and margin.
+  const bool by_null = analysis::uses_null(rule.reference);
+  const bool by_words = rule.reference == analysis::WeakReference::ControlWords;
+  std::printf("layer  moran_i median [95%% CI]      %s [95%% CI]        margin  P(weak)  weak\n",
+              by_words ? "excess over control words" : by_null ? "excess over random dirs" : "score (robust z)      ");
+  for (size_t l = 0; l < layer_ids.size(); ++l) {
+    const auto& u = unc[l];
+    const bool weak = std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end();
+    std::printf("%5d  %.4f [%.4f, %.4f]     %+8.4f [%+.4f, %+.4f]   %+7.4f   %5.2f   %s\n", layer_ids[l], u.moran_median,
+                u.moran_lo, u.moran_hi, u.statistic, u.statistic_lo, u.statistic_hi, report.margin[l], u.p_weak,
+                weak ? "WEAK" : "");
+  }
+  std::printf("rule: %s (threshold %+.4f; margin > 0 = weak by that much); intervals: percentile bootstrap over %d "
+              "samples, 1000 resamples (%.2f s)\n",
+              by_words  ? "excess of the keyword maps' Moran's I over the control words' maps, median over samples, < -margin"
+              : by_null ? "excess of the keyword maps' Moran's I over the random-direction null, median over samples, < -margin"
+                        : "robust z against the median layer",
+              report.threshold, curves->samples(), boot_s);
   std::string wl;
   for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
   std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());
@@ -350,6 +338,26 @@ int run(const std::vector<std::string>& argv) {
     for (const auto& s2 : argv) command += " " + s2;
     record_weak_layers(model->layout.dir, weak_ids, {{"command", command}, {"samples", curves->samples()}});
     std::printf("recorded weak layers in %s/focalscope.json\n", model->layout.dir.c_str());
+  }
+  if (a.flag("sanity") && !cancelled) {
+    SanityOptions so;
+    so.samples = static_cast<int>(a.integer("sanity-samples", 8, 1, 1000));
+    so.cancel = &cancel;
+    std::vector<const shapes::BenchCase*> case_ptrs;
+    for (const auto& c : cases) case_ptrs.push_back(&c);
+    for (auto& s : samples)
+      if (!s.image.defined()) s.image = load_image_tensor(s.image_path);
+    std::fprintf(stderr, "sanity checks: %d samples per check, about %d generations\n", so.samples,
+                 so.samples * (1 + 2 * num_layers + 3));
+    const SanityResult sr = run_sanity_checks(*model, samples, case_ptrs, st, so);
+    if (sr.cancelled) {
+      std::fprintf(stderr, "sanity checks cancelled\n");
+    } else {
+      for (const auto& line : sr.lines) std::printf("%s\n", line.c_str());
+      std::ofstream sj(fs::path(out_dir) / "sanity.json");
+      sj << sr.json.dump(1) << "\n";
+      if (!sj) fail(out_dir + "/sanity.json", "write failed");
+    }
   }
   std::printf("samples: %d | wrote %s/{metrics.json, per_layer.csv, %s, %s, %s} in %.1f s\n", curves->samples(),
               out_dir.c_str(), figures[0].c_str(), figures[1].c_str(), figures[2].c_str(), sum.seconds_total);

@@ -1,6 +1,7 @@
 // focalscope demo: the headless main job on the embedded default (what scripts/run.sh runs without a display).
 // Picks a benchmark case, runs the layer analysis on it (video, Fig. 1 mosaic, Fig. 2 curves, overlays), then the same
 // case with Focal Guidance, and writes baseline / FG / side-by-side A/B videos with the strict checker's verdicts.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +105,7 @@ int run(const std::vector<std::string>& argv) {
     summary << "focal guidance: skipped (no weak layers recorded)\n";
   } else {
     GuidedResult fg = generate_guided(*model, req, g);
+    for (const auto& w : fg.noops) std::printf("warning: %s\n", w.c_str());
     auto fg_frames = video_to_images(fg.run.video);
     write_video(out + "/focal_guidance", fg_frames, fg.run.params.fps);
     write_video(out + "/ab", side_by_side(base_frames, fg_frames, "baseline", "focal guidance", 4), fg.run.params.fps);
@@ -112,6 +114,23 @@ int run(const std::vector<std::string>& argv) {
     for (const auto& k : fg.plan.keywords) std::printf(" %s", k.word.c_str());
     std::printf("\n");
     summary << "focal guidance: " << (v2.pass ? "pass" : "fail: " + v2.failures()) << "\n";
+
+    // The Attention Cache alone, at the model's calibrated tau_cache (manifest "calibration"): what it touched and
+    // whether the video moved — the toggle is never a silent no-op.
+    GuidanceConfig ac;
+    ac.set_mode("ac");
+    GuidedResult acr = generate_guided(*model, req, ac);
+    for (const auto& w : acr.noops) std::printf("warning: %s\n", w.c_str());
+    const double diff = (acr.run.video - base.video).abs().mean().item<double>();
+    std::printf("attention cache alone (tau_cache %.4f%s): mean |video - baseline| = %.5f | tokens touched per weak layer:",
+                acr.config.tau_cache, std::isnan(model->calibrated_tau_cache) ? ", not calibrated" : ", calibrated", diff);
+    for (const auto& l : acr.stats.weak)
+      std::printf(" %d:%lld/%lld", l.layer, static_cast<long long>(l.ac_tokens_touched), static_cast<long long>(l.ac_tokens_seen));
+    std::printf("\n");
+    auto ac_frames = video_to_images(acr.run.video);
+    write_video(out + "/attention_cache", ac_frames, acr.run.params.fps);
+    summary << "attention cache alone: mean |video - baseline| " << diff << ", tokens touched "
+            << acr.stats.ac_tokens_touched() << "\n";
   }
   std::printf("wrote %s/ (baseline video, A/B video, analysis/ figures)\n", out.c_str());
   return 0;

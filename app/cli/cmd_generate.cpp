@@ -82,8 +82,14 @@ int run(const std::vector<std::string>& argv) {
     for (int l : gr.weak_layers) std::fprintf(stderr, " %d", l);
     std::fprintf(stderr, " | keywords:");
     for (const auto& k : gr.plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
+    if (gr.plan.keywords.empty()) std::fprintf(stderr, " none");
+    if (guidance.ac) {
+      std::fprintf(stderr, " | attention cache tokens touched per weak layer:");
+      for (const auto& l : gr.stats.weak) std::fprintf(stderr, " %d:%lld", l.layer, static_cast<long long>(l.ac_tokens_touched));
+    }
     std::fprintf(stderr, "\n");
   }
+  for (const auto& w : gr.noops) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (r.cancelled) {
     std::fprintf(stderr, "cancelled\n");
     return 130;

@@ -108,7 +108,12 @@ int run(const std::vector<std::string>& argv) {
   for (const auto& p : points) {
     nlohmann::json j = base.to_json();
     for (size_t i = 0; i < axes.size(); ++i) j[axes[i].key] = p[i];
-    configs.push_back(GuidanceConfig::from_json(j, "--grid"));  // validates ranges (one line naming the key)
+    GuidanceConfig c = GuidanceConfig::from_json(j, "--grid");  // validates ranges (one line naming the key)
+    bool sweeps_sel = false, sweeps_cache = false;
+    for (const auto& ax : axes) sweeps_sel |= ax.key == "tau_sel", sweeps_cache |= ax.key == "tau_cache";
+    c.tau_sel_given = base.tau_sel_given || sweeps_sel;  // the rest keep the model's calibrated thresholds
+    c.tau_cache_given = base.tau_cache_given || sweeps_cache;
+    configs.push_back(c);
   }
 
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));

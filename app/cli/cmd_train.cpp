@@ -19,7 +19,9 @@
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
 #include "engine/train/export_model.h"
+#include "engine/capture/capture_layout.h"
 #include "engine/train/finetune_stage.h"
+#include "engine/train/plant_weak_stage.h"
 #include "engine/train/tokenizer_stage.h"
 #include "engine/train/train_loop.h"
 #include "engine/train/vae_decoder_stage.h"
@@ -56,6 +58,12 @@ const char* kUsage =
     "                   [--steps N] [--lr X] [--batch B] [--export DIR] [guidance flags]\n"
     "    trains only the weak layers' cross-attention of model M (default: the embedded model) with Focal Guidance\n"
     "    attached (or not, with --guidance off), exports DIR/finetune/model (or --export)\n"
+    "  focalscope train --finetune plant-weak --weak-layers L1,L2,... --out DIR [--model-dir BASE] [--steps N]\n"
+    "                   [--seed S] [--batch B] [--lr X] [--export DIR] [--plant-context shuffled|empty] [--keep-text-kv]\n"
+    "                   [--reinit-lr-mult X]\n"
+    "    plants semantic-weak layers (ground truth for validate-detector; engine/train/plant_weak_stage.h): the whole\n"
+    "    DiT of BASE (default: the embedded model) is fine-tuned while the listed layers' text cross-attention sees\n"
+    "    other clips' prompts; exports DIR/plant_weak/model (or --export), which refers to BASE's other files\n"
     "check options: --model-dir DIR --cases N (per dimension, default 10) --sample-steps N --cfg X --no-floor --frames-dir DIR\n";
 
 std::string now_utc() {
@@ -83,9 +91,48 @@ bool stage_finished(const std::string& ckpt, int64_t target, const std::string& 
   return ck && ck->step >= target;
 }
 
+// --finetune plant-weak: planted semantic-weak layers (engine/train/plant_weak_stage.h).
+int run_plant_weak(const Args& a, const std::vector<std::string>& argv) {
+  if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
+  train::PlantWeakConfig cfg;
+  cfg.model_dir = resolve_model_dir(a.str("model-dir"));
+  cfg.layers = parse_index_list(a.required("weak-layers"), 4096, "--weak-layers");
+  if (cfg.layers.empty()) fail("--weak-layers", "give the layers to plant (e.g. 6,7,8), not 'all'");
+  cfg.lr = a.number("lr", cfg.lr, 1e-9, 1.0);
+  cfg.export_dir = a.str("export");
+  cfg.context = a.str("plant-context", cfg.context);
+  cfg.reinit = !a.flag("keep-text-kv");
+  cfg.reinit_lr_mult = a.number("reinit-lr-mult", cfg.reinit_lr_mult, 0, 1000);
+  std::string command = "focalscope train";
+  for (const auto& s : argv) command += " " + s;
+  cfg.provenance = {{"command", command}, {"machine", machine_summary()}, {"exported_at", now_utc()}};
+  train::StageOptions opt;
+  opt.out_dir = a.required("out");
+  opt.steps = a.integer("steps", 0, 1, 1000000);
+  opt.minutes = a.number("minutes", 0, 0, 1e7);
+  opt.batch = static_cast<int>(a.integer("batch", 0, 2, 4096));
+  opt.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
+  opt.resume = a.flag("resume");
+  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
+  opt.device = parse_device_flag(a.str("device", "cpu"));
+  for (const char* g : {"guidance", "guidance-config", "keywords", "tau-sel", "tau-region", "tau-cache", "lambda-txt",
+                        "lambda-lat", "lambda-cache", "cache-source"})
+    if (a.has(g)) fail(std::string("--") + g, "does not apply to --finetune plant-weak");
+  std::filesystem::create_directories(opt.out_dir);
+  const train::StageResult r = train::plant_weak_layers(opt, cfg);
+  // A resumed run that had nothing left to train has no loss to show (it only exports).
+  const std::string loss = r.losses.empty() ? "no step trained" : "last loss " + std::to_string(r.losses.back());
+  std::printf("[plant-weak] steps %lld -> %lld in %s, %.2f samples/s, %s | %s\n",
+              static_cast<long long>(r.first_step), static_cast<long long>(r.steps_done),
+              train::format_duration(r.seconds).c_str(), r.samples_per_s, loss.c_str(), r.summary.c_str());
+  return 0;
+}
+
 // --finetune weak-layers: post-training of the weak layers' cross-attention (engine/train/finetune_stage.h).
-int run_finetune(const Args& a) {
-  if (a.str("finetune") != "weak-layers") fail("--finetune", "'" + a.str("finetune") + "' is not weak-layers");
+int run_finetune(const Args& a, const std::vector<std::string>& argv) {
+  if (a.str("finetune") == "plant-weak") return run_plant_weak(a, argv);
+  if (a.str("finetune") != "weak-layers")
+    fail("--finetune", "'" + a.str("finetune") + "' is not weak-layers or plant-weak");
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
   train::FinetuneConfig cfg;
   cfg.model_dir = resolve_model_dir(a.str("model-dir"));
@@ -112,9 +159,9 @@ int run_finetune(const Args& a) {
 int run(const std::vector<std::string>& argv) {
   std::set<std::string> value_opts = {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device",
                                       "checkpoint-minutes", "export", "model-dir", "cases", "sample-steps", "cfg",
-                                      "frames-dir", "finetune", "lr", "lr-cooldown"};
+                                      "frames-dir", "finetune", "lr", "lr-cooldown", "plant-context", "reinit-lr-mult"};
   value_opts.insert(guidance_value_options().begin(), guidance_value_options().end());
-  Args a(argv, value_opts, {"help", "resume", "no-floor"});
+  Args a(argv, value_opts, {"help", "resume", "no-floor", "keep-text-kv"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -123,7 +170,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("lr-cooldown") && (a.has("finetune") || (a.has("stage") && a.str("stage") != "dit" && a.str("stage") != "all")))
     fail("--lr-cooldown", "applies to the DiT only (--stage dit or all), not " +
                               (a.has("finetune") ? std::string("--finetune") : "'" + a.str("stage") + "'"));
-  if (a.has("finetune")) return run_finetune(a);
+  if (a.has("finetune")) return run_finetune(a, argv);
   const std::string stage = a.required("stage");
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));

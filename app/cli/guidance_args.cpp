@@ -48,7 +48,8 @@ std::vector<int> parse_layers(const std::string& spec) {
 }  // namespace
 
 GuidanceConfig guidance_from_args(const Args& a) {
-  nlohmann::json j = a.has("guidance-config") ? GuidanceConfig::load(a.str("guidance-config")).to_json() : nlohmann::json::object();
+  const GuidanceConfig file = a.has("guidance-config") ? GuidanceConfig::load(a.str("guidance-config")) : GuidanceConfig{};
+  nlohmann::json j = a.has("guidance-config") ? file.to_json() : nlohmann::json::object();
   auto num = [&](const char* flag, const char* key, double lo, double hi) {
     if (a.has(flag)) j[key] = a.number(flag, 0, lo, hi);
   };
@@ -69,6 +70,9 @@ GuidanceConfig guidance_from_args(const Args& a) {
     j["keywords"] = kw;
   }
   GuidanceConfig g = GuidanceConfig::from_json(j, a.has("guidance-config") ? a.str("guidance-config") : "guidance flags");
+  // Explicit only when the file named the key or a flag set it (to_json above writes every key).
+  g.tau_sel_given = file.tau_sel_given || a.has("tau-sel");
+  g.tau_cache_given = file.tau_cache_given || a.has("tau-cache");
   if (a.has("guidance")) g.set_mode(a.str("guidance"));
   return g;
 }

@@ -187,4 +187,29 @@ void set_keyword(AppState& st, const std::string& word) {
   // maybe_auto_run picks the change up (or the Run button, with auto-run off).
 }
 
+bool load_ablation(AppState& st, const std::string& path) {
+  st.ablation.path_edit = path;
+  try {
+    auto r = std::make_shared<session::AblationResult>(session::load_ablation(path));
+    st.ablation.result = r;
+    st.ablation.error.clear();
+    st.info("ablation " + r->path + ": " + std::to_string(r->layers.size()) + " layers (" + std::to_string(r->layers.front().layer) +
+            "-" + std::to_string(r->max_layer()) + ")" + (r->model_name.empty() ? "" : ", model " + r->model_name));
+    return true;
+  } catch (const std::exception& e) {
+    // A bad file replaces the overlay: a stale curve next to an error would read as the new file's.
+    st.ablation.result.reset();
+    st.ablation.error = e.what();
+    st.error(e.what());
+    return false;
+  }
+}
+
+void refresh_planted_model(AppState& st) {
+  if (st.now - st.planted_checked < 2.0) return;
+  st.planted_checked = st.now;
+  st.planted_dir = session::planted_model_dir();
+  st.planted_ok = session::has_model_manifest(st.planted_dir);
+}
+
 }  // namespace focalscope::gui

@@ -12,6 +12,7 @@
 #include "app/gui/frame_stats.h"
 #include "app/gui/gl_texture.h"
 #include "app/gui/map_atlas.h"
+#include "app/session/ablation_file.h"
 #include "app/session/demo_presets.h"
 #include "app/session/run_snapshot.h"
 #include "app/session/session_runner.h"
@@ -51,6 +52,21 @@ struct LargeViewState {
   std::string frame_key, map_key;  // what the textures hold (re-uploaded when it changes)
 };
 
+// The layer curves with their bootstrap bands (session::layer_curves), kept until the snapshot, keyword or pass
+// changes: the bootstrap costs about a millisecond, too much to redo every frame.
+struct CurvesCache {
+  uint64_t job = 0;
+  int variant = -1, steps = -1, slot = -1, pass = -1;
+  session::LayerCurves curves;
+};
+
+// A `focalscope ablate` result overlaid on the layer curves (read on the UI thread: one small JSON file).
+struct AblationOverlay {
+  std::string path_edit;                                   // the panel's text field
+  std::shared_ptr<const session::AblationResult> result;   // null: none loaded
+  std::string error;                                       // last load's one-line error ("" after a good load)
+};
+
 struct AppState {
   AppOptions opt;
   session::AppSettings settings;
@@ -59,6 +75,9 @@ struct AppState {
 
   ImageSlot image;
   std::string model_dir_edit;              // last folder typed in the Inputs panel (kept while "Embedded" is on)
+  std::string planted_dir;                 // session::planted_model_dir(), and whether it holds a model (re-checked
+  bool planted_ok = false;                 // every 2 s: a stat per frame is cheap, but there is no need)
+  double planted_checked = -1e9;
   std::vector<session::DemoPreset> presets;
   int preset = -1;
 
@@ -81,6 +100,8 @@ struct AppState {
   int view_variant = 0;                    // grid / large view / curves show this variant
   session::PassKind pass = session::PassKind::Cond;
   LargeViewState large;
+  CurvesCache curves_cache;
+  AblationOverlay ablation;
   VideoState video;
   MapAtlas atlas;
 
@@ -127,5 +148,10 @@ void submit_run(AppState& st);
 void maybe_auto_run(AppState& st);       // re-runs when settings changed (debounced, not while dragging)
 void grab_snapshots(AppState& st);
 void set_keyword(AppState& st, const std::string& word);  // analyse a word (re-runs when it has no maps)
+// Reads an ablate.json (or its folder) into st.ablation; on failure keeps the previous overlay off and sets the
+// one-line error. Returns whether it loaded.
+bool load_ablation(AppState& st, const std::string& path);
+// The planted model folder and whether it exists, refreshed at most every 2 s.
+void refresh_planted_model(AppState& st);
 
 }  // namespace focalscope::gui

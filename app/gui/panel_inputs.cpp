@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <random>
 
 #include "app/gui/panels.h"
@@ -58,6 +59,24 @@ void progress_row(const AppState& st, int v) {
                   s->fps, s->lat_f, s->lat_h, s->lat_w, s->cfg);
     ImGui::EndTooltip();
   }
+}
+
+float radio_width(const char* label) {
+  return ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x + ImGui::CalcTextSize(label, nullptr, true).x;
+}
+
+float radios_width(std::initializer_list<const char*> labels) {
+  float w = 0;
+  for (const char* l : labels) w += radio_width(l) + ImGui::GetStyle().ItemSpacing.x;
+  return w - ImGui::GetStyle().ItemSpacing.x;
+}
+
+// Keeps the next radio button on this line when it fits the pane, else wraps (narrow panes, large fonts).
+void same_line_if_fits(const char* next_label) {
+  const ImGuiStyle& sty = ImGui::GetStyle();
+  const float w = radio_width(next_label);
+  const float end = ImGui::GetItemRectMax().x + sty.ItemSpacing.x + w;
+  if (end <= ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x) ImGui::SameLine();
 }
 
 }  // namespace
@@ -164,12 +183,35 @@ void panel_inputs(AppState& st) {
   // ---- model ----
   ImGui::Spacing();
   ImGui::TextDisabled("Model");
-  bool embedded = in.model_dir.empty();
-  if (ImGui::RadioButton("Embedded default", embedded) && !embedded) in.model_dir.clear();
-  ImGui::SameLine();
+  refresh_planted_model(st);
+  const bool embedded = in.model_dir.empty();
+  const bool planted = !embedded && !st.planted_dir.empty() && in.model_dir == st.planted_dir;
   std::string& dir_edit = st.model_dir_edit;
-  if (ImGui::RadioButton("Folder", !embedded) && embedded) in.model_dir = dir_edit.empty() ? "." : dir_edit;
-  if (!in.model_dir.empty()) {
+  if (ImGui::RadioButton("Embedded default", embedded) && !embedded) in.model_dir.clear();
+  // The full name when all three radios fit on one line, else the short one (the tooltip names the folder): a
+  // second line would push the progress bars out of the pane.
+  const float line_w = ImGui::GetContentRegionAvail().x;
+  const char* planted_label = radios_width({"Embedded default", "Planted (shapes-planted)", "Folder"}) <= line_w
+                                  ? "Planted (shapes-planted)###planted"
+                                  : "Planted###planted";
+  same_line_if_fits(planted_label);
+  // The planted model (shapes-planted, beside the embedded one): its weak layers are known by construction, so
+  // the detector and Focal Guidance can be checked against ground truth.
+  ImGui::BeginDisabled(!st.planted_ok);
+  if (ImGui::RadioButton(planted_label, planted) && !planted) in.model_dir = st.planted_dir;
+  ImGui::EndDisabled();
+  if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+    if (st.planted_ok)
+      ImGui::SetTooltip("shapes-planted: the embedded model trained with planted weak layers\n%s", st.planted_dir.c_str());
+    else
+      ImGui::SetTooltip("shapes-planted is not installed: %s has no focalscope.json",
+                        st.planted_dir.empty() ? "(the embedded model's folder was not found, so its sibling)"
+                                               : st.planted_dir.c_str());
+  }
+  same_line_if_fits("Folder");
+  if (ImGui::RadioButton("Folder", !embedded && !planted) && (embedded || planted))
+    in.model_dir = dir_edit.empty() ? "." : dir_edit;
+  if (!in.model_dir.empty() && !planted) {
     ImGui::SetNextItemWidth(-1);
     std::string edit = in.model_dir;
     if (ImGui::InputTextWithHint("##modeldir", "Wan2.1-I2V release folder or FocalScope model folder", &edit,

@@ -62,8 +62,10 @@ void panel_keywords(AppState& st) {
       ImGui::BeginTooltip();
       ImGui::Text("'%s'", k.word.c_str());
       if (std::isfinite(k.clip_score))
-        ImGui::Text("CLIP max similarity max_n S = %.6f (%s τ_sel = %.3f)", k.clip_score,
-                    k.clip_score > st.settings.guidance.tau_sel ? "above" : "below", st.settings.guidance.tau_sel);
+        // The threshold the chips were scored with (the model's calibrated one while τ_sel is on auto).
+        ImGui::Text("CLIP max similarity max_n S = %.6f (%s τ_sel = %.3f%s)", k.clip_score, k.selected ? "above" : "below",
+                    s ? s->guidance_ran.tau_sel : st.settings.guidance.tau_sel,
+                    s && s->guidance.tau_sel_auto ? ", model default" : "");
       else
         ImGui::TextDisabled("CLIP max similarity: not computed (needs the FSG keyword selection, Eq. 6)");
       ImGui::Text("similarity maps: %s", k.captured ? "captured in this run" : "not captured (click to capture)");

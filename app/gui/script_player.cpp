@@ -40,7 +40,18 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
   const std::string& v = c.verb;
   const bool on = !c.args.empty() && c.args[0] == "on";
   if (v == "model") {
-    in.model_dir = c.rest == "default" ? "" : c.rest;
+    if (c.rest == "planted") {
+      const std::string dir = session::planted_model_dir();
+      if (!session::has_model_manifest(dir)) {
+        fail(st, c, "model planted: " + (dir.empty() ? std::string("the embedded model was not found, so neither was its "
+                                                                   "sibling shapes-planted")
+                                                     : dir + " has no focalscope.json (the planted model is not installed)"));
+        return true;
+      }
+      in.model_dir = dir;
+    } else {
+      in.model_dir = c.rest == "default" ? "" : c.rest;
+    }
   } else if (v == "image") {
     in.image_path = c.rest;
     load_image_async(st, c.rest);
@@ -71,14 +82,10 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
   } else if (v == "auto") {
     st.settings.view.auto_run = on;
   } else if (v == "set") {
-    const float x = static_cast<float>(c.number);
-    const std::string& n = c.args[0];
-    if (n == "tau_sel") g.tau_sel = x;
-    else if (n == "tau_region") g.tau_region = x;
-    else if (n == "tau_cache") g.tau_cache = x;
-    else if (n == "lambda_txt") g.lambda_txt = x;
-    else if (n == "lambda_lat") g.lambda_lat = x;
-    else g.lambda_cache = x;
+    std::string err;
+    if (!session::set_guidance_param(g, c.args[0], c.args[1], &err)) fail(st, c, err);  // parse_script checked it
+  } else if (v == "load_ablation") {
+    load_ablation(st, c.rest);  // a bad file is shown in the curves panel and logged, like a bad image
   } else if (v == "weak") {
     if (c.rest == "auto") {
       g.weak_override = false;

@@ -38,10 +38,16 @@ void write_state_json(const AppState& st, const std::string& path) {
                     {"layers", s->num_layers},
                     {"frames", s->frames ? s->frames->size() : 0},
                     {"weak_layers", s->weak_layers},
-                    {"guidance_applied", s->guidance_applied}});
+                    {"guidance_applied", s->guidance_applied},
+                    {"guidance_noops", s->guidance_noops},
+                    {"tau_sel_ran", s->guidance_ran.tau_sel},
+                    {"tau_cache_ran", s->guidance_ran.tau_cache}});
   }
   j["runs"] = runs;
   j["keyword"] = st.keyword;
+  j["ablation"] = {{"path", st.ablation.result ? st.ablation.result->path : std::string()},
+                   {"layers", st.ablation.result ? st.ablation.result->layers.size() : 0},
+                   {"error", st.ablation.error}};
   j["large_view"] = {{"layer", st.large.layer}, {"column", st.large.column}, {"frame", st.large.frame}};
   j["fps"] = st.stats.current_fps();
   std::error_code ec;

@@ -76,6 +76,30 @@ void dashed_line(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float th) {
 }
 }  // namespace
 
+namespace {
+// [lo, hi] of the finite values (and band ends) of the series on one axis, padded; fixed bounds win.
+void axis_range(const std::vector<ChartSeries>& series, bool right, double fixed_lo, double fixed_hi, double& lo,
+                double& hi) {
+  lo = fixed_lo;
+  hi = fixed_hi;
+  if (std::isfinite(lo) && std::isfinite(hi)) return;
+  double a = INFINITY, b = -INFINITY;
+  auto take = [&](const std::vector<double>& v) {
+    for (double x : v)
+      if (std::isfinite(x)) a = std::min(a, x), b = std::max(b, x);
+  };
+  for (const auto& s : series)
+    if (s.right_axis == right) take(s.y), take(s.lo), take(s.hi);
+  if (!std::isfinite(a)) a = 0, b = 1;
+  if (b - a < 1e-6) a -= 0.05, b += 0.05;
+  const double pad = 0.08 * (b - a);
+  if (!std::isfinite(lo)) lo = a - pad;
+  if (!std::isfinite(hi)) hi = b + pad;
+}
+
+ImU32 with_alpha(ImU32 c, int alpha) { return (c & ~IM_COL32_A_MASK) | (static_cast<ImU32>(alpha) << IM_COL32_A_SHIFT); }
+}  // namespace
+
 ChartResult LineChart::draw(const char* id, ImVec2 size) const {
   ChartResult res;
   ImGui::PushID(id);
@@ -87,37 +111,36 @@ ChartResult LineChart::draw(const char* id, ImVec2 size) const {
   res.hovered = ImGui::IsItemHovered();
   res.clicked = ImGui::IsItemClicked();
 
-  // Data range.
-  double lo = y_min, hi = y_max;
-  if (!std::isfinite(lo) || !std::isfinite(hi)) {
-    double a = INFINITY, b = -INFINITY;
-    for (const auto& s : series)
-      for (double v : s.y)
-        if (std::isfinite(v)) {
-          a = std::min(a, v);
-          b = std::max(b, v);
-        }
-    if (!std::isfinite(a)) a = 0, b = 1;
-    if (b - a < 1e-6) a -= 0.05, b += 0.05;
-    const double pad = 0.08 * (b - a);
-    if (!std::isfinite(lo)) lo = a - pad;
-    if (!std::isfinite(hi)) hi = b + pad;
-  }
+  bool has_right = false;
+  for (const auto& s : series) has_right = has_right || s.right_axis;
+  double lo, hi, lo2 = 0, hi2 = 1;
+  axis_range(series, false, y_min, y_max, lo, hi);
+  if (has_right) axis_range(series, true, y2_min, y2_max, lo2, hi2);
   const float line_h = ImGui::GetTextLineHeight();
   const std::vector<double> yt = render::nice_ticks(lo, hi, 4);
   const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
   float ylab_w = 0;
   for (double t : yt) ylab_w = std::max(ylab_w, ImGui::CalcTextSize(render::format_tick(t, ystep).c_str()).x);
+  std::vector<double> yt2;
+  double ystep2 = 1;
+  float ylab2_w = 0;
+  if (has_right) {
+    yt2 = render::nice_ticks(lo2, hi2, 4);
+    ystep2 = yt2.size() > 1 ? yt2[1] - yt2[0] : 1;
+    for (double t : yt2) ylab2_w = std::max(ylab2_w, ImGui::CalcTextSize(render::format_tick(t, ystep2).c_str()).x);
+  }
   const float left = origin.x + ylab_w + 8 + (y_label.empty() ? 0 : line_h + 2);
   const float top = origin.y + (title.empty() ? 4 : line_h + 6);
-  const float right = origin.x + size.x - 8;
+  const float right = origin.x + size.x - 8 - (has_right ? ylab2_w + 6 : 0);
   const float bottom = origin.y + size.y - line_h * (x_label.empty() ? 1.3f : 2.4f);
   if (right - left < 20 || bottom - top < 20) {
     ImGui::PopID();
     return res;
   }
   auto px = [&](double x) { return left + static_cast<float>((x - x_min) / std::max(1e-9, x_max - x_min)) * (right - left); };
-  auto py = [&](double y) { return bottom - static_cast<float>((y - lo) / std::max(1e-12, hi - lo)) * (bottom - top); };
+  auto py1 = [&](double y) { return bottom - static_cast<float>((y - lo) / std::max(1e-12, hi - lo)) * (bottom - top); };
+  auto py2 = [&](double y) { return bottom - static_cast<float>((y - lo2) / std::max(1e-12, hi2 - lo2)) * (bottom - top); };
+  auto py = [&](const ChartSeries& s, double y) { return s.right_axis ? py2(y) : py1(y); };
 
   dl->PushClipRect(origin, ImVec2(origin.x + size.x, origin.y + size.y), true);
   dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom), IM_COL32(20, 22, 27, 255));
@@ -128,14 +151,35 @@ ChartResult LineChart::draw(const char* id, ImVec2 size) const {
     float x0 = std::max(left, px(a)), x1 = std::min(right, px(b));
     if (x1 > x0) dl->AddRectFilled(ImVec2(x0, top), ImVec2(x1, bottom), palette::kWeak);
   }
-  // Grid + y ticks.
+  // Grid + y ticks (left axis), then the right axis' ticks in the colour of its first series.
   for (double t : yt) {
     if (t < lo - 1e-12 || t > hi + 1e-12) continue;
-    float y = py(t);
+    float y = py1(t);
     dl->AddLine(ImVec2(left, y), ImVec2(right, y), palette::kGrid);
     std::string s = render::format_tick(t, ystep);
     ImVec2 ts = ImGui::CalcTextSize(s.c_str());
     dl->AddText(ImVec2(left - 6 - ts.x, y - ts.y * 0.5f), palette::kAxis, s.c_str());
+  }
+  if (has_right) {
+    ImU32 c2 = palette::kAxis;
+    for (const auto& s : series)
+      if (s.right_axis) {
+        c2 = s.color;
+        break;
+      }
+    for (double t : yt2) {
+      if (t < lo2 - 1e-12 || t > hi2 + 1e-12) continue;
+      float y = py2(t);
+      dl->AddLine(ImVec2(right, y), ImVec2(right + 3, y), c2);
+      std::string s = render::format_tick(t, ystep2);
+      dl->AddText(ImVec2(right + 5, y - line_h * 0.5f), c2, s.c_str());
+    }
+    // The right axis' name on the title row, right-aligned, when it clears the title (else its coloured ticks and
+    // the caller's legend say it).
+    const float title_end = left + ImGui::CalcTextSize(title.c_str()).x + 12;
+    const ImVec2 ts = ImGui::CalcTextSize(y2_label.c_str());
+    if (!y2_label.empty() && right + ylab2_w - ts.x > title_end)
+      dl->AddText(ImVec2(right + ylab2_w - ts.x, origin.y + 2), c2, y2_label.c_str());
   }
   // X ticks: integers (layers), thinned to fit.
   const int nx = static_cast<int>(std::floor(x_max)) - static_cast<int>(std::ceil(x_min)) + 1;
@@ -174,6 +218,27 @@ ChartResult LineChart::draw(const char* id, ImVec2 size) const {
     float X = px(marker_x);
     dl->AddLine(ImVec2(X, top), ImVec2(X, bottom), IM_COL32(255, 221, 0, 120), 1.5f);
   }
+  // Bands behind every line: one trapezoid per segment whose four ends are finite (a lone point: a bar).
+  dl->PushClipRect(ImVec2(left, top), ImVec2(right, bottom), true);
+  for (const auto& s : series) {
+    if (s.lo.size() != s.y.size() || s.hi.size() != s.y.size()) continue;
+    const ImU32 fill = with_alpha(s.color, 55);
+    const size_t n = s.y.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(s.lo[i]) || !std::isfinite(s.hi[i])) continue;
+      const bool next = i + 1 < n && std::isfinite(s.lo[i + 1]) && std::isfinite(s.hi[i + 1]);
+      const bool prev = i > 0 && std::isfinite(s.lo[i - 1]) && std::isfinite(s.hi[i - 1]);
+      const float X = px(static_cast<double>(i));
+      if (next) {
+        const float X1 = px(static_cast<double>(i + 1));
+        dl->AddQuadFilled(ImVec2(X, py(s, s.hi[i])), ImVec2(X1, py(s, s.hi[i + 1])), ImVec2(X1, py(s, s.lo[i + 1])),
+                          ImVec2(X, py(s, s.lo[i])), fill);
+      } else if (!prev) {
+        dl->AddRectFilled(ImVec2(X - 3, py(s, s.hi[i])), ImVec2(X + 3, py(s, s.lo[i]) + 1), fill);
+      }
+    }
+  }
+  dl->PopClipRect();
   // Series.
   for (const auto& s : series) {
     ImVec2 prev;
@@ -183,7 +248,7 @@ ChartResult LineChart::draw(const char* id, ImVec2 size) const {
         has_prev = false;
         continue;
       }
-      ImVec2 p(px(static_cast<double>(i)), py(s.y[i]));
+      ImVec2 p(px(static_cast<double>(i)), py(s, s.y[i]));
       if (has_prev) {
         if (s.dashed) dashed_line(dl, prev, p, s.color, s.thickness);
         else dl->AddLine(prev, p, s.color, s.thickness);
@@ -193,18 +258,23 @@ ChartResult LineChart::draw(const char* id, ImVec2 size) const {
       has_prev = true;
     }
   }
-  // Legend (top-right, inside).
+  // Legend (top-right, inside): one row per series; a banded series' swatch is tinted with its band.
   {
-    float y = top + 4;
+    int rows = 0;
     float wmax = 0;
-    for (const auto& s : series) wmax = std::max(wmax, ImGui::CalcTextSize(s.name.c_str()).x);
+    for (const auto& s : series)
+      if (s.in_legend) wmax = std::max(wmax, ImGui::CalcTextSize(s.name.c_str()).x), ++rows;
+    float y = top + 4;
     const float x = right - wmax - 30;
-    if (!series.empty())
-      dl->AddRectFilled(ImVec2(x - 4, y - 2), ImVec2(right - 2, y + series.size() * (line_h + 2) + 2),
-                        IM_COL32(20, 22, 27, 200));
+    if (rows > 0)
+      dl->AddRectFilled(ImVec2(x - 4, y - 2), ImVec2(right - 2, y + rows * (line_h + 2) + 2), IM_COL32(20, 22, 27, 200));
     for (const auto& s : series) {
-      if (s.dashed) dashed_line(dl, ImVec2(x, y + line_h * 0.5f), ImVec2(x + 20, y + line_h * 0.5f), s.color, s.thickness);
-      else dl->AddLine(ImVec2(x, y + line_h * 0.5f), ImVec2(x + 20, y + line_h * 0.5f), s.color, s.thickness);
+      if (!s.in_legend) continue;
+      const float mid = y + line_h * 0.5f;
+      if (!s.lo.empty())
+        dl->AddRectFilled(ImVec2(x, mid - line_h * 0.35f), ImVec2(x + 20, mid + line_h * 0.35f), with_alpha(s.color, 70));
+      if (s.dashed) dashed_line(dl, ImVec2(x, mid), ImVec2(x + 20, mid), s.color, s.thickness);
+      else dl->AddLine(ImVec2(x, mid), ImVec2(x + 20, mid), s.color, s.thickness);
       dl->AddText(ImVec2(x + 24, y), ImGui::GetColorU32(ImGuiCol_Text), s.name.c_str());
       y += line_h + 2;
     }

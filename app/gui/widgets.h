@@ -16,12 +16,15 @@ constexpr ImU32 kWeakEdge = IM_COL32(230, 120, 40, 255);
 constexpr ImU32 kMoran = IM_COL32(86, 180, 233, 255);     // sky blue
 constexpr ImU32 kStd = IM_COL32(230, 159, 0, 255);        // orange
 constexpr ImU32 kGuided = IM_COL32(0, 158, 115, 255);     // bluish green
+constexpr ImU32 kCausal = IM_COL32(204, 121, 167, 255);   // reddish purple: ablation causal effect (right axis)
 constexpr ImU32 kAxis = IM_COL32(170, 170, 170, 255);
 constexpr ImU32 kGrid = IM_COL32(255, 255, 255, 28);
 constexpr ImU32 kCursor = IM_COL32(255, 255, 255, 200);
 constexpr ImU32 kSelect = IM_COL32(255, 221, 0, 255);     // selected grid cell
 inline ImVec4 kErrorText{1.0f, 0.45f, 0.4f, 1.0f};
 inline ImVec4 kWarnText{1.0f, 0.8f, 0.35f, 1.0f};
+constexpr ImU32 kPlanted = IM_COL32(240, 228, 66, 255);   // planted (ground-truth) weak layers: Okabe-Ito yellow
+inline ImVec4 kPlantedText{0.94f, 0.89f, 0.26f, 1.0f};
 inline ImVec4 kDimText{0.62f, 0.62f, 0.66f, 1.0f};
 }  // namespace palette
 
@@ -41,6 +44,11 @@ struct ChartSeries {
   float thickness = 2.0f;
   bool dashed = false;
   bool markers = false;
+  // Optional interval band drawn behind the lines (translucent series colour; it also tints the legend swatch, so
+  // the name should say what the band is); lo/hi like y.
+  std::vector<double> lo, hi;
+  bool right_axis = false;    // scaled on the chart's second (right-hand) y axis
+  bool in_legend = true;      // false: explained outside the chart (long descriptions do not fit in it)
 };
 struct ChartResult {
   bool hovered = false;
@@ -53,6 +61,8 @@ struct LineChart {
   std::vector<std::pair<double, double>> shaded;  // x ranges (e.g. weak layers, as [l - .5, l + .5])
   double x_min = 0, x_max = 1;
   double y_min = NAN, y_max = NAN;                // NaN: from the data
+  std::string y2_label;                           // right-hand axis (series with right_axis), drawn when any has one
+  double y2_min = NAN, y2_max = NAN;
   int marker_x = -1;                              // highlighted x (selected layer)
   ChartResult draw(const char* id, ImVec2 size) const;
 };

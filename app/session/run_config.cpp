@@ -1,5 +1,8 @@
 #include "app/session/run_config.h"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <tuple>
 
 namespace focalscope::session {
@@ -10,9 +13,10 @@ bool RunInputs::operator==(const RunInputs& o) const {
 }
 
 bool GuidanceConfig::operator==(const GuidanceConfig& o) const {
-  return std::tie(fsg, ac, tau_sel, tau_region, tau_cache, lambda_txt, lambda_lat, lambda_cache, weak_override, weak_layers,
-                  guided_words) == std::tie(o.fsg, o.ac, o.tau_sel, o.tau_region, o.tau_cache, o.lambda_txt, o.lambda_lat,
-                                            o.lambda_cache, o.weak_override, o.weak_layers, o.guided_words);
+  return std::tie(fsg, ac, tau_sel, tau_region, tau_cache, tau_sel_auto, tau_cache_auto, lambda_txt, lambda_lat,
+                  lambda_cache, weak_override, weak_layers, guided_words) ==
+         std::tie(o.fsg, o.ac, o.tau_sel, o.tau_region, o.tau_cache, o.tau_sel_auto, o.tau_cache_auto, o.lambda_txt,
+                  o.lambda_lat, o.lambda_cache, o.weak_override, o.weak_layers, o.guided_words);
 }
 
 const char* variant_name(Variant v) { return v == Variant::Baseline ? "baseline" : "focal guidance"; }
@@ -29,6 +33,8 @@ nlohmann::json to_json(const GuidanceConfig& g) {
           {"tau_sel", g.tau_sel},
           {"tau_region", g.tau_region},
           {"tau_cache", g.tau_cache},
+          {"tau_sel_auto", g.tau_sel_auto},
+          {"tau_cache_auto", g.tau_cache_auto},
           {"lambda_txt", g.lambda_txt},
           {"lambda_lat", g.lambda_lat},
           {"lambda_cache", g.lambda_cache},
@@ -78,7 +84,45 @@ GuidanceConfig guidance_from_json(const nlohmann::json& j) {
   get(j, "weak_override", g.weak_override);
   get(j, "weak_layers", g.weak_layers);
   get(j, "guided_words", g.guided_words);
+  // Files written before the "model default" state had no *_auto keys: a threshold the user had moved away from the
+  // old default stays explicit, an untouched one follows the model.
+  const GuidanceConfig d;
+  g.tau_sel_auto = g.tau_sel == d.tau_sel;
+  g.tau_cache_auto = g.tau_cache == d.tau_cache;
+  get(j, "tau_sel_auto", g.tau_sel_auto);
+  get(j, "tau_cache_auto", g.tau_cache_auto);
   return g;
+}
+
+bool set_guidance_param(GuidanceConfig& g, const std::string& name, const std::string& value, std::string* error) {
+  auto err = [&](const std::string& m) {
+    if (error) *error = m;
+    return false;
+  };
+  const bool threshold = name == "tau_sel" || name == "tau_cache";
+  float* target = name == "tau_sel"        ? &g.tau_sel
+                  : name == "tau_region"   ? &g.tau_region
+                  : name == "tau_cache"    ? &g.tau_cache
+                  : name == "lambda_txt"   ? &g.lambda_txt
+                  : name == "lambda_lat"   ? &g.lambda_lat
+                  : name == "lambda_cache" ? &g.lambda_cache
+                                           : nullptr;
+  if (!target)
+    return err("set needs one of tau_sel tau_region tau_cache lambda_txt lambda_lat lambda_cache, not '" + name + "'");
+  if (value == "auto") {
+    if (!threshold) return err("set " + name + ": only tau_sel and tau_cache have a model default ('auto')");
+    (name == "tau_sel" ? g.tau_sel_auto : g.tau_cache_auto) = true;
+    return true;
+  }
+  char* end = nullptr;
+  errno = 0;
+  const double x = value.empty() ? NAN : std::strtod(value.c_str(), &end);
+  if (value.empty() || errno != 0 || !end || *end != 0 || !std::isfinite(x))
+    return err("set " + name + ": '" + value + "' is not a number" + (threshold ? " or 'auto'" : ""));
+  *target = static_cast<float>(x);
+  if (name == "tau_sel") g.tau_sel_auto = false;
+  if (name == "tau_cache") g.tau_cache_auto = false;
+  return true;
 }
 
 }  // namespace focalscope::session

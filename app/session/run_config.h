@@ -36,6 +36,11 @@ struct GuidanceConfig {
   float tau_sel = 0.7f;          // keyword selection threshold on max_n S_{m,n} (Eq. 6)
   float tau_region = 0.50f;      // region R_k of Eq. 9: normalised similarity above this fraction
   float tau_cache = 0.20f;       // cache threshold (Eq. 12)
+  // "Model default" state of the two thresholds that models calibrate (manifest "calibration", `focalscope
+  // calibrate`): while auto, the run uses the model's calibrated value (the engine default when it has none) and
+  // tau_sel / tau_cache above are ignored; moving a slider or `set tau_cache X` makes the value explicit.
+  bool tau_sel_auto = true;
+  bool tau_cache_auto = true;
   float lambda_txt = 0.50f;      // value fusion strength (Eq. 8)
   float lambda_lat = 0.50f;      // latent injection strength (Eq. 9)
   float lambda_cache = 0.50f;    // cache injection strength (Eq. 13)
@@ -63,6 +68,12 @@ struct RunRequest {
   bool guided = true;          // with ab == false: which single variant to run
   std::vector<std::string> analyze_words;  // words whose similarity maps are captured (empty: automatic)
 };
+
+// Sets one guidance parameter by name, as the script's `set NAME VALUE` does: NAME is tau_sel, tau_region,
+// tau_cache, lambda_txt, lambda_lat or lambda_cache; VALUE a number, or "auto" for tau_sel / tau_cache (back to the
+// model's calibrated value). A number for tau_sel / tau_cache makes it explicit. Returns false with a one-line
+// `error` (g unchanged) for an unknown name or a bad value.
+bool set_guidance_param(GuidanceConfig& g, const std::string& name, const std::string& value, std::string* error = nullptr);
 
 nlohmann::json to_json(const RunInputs& in);
 nlohmann::json to_json(const GuidanceConfig& g);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "analysis/resampling.h"
 #include "analysis/weak_layers.h"
 
 namespace focalscope::session {
@@ -53,13 +54,12 @@ double RunSnapshot::progress() const {
   return 0.0;
 }
 
-LayerCurves layer_curves(const RunSnapshot& s, int slot, PassKind pass, int step_index) {
+LayerCurves layer_curves(const RunSnapshot& s, int slot, PassKind pass, int step_index, int bootstrap_reps) {
   LayerCurves c;
   const int L = s.num_layers;
   c.moran.assign(L, NAN);
   c.std_dev.assign(L, NAN);
-  std::vector<double> sum_i(L, 0.0), sum_s(L, 0.0);
-  std::vector<int> n(L, 0);
+  std::vector<std::vector<double>> vi(L), vs(L);  // per layer: one value per step that has its map
   const int s0 = step_index >= 0 ? step_index : 0;
   const int s1 = step_index >= 0 ? std::min<int>(step_index + 1, static_cast<int>(s.steps.size()))
                                  : static_cast<int>(s.steps.size());
@@ -68,17 +68,34 @@ LayerCurves layer_curves(const RunSnapshot& s, int slot, PassKind pass, int step
     for (int l = 0; l < L; ++l) {
       const SimilarityMap* m = s.map(slot, l, si);
       if (!m || !m->has(pass)) continue;
-      sum_i[l] += m->stats(pass).morans_i;
-      sum_s[l] += m->stats(pass).std_minmax;
-      ++n[l];
+      vi[l].push_back(m->stats(pass).morans_i);
+      vs[l].push_back(m->stats(pass).std_minmax);
       any = true;
     }
     if (any) ++c.steps_used;
   }
+  auto mean = [](const std::vector<double>& v) {
+    double t = 0;
+    for (double x : v) t += x;
+    return t / static_cast<double>(v.size());
+  };
+  if (bootstrap_reps > 0) {
+    c.moran_lo.assign(L, NAN);
+    c.moran_hi.assign(L, NAN);
+    c.std_lo.assign(L, NAN);
+    c.std_hi.assign(L, NAN);
+  }
   for (int l = 0; l < L; ++l) {
-    if (n[l] == 0) continue;
-    c.moran[l] = sum_i[l] / n[l];
-    c.std_dev[l] = sum_s[l] / n[l];
+    if (vi[l].empty()) continue;
+    c.moran[l] = mean(vi[l]);
+    c.std_dev[l] = mean(vs[l]);
+    if (bootstrap_reps <= 0) continue;
+    const analysis::Interval bi = analysis::bootstrap_mean(vi[l], bootstrap_reps, 0.95, 1 + 2 * static_cast<uint64_t>(l));
+    const analysis::Interval bs = analysis::bootstrap_mean(vs[l], bootstrap_reps, 0.95, 2 + 2 * static_cast<uint64_t>(l));
+    c.moran_lo[l] = bi.lo;
+    c.moran_hi[l] = bi.hi;
+    c.std_lo[l] = bs.lo;
+    c.std_hi[l] = bs.hi;
   }
   return c;
 }

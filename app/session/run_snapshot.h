@@ -56,6 +56,15 @@ struct KeywordInfo {
   bool captured = false;       // has similarity maps in this run
 };
 
+// What Focal Guidance did in one weak layer (engine GuidanceStats::Layer), for the guidance panel.
+struct GuidanceLayerStats {
+  int layer = 0;
+  int64_t ac_applications = 0;    // forwards in which the Attention Cache (Eq. 13) ran in this layer
+  int64_t ac_tokens_touched = 0;  // summed over those forwards: tokens with a non-zero thresholded cache value
+  int64_t ac_tokens_seen = 0;     // summed over those forwards: tokens
+  int64_t fsg_applications = 0;   // forwards in which FSG (Eq. 8 / 9) ran in this layer
+};
+
 struct RunSnapshot {
   uint64_t job_id = 0;
   Variant variant = Variant::Baseline;
@@ -67,6 +76,16 @@ struct RunSnapshot {
   bool guidance_applied = false;  // Focal Guidance acted on this run (guided variant with FSG or AC on)
   std::vector<int> guidance_weak_layers;       // the weak layers guidance used
   std::vector<std::string> guided_keywords;    // the keywords it guided (Eq. 6 selection or the given words)
+  // The guidance settings in effect: `guidance` with tau_sel / tau_cache as they ran (the model's calibrated values
+  // while auto) and, for a guided run, every value from GuidedResult::config. Baseline runs: the thresholds the
+  // keyword chips were scored with.
+  GuidanceConfig guidance_ran;
+  // Guided runs: one line per switched-on part of guidance that did nothing, and why (GuidedResult::noops), and
+  // what the Attention Cache did per weak layer (GuidanceStats).
+  std::vector<std::string> guidance_noops;
+  std::vector<GuidanceLayerStats> guidance_layer_stats;
+  double cache_max = -1;                       // largest aggregated cache value before the threshold; -1: none built
+  int64_t cache_values = 0, cache_above = 0;   // aggregated cache values seen / above tau_cache
 
   // Model and resolved parameters.
   std::string model_name, model_dir;
@@ -87,6 +106,10 @@ struct RunSnapshot {
   std::vector<StepPtr> steps;            // finished steps, in order
   std::vector<int> weak_layers;          // detected from this run's maps (empty until enough steps)
   std::vector<int> model_weak_layers;    // recorded in the model's manifest (`focalscope analyze`), may be empty
+  // Ground truth of a model trained with planted weak layers (manifest "planted_weak_layers"); shown only, never
+  // read by the detector or by guidance.
+  std::vector<int> model_planted_weak_layers;
+  double model_tau_sel = NAN, model_tau_cache = NAN;  // the model's calibrated thresholds (NaN: none)
 
   std::shared_ptr<const render::Image> reference;
   std::shared_ptr<const std::vector<render::Image>> frames;  // decoded video (set when Done)
@@ -102,11 +125,14 @@ using SnapshotPtr = std::shared_ptr<const RunSnapshot>;
 
 // Per-layer curves (Fig. 2) for one keyword slot and pass: Moran's I and std averaged over the finished steps
 // (or one step when step_index >= 0). NaN where a layer has no maps.
+// With bootstrap_reps > 0, *_lo / *_hi hold a 95% percentile-bootstrap interval of each layer's mean over its steps
+// (analysis/resampling.h, fixed seed, so a redraw gives the same band); a layer with one step has lo = hi = mean.
 struct LayerCurves {
   std::vector<double> moran, std_dev;
+  std::vector<double> moran_lo, moran_hi, std_lo, std_hi;  // empty without bootstrap_reps
   int steps_used = 0;
 };
-LayerCurves layer_curves(const RunSnapshot& s, int slot, PassKind pass, int step_index = -1);
+LayerCurves layer_curves(const RunSnapshot& s, int slot, PassKind pass, int step_index = -1, int bootstrap_reps = 0);
 
 // Semantic-weak layers of this run (analysis/weak_layers.h, contiguous band) from the conditional maps of the
 // finished steps, averaged over keywords; one sample per step. Empty when there is too little data.

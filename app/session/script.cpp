@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/session/run_config.h"
 #include "engine/core/error.h"
 
 namespace focalscope::session {
@@ -25,7 +26,8 @@ const std::map<std::string, Arg>& verbs() {
       {"cell", Arg::Cell},       {"frame", Arg::Number},     {"pass", Arg::Pass},       {"opacity", Arg::Number},
       {"play", Arg::None},       {"pause", Arg::None},       {"sleep", Arg::Number},    {"screenshot", Arg::Rest},
       {"export", Arg::Rest},     {"expect_done", Arg::None}, {"quit", Arg::None},       {"mouse", Arg::Cell},
-      {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest}};
+      {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest},
+      {"load_ablation", Arg::Rest}};
   return v;
 }
 
@@ -88,11 +90,14 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
           fail(where, "pass needs cond or uncond");
         break;
       case Arg::Set: {
-        static const char* names[] = {"tau_sel", "tau_region", "tau_cache", "lambda_txt", "lambda_lat", "lambda_cache"};
-        bool known = false;
-        for (auto* n : names) known = known || (!c.args.empty() && c.args[0] == n);
-        if (c.args.size() != 2 || !known || !parse_number(c.args[1], c.number))
-          fail(where, "set needs one of tau_sel tau_region tau_cache lambda_txt lambda_lat lambda_cache and a number");
+        // Checked by the same function the player applies it with, on a scratch config.
+        GuidanceConfig scratch;
+        std::string err;
+        if (c.args.size() != 2)
+          fail(where, "set needs one of tau_sel tau_region tau_cache lambda_txt lambda_lat lambda_cache and a number "
+                      "(or 'auto' for tau_sel / tau_cache)");
+        if (!set_guidance_param(scratch, c.args[0], c.args[1], &err)) fail(where, err);
+        if (c.args[1] != "auto") parse_number(c.args[1], c.number);
         break;
       }
       case Arg::Cell: {

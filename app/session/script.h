@@ -3,7 +3,7 @@
 // person would click. Parsing (and every argument check) happens up front: a bad script fails before the
 // window opens, naming the line.
 //
-//   model DIR | default          model folder (default: the embedded model)
+//   model DIR | default | planted   model folder (default: the embedded model; planted: shapes-planted beside it)
 //   image PATH                   reference image (PNG/JPEG)
 //   preset N                     benchmark preset N (image + prompt), see demo_presets.h
 //   prompt TEXT...               the rest of the line
@@ -11,6 +11,7 @@
 //   seed N | steps N | cfg X | frames N | max_area N
 //   fg on|off | fsg on|off | ac on|off | ab on|off | auto on|off
 //   set tau_sel|tau_region|tau_cache|lambda_txt|lambda_lat|lambda_cache X
+//   set tau_sel|tau_cache auto   back to the model's calibrated threshold (the engine default when it has none)
 //   weak L1,L2,... | weak auto   override (or detect) the weak-layer set
 //   keyword WORD                 analyse this word (grid, large view, curves)
 //   guide WORD | guide auto      add a word to the guided words / let Eq. 6 select them (tau_sel)
@@ -23,6 +24,7 @@
 //   sleep SECONDS                keep rendering for a while
 //   screenshot PATH              save the window as PNG
 //   export DIR                   write every export (MP4/PNG/CSV/JSON) into DIR
+//   load_ablation PATH           overlay a `focalscope ablate` result (ablate.json, or its folder) on the layer curves
 //   dump_state PATH              write the panes' window rectangles and the runs' states as JSON (for tests)
 //   expect_done                  fail unless both variants finished without error
 //   quit

@@ -6,11 +6,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
 
 #include "app/session/capture_bridge.h"
 #include "engine/core/error.h"
@@ -50,13 +54,17 @@ std::vector<render::Image> to_frames(const at::Tensor& video) {
 
 // The engine's Focal Guidance settings for a guided run. Weak layers: the user's set when edited, else the model's
 // (its manifest, from `focalscope analyze`), else the set detected from this session's baseline maps.
+// Thresholds left on "model default" go in as not given, so generate_guided() applies the model's calibrated values
+// (with_model_defaults), or the engine's defaults where the model has none.
 focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelBundle& m, const RunSnapshot* baseline) {
   focalscope::GuidanceConfig e;
   e.fsg = g.fsg;
   e.ac = g.ac;
-  e.tau_sel = g.tau_sel;
+  e.tau_sel_given = !g.tau_sel_auto;
+  e.tau_cache_given = !g.tau_cache_auto;
+  if (e.tau_sel_given) e.tau_sel = g.tau_sel;
+  if (e.tau_cache_given) e.tau_cache = g.tau_cache;
   e.tau_region = g.tau_region;
-  e.tau_cache = g.tau_cache;
   e.lambda_txt = g.lambda_txt;
   e.lambda_lat = g.lambda_lat;
   e.lambda_cache = g.lambda_cache;
@@ -68,13 +76,13 @@ focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelB
 
 // Eq. 6 scores of the prompt's words against the reference image, for the keyword chips (needs the model's CLIP
 // text tower; otherwise the chips show no score).
-void score_keywords(const ModelBundle& m, const RunInputs& in, const GuidanceConfig& g, const RunConditioning& rc,
-                    std::vector<KeywordInfo>& chips) {
+void score_keywords(const ModelBundle& m, const RunInputs& in, const focalscope::GuidanceConfig& ran,
+                    const RunConditioning& rc, std::vector<KeywordInfo>& chips) {
   if (!m.clip_text || !rc.clip_fea.defined()) return;
   focalscope::GuidanceConfig e;
   e.fsg = true;
-  e.tau_sel = g.tau_sel;
-  e.tau_region = g.tau_region;
+  e.tau_sel = ran.tau_sel;
+  e.tau_region = ran.tau_region;
   FsgPlan plan;
   try {
     plan = plan_focal_guidance(m, in.prompt, rc.clip_fea, e, rc.grid[1], rc.grid[2]);
@@ -94,6 +102,28 @@ void score_keywords(const ModelBundle& m, const RunInputs& in, const GuidanceCon
       }
 }
 
+// The app's view of an engine config that ran: `g` (the request, with its auto flags) with the engine's values.
+GuidanceConfig session_guidance(GuidanceConfig g, const focalscope::GuidanceConfig& e) {
+  g.tau_sel = static_cast<float>(e.tau_sel);
+  g.tau_region = static_cast<float>(e.tau_region);
+  g.tau_cache = static_cast<float>(e.tau_cache);
+  g.lambda_txt = static_cast<float>(e.lambda_txt);
+  g.lambda_lat = static_cast<float>(e.lambda_lat);
+  g.lambda_cache = static_cast<float>(e.lambda_cache);
+  return g;
+}
+
+std::vector<int> planted_layers(const nlohmann::json& manifest) {
+  std::vector<int> out;
+  if (!manifest.is_object()) return out;
+  auto it = manifest.find("planted_weak_layers");
+  if (it == manifest.end() || !it->is_array()) return out;
+  for (const auto& v : *it)
+    if (v.is_number_integer()) out.push_back(v.get<int>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 bool same_baseline(const RunRequest& a, const RunRequest& b) {
   return a.inputs == b.inputs && a.image == b.image && a.analyze_words == b.analyze_words;
 }
@@ -106,6 +136,17 @@ std::string resolve_model_dir(const std::string& dir) {
     fail("model", "the embedded default model (assets/models/shapes) was not found; choose a model directory "
                   "(a Wan2.1-I2V release folder or a FocalScope model folder) or set FOCALSCOPE_MODEL_DIR");
   return d;
+}
+
+std::string planted_model_dir() {
+  const std::string d = default_model_dir();
+  if (d.empty()) return {};
+  return (std::filesystem::path(d).lexically_normal().parent_path() / "shapes-planted").string();
+}
+
+bool has_model_manifest(const std::string& dir) {
+  std::error_code ec;
+  return !dir.empty() && std::filesystem::is_regular_file(std::filesystem::path(dir) / "focalscope.json", ec);
 }
 
 SessionRunner::SessionRunner(RunnerOptions opt) : opt_(opt) {
@@ -278,6 +319,9 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     cur->model_name = m->layout.variant;
     cur->num_layers = m->dit.cfg.num_layers;
     cur->model_weak_layers = m->weak_layers;
+    cur->model_planted_weak_layers = planted_layers(m->layout.manifest);
+    cur->model_tau_sel = m->calibrated_tau_sel;
+    cur->model_tau_cache = m->calibrated_tau_cache;
     cur->seconds_load = load_s;
     if (cancel_) {
       push(RunState::Cancelled, "cancelled");
@@ -306,22 +350,27 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     cur->height = static_cast<int>(P.height);
     cur->sampled_steps = sample_steps(P.steps, opt_.max_grid_columns);
 
-    auto capture = make_capture_bridge(*m, g, P, req.analyze_words, cur->sampled_steps, req.guidance.tau_sel);
-    cur->keywords = capture->keywords();
-    cur->capture_keywords = capture->capture_keywords();
-
     focalscope::GuidanceConfig fg;  // off for the baseline
+    SnapshotPtr base = v == Variant::Guided ? snapshot(Variant::Baseline) : nullptr;
+    const focalscope::GuidanceConfig requested =
+        engine_guidance(req.guidance, *m, base && base->state == RunState::Done ? base.get() : nullptr);
+    // The thresholds in effect (model defaults filled in): the keyword chips are scored with them on both sides.
+    const focalscope::GuidanceConfig ran = with_model_defaults(requested, *m);
+    cur->guidance_ran = session_guidance(cur->guidance, ran);
     if (v == Variant::Guided) {
-      SnapshotPtr base = snapshot(Variant::Baseline);
-      fg = engine_guidance(req.guidance, *m, base && base->state == RunState::Done ? base.get() : nullptr);
+      fg = requested;
       cur->guidance_applied = fg.active();
     }
+
+    auto capture = make_capture_bridge(*m, g, P, req.analyze_words, cur->sampled_steps, static_cast<float>(ran.tau_sel));
+    cur->keywords = capture->keywords();
+    cur->capture_keywords = capture->capture_keywords();
 
     RunHooks hooks;
     hooks.cancel = &cancel_;
     hooks.listener = capture->listener();
     hooks.on_conditioned = [&](const RunConditioning& rc) {
-      score_keywords(*m, req.inputs, req.guidance, rc, cur->keywords);
+      score_keywords(*m, req.inputs, ran, rc, cur->keywords);
       push(RunState::Encoding, "conditioned");
     };
     hooks.on_stage = [&](const std::string& s) {
@@ -350,6 +399,17 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     if (cur->guidance_applied) {
       cur->guidance_weak_layers = guided.weak_layers;
       for (const auto& k : guided.plan.keywords) cur->guided_keywords.push_back(k.word);
+    }
+    if (v == Variant::Guided) {
+      // What ran and what it did, so the panel can say when a switched-on part changed nothing.
+      cur->guidance_ran = session_guidance(cur->guidance, guided.config);
+      cur->guidance_noops = guided.noops;
+      for (const auto& l : guided.stats.weak)
+        cur->guidance_layer_stats.push_back(
+            {l.layer, l.ac_applications, l.ac_tokens_touched, l.ac_tokens_seen, l.fsg_applications});
+      cur->cache_max = guided.stats.cache_max;
+      cur->cache_values = guided.stats.cache_values;
+      cur->cache_above = guided.stats.cache_above;
     }
     cur->seconds_encode = r.seconds_encode;
     cur->seconds_sample = r.seconds_sample;

@@ -1,5 +1,7 @@
 #include "engine/capture/similarity_capture.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <map>
 
@@ -15,8 +17,7 @@ CaptureSource parse_capture_source(const std::string& name) {
   fail("--z", "'" + name + "' is not a visual state (use x_norm, the cross-attention input, or x, the residual stream)");
 }
 
-SimilarityCapture::SimilarityCapture(std::vector<CaptureKeyword> keywords, CaptureLayout layout, CaptureSource source)
-    : keywords_(std::move(keywords)), layout_(std::move(layout)), source_(source) {
+void SimilarityCapture::allocate() {
   const int64_t K = static_cast<int64_t>(keywords_.size());
   if (K < 1) fail("capture", "no keywords");
   if (K != layout_.keywords)
@@ -33,6 +34,32 @@ SimilarityCapture::SimilarityCapture(std::vector<CaptureKeyword> keywords, Captu
   for (int s = 0; s < S; ++s) step_of_slot_[static_cast<size_t>(layout_.steps[s])] = s;
   layer_of_slot_.assign(static_cast<size_t>(layout_.layers.back() + 1), -1);
   for (int l = 0; l < L; ++l) layer_of_slot_[static_cast<size_t>(layout_.layers[l])] = l;
+}
+
+SimilarityCapture::SimilarityCapture(RandomDirections dirs, CaptureLayout layout, CaptureSource source)
+    : layout_(std::move(layout)), source_(source), random_(dirs) {
+  if (dirs.count < 1) fail("capture", "the random-direction baseline needs at least one direction");
+  for (int j = 0; j < dirs.count; ++j) keywords_.push_back({"random_" + std::to_string(j), {}});
+  allocate();
+}
+
+SimilarityCapture::SimilarityCapture(FixedDirections dirs, CaptureLayout layout, CaptureSource source)
+    : layout_(std::move(layout)), source_(source), fixed_(std::move(dirs.per_layer)) {
+  if (dirs.names.empty()) fail("capture", "given directions: none");
+  for (int l : layout_.layers) {
+    const at::Tensor* t = l >= 0 && l < static_cast<int>(fixed_.size()) ? &fixed_[static_cast<size_t>(l)] : nullptr;
+    if (!t || !t->defined() || t->dim() != 2 || t->size(0) != static_cast<int64_t>(dirs.names.size()))
+      fail("capture", "given directions: layer " + std::to_string(l) + " needs a [" + std::to_string(dirs.names.size()) +
+                          ", dim] tensor");
+  }
+  for (auto& n : dirs.names) keywords_.push_back({std::move(n), {}});
+  allocate();
+}
+
+SimilarityCapture::SimilarityCapture(std::vector<CaptureKeyword> keywords, CaptureLayout layout, CaptureSource source)
+    : keywords_(std::move(keywords)), layout_(std::move(layout)), source_(source) {
+  allocate();
+  const int64_t K = static_cast<int64_t>(keywords_.size());
 
   // One gather + one [K, T] x [T, dim] product gives every keyword's mean value vector.
   std::map<int64_t, int64_t> col;  // text row -> column in token_index_
@@ -98,7 +125,24 @@ void SimilarityCapture::on_cross_attn_values(BlockProbe& p) {
 
   // V(k): from the first conditional row of this forward, else the last one seen at this layer.
   auto cond_it = std::find(roles.begin(), roles.end(), PassRole::Cond);
-  if (cond_it != roles.end()) {
+  if (random_.count > 0) {
+    at::Tensor& r = last_values_[static_cast<size_t>(l)];
+    if (!r.defined()) {  // drawn once per layer, on the CPU, so a seed gives the same directions on any device
+      at::Generator gen = at::detail::createCPUGenerator(random_.seed * 1000003ULL + static_cast<uint64_t>(p.layer));
+      r = at::randn({static_cast<int64_t>(random_.count), z_all.size(2)}, gen, at::TensorOptions().dtype(at::kFloat));
+      r = (r / at::linalg_vector_norm(r, 2, {1}, true)).to(z_all.device());
+    }
+  } else if (!fixed_.empty()) {
+    at::Tensor& r = last_values_[static_cast<size_t>(l)];
+    if (!r.defined()) {
+      const at::Tensor& d = fixed_[static_cast<size_t>(p.layer)];
+      if (d.size(1) != z_all.size(2))
+        fail("similarity capture", "layer " + std::to_string(p.layer) + ": given directions have width " +
+                                       std::to_string(d.size(1)) + ", the visual state " + std::to_string(z_all.size(2)));
+      at::Tensor v = d.to(z_all.device(), at::kFloat);
+      r = v / at::linalg_vector_norm(v, 2, {1}, true).clamp_min(1e-12);
+    }
+  } else if (cond_it != roles.end()) {
     const int64_t b = cond_it - roles.begin();
     const at::Tensor tv = p.text_v[b];  // [text_len, dim]
     if (max_token_ >= tv.size(0))

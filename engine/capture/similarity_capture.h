@@ -44,11 +44,33 @@ enum class CaptureSource { NormedInput, Residual };
 const char* capture_source_name(CaptureSource s);             // "x_norm" | "x"
 CaptureSource parse_capture_source(const std::string& name);  // throws Error("--z", ...) otherwise
 
+// The null model of a keyword map: maps of cos(r, z) for random directions r of the value space (one fixed set per
+// layer, N(0, I) normalised, seeded). They keep z's own spatial structure, so their Moran's I is not zero: a
+// keyword's map is semantically structured only in so far as it beats these (docs/statistics.md).
+struct RandomDirections {
+  int count = 20;
+  uint64_t seed = 0x52414e44;
+};
+
+// Directions given per layer, e.g. the value vectors V(w)_l of words that are not in the run's prompt (a keyword's
+// matched control: the same word class, naming nothing in the image), computed from another text context.
+// per_layer[l] is [K, dim] for every model layer l the capture lays out; names has K entries.
+struct FixedDirections {
+  std::vector<std::string> names;
+  std::vector<at::Tensor> per_layer;
+};
+
 class SimilarityCapture : public ProbeListener {
  public:
   // Allocates layout.bytes() of fp16 storage (zeroed). keywords.size() must equal layout.keywords.
   SimilarityCapture(std::vector<CaptureKeyword> keywords, CaptureLayout layout,
                     CaptureSource source = CaptureSource::NormedInput);
+  // Random-direction baseline: layout.keywords must equal dirs.count; "keyword" j is random direction j (named
+  // "random_j"), the same directions at every step and sample, independent per layer.
+  SimilarityCapture(RandomDirections dirs, CaptureLayout layout, CaptureSource source = CaptureSource::NormedInput);
+  bool is_random_baseline() const { return random_.count > 0; }
+  // Given directions: "keyword" j is dirs.names[j], its direction at layer l is row j of dirs.per_layer[l].
+  SimilarityCapture(FixedDirections dirs, CaptureLayout layout, CaptureSource source = CaptureSource::NormedInput);
 
   // Bytes the maps of `layout` take: the number to show before a run starts.
   static int64_t estimate_bytes(const CaptureLayout& layout) { return layout.bytes(); }
@@ -81,6 +103,7 @@ class SimilarityCapture : public ProbeListener {
   at::Tensor maps() const;
 
  private:
+  void allocate();
   void check_slots(int step_slot, int pass_slot, int layer_slot, int keyword) const;
   void publish(int ready);
   int64_t offset(int step_slot, int pass_slot, int layer_slot) const;
@@ -96,6 +119,9 @@ class SimilarityCapture : public ProbeListener {
   int64_t max_token_ = 0;
   at::Tensor token_mean_;             // [K, T] float: row k averages keyword k's rows
   std::vector<at::Tensor> last_values_;  // per layer slot: [K, dim] unit-norm V(k) from the latest cond row
+                                         // (random baseline: the layer's fixed random directions)
+  RandomDirections random_{0, 0};
+  std::vector<at::Tensor> fixed_;     // per model layer: [K, dim] given directions (empty unless FixedDirections)
   std::vector<int> written_;          // per step slot: (pass, layer) maps written
   int highest_touched_ = -1;          // highest step slot written so far (writer only)
   std::atomic<int> ready_{0};

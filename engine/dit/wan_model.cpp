@@ -243,10 +243,44 @@ at::Tensor WanModel::pad_context(const at::Tensor& context) const {
   return at::constant_pad_nd(c, {0, 0, 0, cfg.text_len - c.size(1)}, 0.0);
 }
 
-CrossContext WanModel::precompute_cross(const at::Tensor& context, const at::Tensor& clip_fea) const {
+CrossContext WanModel::precompute_text_cross(const at::Tensor& context) const {
   CrossContext cc;
   at::Tensor ctx = pad_context(context).to(text_emb0.w.device(), text_emb0.w.scalar_type());
   cc.text = text_emb2(gelu_tanh(text_emb0(ctx)));
+  cc.layers.resize(blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const auto& b = blocks[i];
+    cc.layers[i].k = rms_norm(b.ca_k(cc.text), b.ca_norm_k.w, cfg.eps);
+    cc.layers[i].v = b.ca_v(cc.text);
+  }
+  return cc;
+}
+
+void WanModel::swap_layer_text(CrossContext& dst, const CrossContext& src, const std::vector<int>& layers,
+                               const std::vector<int64_t>& rows) {
+  for (int l : layers) {
+    if (l < 0 || l >= static_cast<int>(dst.layers.size()) || l >= static_cast<int>(src.layers.size()))
+      fail("text context swap", "layer " + std::to_string(l) + " does not exist (model has " +
+                                    std::to_string(dst.layers.size()) + ")");
+    auto fit = [&](const at::Tensor& from, const at::Tensor& like) {
+      if (from.size(0) != like.size(0) && from.size(0) != 1)
+        fail("text context swap", "batch " + std::to_string(from.size(0)) + " cannot replace batch " + std::to_string(like.size(0)));
+      const at::Tensor full = from.size(0) == like.size(0) ? from : from.expand(like.sizes());
+      if (rows.empty()) return full.contiguous();
+      at::Tensor out = like.clone();
+      for (int64_t r : rows) {
+        if (r < 0 || r >= like.size(0)) fail("text context swap", "batch row " + std::to_string(r) + " does not exist");
+        out[r].copy_(full[r]);
+      }
+      return out;
+    };
+    dst.layers[l].k = fit(src.layers[l].k, dst.layers[l].k);
+    dst.layers[l].v = fit(src.layers[l].v, dst.layers[l].v);
+  }
+}
+
+CrossContext WanModel::precompute_cross(const at::Tensor& context, const at::Tensor& clip_fea) const {
+  CrossContext cc = precompute_text_cross(context);
   if (cfg.is_i2v()) {
     if (!clip_fea.defined() || clip_fea.dim() != 3 || clip_fea.size(2) != cfg.clip_dim)
       fail("CLIP features", "expected [B, tokens, " + std::to_string(cfg.clip_dim) + "], got " +
@@ -255,16 +289,10 @@ CrossContext WanModel::precompute_cross(const at::Tensor& context, const at::Ten
     at::Tensor h = at::layer_norm(c.to(at::kFloat), {cfg.clip_dim}, img_norm0.w, img_norm0.b, 1e-5);
     h = img_lin3(at::gelu(img_lin1(h.to(img_lin1.w.scalar_type()))));
     cc.img = at::layer_norm(h.to(at::kFloat), {cfg.dim}, img_norm4.w, img_norm4.b, 1e-5);
-  }
-  cc.layers.resize(blocks.size());
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    const auto& b = blocks[i];
-    auto& l = cc.layers[i];
-    l.k = rms_norm(b.ca_k(cc.text), b.ca_norm_k.w, cfg.eps);
-    l.v = b.ca_v(cc.text);
-    if (cfg.is_i2v()) {
-      l.k_img = rms_norm(b.ca_k_img(cc.img), b.ca_norm_k_img.w, cfg.eps);
-      l.v_img = b.ca_v_img(cc.img);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const auto& b = blocks[i];
+      cc.layers[i].k_img = rms_norm(b.ca_k_img(cc.img), b.ca_norm_k_img.w, cfg.eps);
+      cc.layers[i].v_img = b.ca_v_img(cc.img);
     }
   }
   return cc;

@@ -87,6 +87,17 @@ class WanModel {
   // Zero-pads a [L, text_dim] (or [B, L, text_dim]) context to [B, text_len, text_dim]; L > text_len is an error.
   at::Tensor pad_context(const at::Tensor& context) const;
   CrossContext precompute_cross(const at::Tensor& context, const at::Tensor& clip_fea) const;
+  // The text half of precompute_cross: `text` and every layer's text k / v (image parts left undefined). Used to swap
+  // one layer's text context for another (engine/ablation/text_context.h); differentiable when grad mode is on.
+  CrossContext precompute_text_cross(const at::Tensor& context) const;
+  // Layer-wise text intervention: the text keys / values of `layers` in `dst` become those of `src` (its batch of 1
+  // is broadcast to dst's). With src = the empty prompt this knocks the text out of those layers only (causal
+  // ablation, `focalscope ablate`); with src = other samples' prompts it isolates them from their own text while
+  // keeping the input distribution (`train --finetune plant-weak`). Image keys / values are left alone.
+  // `rows`: the batch rows to change (empty = all), e.g. {0} = only the conditional row of a CFG batch, so the
+  // unconditional pass keeps its negative prompt.
+  static void swap_layer_text(CrossContext& dst, const CrossContext& src, const std::vector<int>& layers,
+                              const std::vector<int64_t>& rows = {});
 
   // Velocity prediction [B, out_dim, F, H, W] (float32).
   at::Tensor forward(const DitInputs& in, const ForwardOptions& opt = {}) const;

@@ -33,6 +33,8 @@ at::Tensor unit_rows(const at::Tensor& x) { return x / at::linalg_vector_norm(x,
 // Function words are never keywords by Eq. 6. CLIP's text tokens are contextual: "the" in "the red ball" carries
 // its noun phrase and scores as high as the nouns (measured on the embedded model: 0.82-0.85 vs 0.62-0.88 for
 // object words), so a threshold alone cannot separate them. Given keywords may still name any word.
+}  // namespace
+
 bool is_function_word(const std::string& lowered_word) {
   static const std::set<std::string> kWords = {
       "a", "an", "the", "and", "or", "but", "it", "its", "itself", "this", "that", "these", "those", "is", "are", "be",
@@ -43,7 +45,6 @@ bool is_function_word(const std::string& lowered_word) {
   return kWords.count(w) != 0;
 }
 
-}  // namespace
 
 FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, const at::Tensor& clip_fea,
                             const GuidanceConfig& cfg, int64_t grid_h, int64_t grid_w) {
@@ -134,6 +135,7 @@ FocalGuidance::FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan p
   if (cfg_.active() && static_cast<int>(weak_.size()) == num_layers && cfg_.ac)
     fail("focal guidance", "every layer is marked weak: the Attention Cache needs responsive layers");
   vvis_.resize(static_cast<size_t>(num_layers));
+  for (int l : weak_) stats_.weak.push_back({l});
   const int64_t K = static_cast<int64_t>(plan_.keywords.size());
   if (K == 0) return;
   // Eq. 7: the DiT's own image projection img_emb applied to each anchor.
@@ -176,14 +178,73 @@ std::vector<int64_t> FocalGuidance::guided_rows(const ForwardInfo& info) const {
   return rows;
 }
 
-at::Tensor FocalGuidance::cache_maps(int step) const {
+at::Tensor FocalGuidance::cache_maps(int step) {
   at::Tensor a;
   if (cfg_.cache_source == CacheSource::ThisStepEarlierLayers && cur_step_ == step && cur_count_ > 0)
     a = cur_sum_ / double(cur_count_);  // alpha_l = 1 / (#responsive layers so far)
   else if (prev_cache_.defined())
     a = prev_cache_;
   if (!a.defined()) return a;
+  stats_.cache_max = std::max(stats_.cache_max, a.max().item<double>());
+  stats_.cache_values += a.numel();
+  stats_.cache_above += (a > cfg_.tau_cache).sum().item<int64_t>();
+  if (record_cache_) {
+    const at::Tensor f = a.to(at::kCPU, at::kFloat).contiguous();
+    stats_.cache_samples.insert(stats_.cache_samples.end(), f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  }
   return fg::threshold_cache(a, cfg_.tau_cache);  // Eq. 12
+}
+
+GuidanceStats::Layer* FocalGuidance::layer_stats(int layer) {
+  for (auto& l : stats_.weak)
+    if (l.layer == layer) return &l;
+  return nullptr;
+}
+
+int64_t GuidanceStats::ac_tokens_touched() const {
+  int64_t n = 0;
+  for (const auto& l : weak) n += l.ac_tokens_touched;
+  return n;
+}
+
+std::vector<std::string> guidance_noops(const GuidanceConfig& cfg, const FsgPlan& plan, const GuidanceStats& st) {
+  std::vector<std::string> out;
+  if (!cfg.fsg && !cfg.ac) return out;
+  char b[512];
+  if (!cfg.active()) {  // no plan was made: the strengths alone say it
+    if (cfg.fsg) out.push_back("FSG is on but lambda_txt = lambda_lat = 0: it did nothing");
+    if (cfg.ac) out.push_back("the Attention Cache is on but lambda_cache = 0: it did nothing");
+    return out;
+  }
+  if (plan.keywords.empty()) {
+    const WordScore* best = nullptr;
+    for (const auto& w : plan.words)  // function words can never be selected: the best candidate is a content word
+      if (std::isfinite(w.clip_max) && !is_function_word(lower(w.word)) && (!best || w.clip_max > best->clip_max)) best = &w;
+    std::string what = cfg.fsg && cfg.ac ? "FSG and the Attention Cache did" : cfg.fsg ? "FSG did" : "the Attention Cache did";
+    if (best)
+      std::snprintf(b, sizeof b, "no keyword reached tau_sel %.2f (best word '%s' scores %.2f): %s nothing", cfg.tau_sel,
+                    best->word.c_str(), best->clip_max, what.c_str());
+    else
+      std::snprintf(b, sizeof b, "no keyword was selected: %s nothing", what.c_str());
+    out.push_back(b);
+    return out;  // nothing else can have run
+  }
+  if (cfg.fsg && cfg.lambda_txt == 0 && cfg.lambda_lat == 0)
+    out.push_back("FSG is on but lambda_txt = lambda_lat = 0: it did nothing");
+  if (cfg.ac) {
+    if (cfg.lambda_cache == 0) {
+      out.push_back("the Attention Cache is on but lambda_cache = 0: it did nothing");
+    } else if (st.ac_tokens_touched() == 0) {
+      if (st.cache_values == 0)
+        std::snprintf(b, sizeof b, "the Attention Cache kept 0 tokens: no responsive layer fed it (weak set covers the layers before every weak layer?)");
+      else
+        std::snprintf(b, sizeof b, "the Attention Cache kept 0 tokens: %.1f%% of cache values are above tau_cache %.2f, the "
+                      "largest is %.3f (calibrate with `focalscope calibrate` or lower --tau-cache)",
+                      100.0 * double(st.cache_above) / double(st.cache_values), cfg.tau_cache, st.cache_max);
+      out.push_back(b);
+    }
+  }
+  return out;
 }
 
 void FocalGuidance::on_cross_attn_input(BlockProbe& p) {
@@ -203,9 +264,18 @@ void FocalGuidance::on_cross_attn_input(BlockProbe& p) {
     for (const auto& k : plan_.keywords) regs.push_back(k.region.reshape({-1}));
     p.x = fg::inject_weighted(p.x, rows, at::stack(regs), vv, cfg_.lambda_lat);
   }
+  GuidanceStats::Layer* ls = layer_stats(p.layer);
+  if (cfg_.fsg && ls) ++ls->fsg_applications;
   if (cfg_.ac && cfg_.lambda_cache != 0) {  // Eq. 13 on every token
     at::Tensor A = cache_maps(p.info.step);
-    if (A.defined() && A.size(1) == p.x.size(1)) p.x = fg::inject_weighted(p.x, rows, A, vv, cfg_.lambda_cache);
+    if (A.defined() && A.size(1) == p.x.size(1)) {
+      p.x = fg::inject_weighted(p.x, rows, A, vv, cfg_.lambda_cache);
+      if (ls) {
+        ++ls->ac_applications;
+        ls->ac_tokens_touched += (A != 0).any(0).sum().item<int64_t>() * static_cast<int64_t>(rows.size());
+        ls->ac_tokens_seen += A.size(1) * static_cast<int64_t>(rows.size());
+      }
+    }
   }
 }
 

@@ -33,6 +33,10 @@ namespace focalscope {
 
 struct ModelBundle;
 
+// Articles, conjunctions, pronouns, prepositions (a fixed list): never keywords by Eq. 6 (CLIP's contextual "the" scores
+// as high as the nouns it introduces). Takes a lower-cased word; trailing punctuation is ignored.
+bool is_function_word(const std::string& lowered_word);
+
 // One prompt word with its CLIP similarity to the reference image (the GUI's keyword chips).
 struct WordScore {
   std::string word;
@@ -61,6 +65,28 @@ struct FsgPlan {
 FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, const at::Tensor& clip_fea,
                             const GuidanceConfig& cfg, int64_t grid_h, int64_t grid_w);
 
+// What guidance actually did during a run (for the no-op warnings and the app's per-run readout).
+struct GuidanceStats {
+  struct Layer {
+    int layer = 0;
+    int64_t ac_applications = 0;   // forwards in which Eq. 13 ran in this weak layer
+    int64_t ac_tokens_touched = 0; // sum over those forwards of tokens with a non-zero thresholded cache value
+    int64_t ac_tokens_seen = 0;    // sum over those forwards of tokens (for the fraction)
+    int64_t fsg_applications = 0;  // forwards in which Eq. 8 / Eq. 9 ran in this weak layer
+  };
+  std::vector<Layer> weak;         // one per weak layer, in order
+  double cache_max = -1;           // largest aggregated cache value (Eq. 11) seen before the threshold; -1 = none built
+  int64_t cache_values = 0;        // aggregated cache values seen (token x keyword x application)
+  int64_t cache_above = 0;         // ... of which above tau_cache
+  std::vector<float> cache_samples;  // every aggregated cache value, when FocalGuidance::record_cache_values() is on
+  int64_t ac_tokens_touched() const;
+};
+
+// One line per switched-on part of `cfg` that did nothing in this run, saying why (no keyword reached tau_sel: the
+// best word and its score; the Attention Cache kept 0 tokens: the share above tau_cache and the largest value;
+// strengths at 0). Empty when every switched-on part acted or guidance is off.
+std::vector<std::string> guidance_noops(const GuidanceConfig& cfg, const FsgPlan& plan, const GuidanceStats& stats);
+
 class FocalGuidance : public ProbeListener {
  public:
   FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan plan, int num_layers);
@@ -74,12 +100,15 @@ class FocalGuidance : public ProbeListener {
   const std::vector<int>& weak_layers() const { return weak_; }
   // Aggregated cache maps of the last step (for display): [K, L] or undefined.
   at::Tensor last_cache() const { return prev_cache_; }
+  const GuidanceStats& stats() const { return stats_; }
+  // Keep every aggregated cache value in stats().cache_samples (`focalscope calibrate` reads their distribution).
+  void record_cache_values(bool on) { record_cache_ = on; }
 
  private:
   bool is_weak(int layer) const { return layer >= 0 && layer < static_cast<int>(weak_mask_.size()) && weak_mask_[layer]; }
   at::Tensor visual_values(const BlockProbe& p);  // [K, dim] V_vis,k for this layer (cached per layer)
   std::vector<int64_t> guided_rows(const ForwardInfo& info) const;  // batch rows guidance acts on
-  at::Tensor cache_maps(int step) const;                // [K, L] thresholded A_cache (Eq. 11-12), or undefined
+  at::Tensor cache_maps(int step);  // also counts what it sees into stats_                // [K, L] thresholded A_cache (Eq. 11-12), or undefined
 
   const ModelBundle& model_;
   GuidanceConfig cfg_;
@@ -95,6 +124,9 @@ class FocalGuidance : public ProbeListener {
   at::Tensor cur_sum_;                // [K, L]
   int cur_count_ = 0;
   at::Tensor prev_cache_;             // [K, L]
+  GuidanceStats stats_;
+  bool record_cache_ = false;
+  GuidanceStats::Layer* layer_stats(int layer);
 };
 
 }  // namespace focalscope

@@ -60,12 +60,12 @@ GuidanceConfig GuidanceConfig::from_json(const nlohmann::json& j, const std::str
     if (j.contains("mode")) g.set_mode(j["mode"].get<std::string>());
     if (j.contains("fsg")) g.fsg = j["fsg"].get<bool>();
     if (j.contains("ac")) g.ac = j["ac"].get<bool>();
-    if (j.contains("tau_sel")) g.tau_sel = j["tau_sel"].get<double>();
+    if (j.contains("tau_sel")) g.tau_sel = j["tau_sel"].get<double>(), g.tau_sel_given = true;
     if (j.contains("sim_sign")) g.sim_sign = j["sim_sign"].get<int>();
     if (j.contains("tau_region")) g.tau_region = j["tau_region"].get<double>();
     if (j.contains("lambda_txt")) g.lambda_txt = j["lambda_txt"].get<double>();
     if (j.contains("lambda_lat")) g.lambda_lat = j["lambda_lat"].get<double>();
-    if (j.contains("tau_cache")) g.tau_cache = j["tau_cache"].get<double>();
+    if (j.contains("tau_cache")) g.tau_cache = j["tau_cache"].get<double>(), g.tau_cache_given = true;
     if (j.contains("lambda_cache")) g.lambda_cache = j["lambda_cache"].get<double>();
     if (j.contains("cache_source")) {
       const auto s = j["cache_source"].get<std::string>();

@@ -41,6 +41,10 @@ struct GuidanceConfig {
   // Apply to the conditional CFG pass only (the negative prompt has no keywords); default true.
   bool cond_only = true;
 
+  // Whether tau_sel / tau_cache were set explicitly (a config key or flag). Thresholds that were not take the model's
+  // calibrated values (manifest "calibration", `focalscope calibrate`) when it has them: see with_model_defaults().
+  bool tau_sel_given = false, tau_cache_given = false;
+
   bool active() const;  // anything that can change the output
   nlohmann::json to_json() const;
   // Unknown keys or out-of-range values -> Error naming `where` and the key.

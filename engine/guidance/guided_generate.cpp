@@ -1,13 +1,26 @@
 #include "engine/guidance/guided_generate.h"
 
+#include <cmath>
+
 #include "engine/pipeline/model_bundle.h"
 
 namespace focalscope {
 
-GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, const GuidanceConfig& g, const RunHooks& hooks) {
+GuidanceConfig with_model_defaults(GuidanceConfig g, const ModelBundle& m) {
+  if (!g.tau_cache_given && !std::isnan(m.calibrated_tau_cache)) g.tau_cache = m.calibrated_tau_cache;
+  if (!g.tau_sel_given && !std::isnan(m.calibrated_tau_sel)) g.tau_sel = m.calibrated_tau_sel;
+  return g;
+}
+
+GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, const GuidanceConfig& config,
+                             const RunHooks& hooks, bool record_cache_values) {
   GuidedResult out;
+  out.config = with_model_defaults(config, m);
+  const GuidanceConfig& g = out.config;
   if (!g.active()) {
     out.run = generate(m, req, hooks);
+    // Switched on with every strength at 0: the baseline, bit for bit; say so rather than pass silently.
+    if (!out.run.cancelled) out.noops = guidance_noops(g, FsgPlan{{}, {KeywordAnchor{}}}, out.stats);
     return out;
   }
   std::unique_ptr<FocalGuidance> fg;
@@ -17,12 +30,15 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
   h.on_conditioned = [&](const RunConditioning& rc) {
     out.plan = plan_focal_guidance(m, req.prompt, rc.clip_fea, g, rc.grid[1], rc.grid[2]);
     fg = std::make_unique<FocalGuidance>(m, g, out.plan, m.dit.cfg.num_layers);
+    fg->record_cache_values(record_cache_values);
     out.weak_layers = fg->weak_layers();
     chain.add(fg.get());
     chain.add(hooks.listener);
     if (hooks.on_conditioned) hooks.on_conditioned(rc);
   };
   out.run = generate(m, req, h);
+  if (fg) out.stats = fg->stats();
+  if (!out.run.cancelled) out.noops = guidance_noops(g, out.plan, out.stats);
   return out;
 }
 

@@ -12,10 +12,17 @@ struct GuidedResult {
   GenerateResult run;
   FsgPlan plan;                 // words with CLIP scores, selected keywords (empty when guidance is off)
   std::vector<int> weak_layers; // the set guidance used
+  GuidanceStats stats;          // what it did (tokens the Attention Cache touched per weak layer, ...)
+  std::vector<std::string> noops;  // guidance_noops(): switched-on parts that did nothing, and why
+  GuidanceConfig config;        // what ran: the request's config with the model's defaults filled in
 };
 
-// With guidance off (or all lambdas 0) this is exactly generate(m, req, hooks): bit-identical output.
-GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, const GuidanceConfig& g,
-                             const RunHooks& hooks = {});
+// `g` with the model's calibrated thresholds (ModelBundle::calibrated_*) for those not given explicitly.
+GuidanceConfig with_model_defaults(GuidanceConfig g, const ModelBundle& m);
+
+// With guidance off (or all lambdas 0) this is exactly generate(m, req, hooks): bit-identical output. Thresholds not
+// given explicitly take the model's calibrated values (with_model_defaults).
+GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, const GuidanceConfig& config,
+                             const RunHooks& hooks = {}, bool record_cache_values = false);
 
 }  // namespace focalscope

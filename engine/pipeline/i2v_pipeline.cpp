@@ -100,6 +100,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), lat}, 1);
   }
   CrossContext cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
+  if (hooks.edit_cross) hooks.edit_cross(cross);
   r.seconds_encode = since(t0);
   if (hooks.on_conditioned) {
     const auto& ps = m.dit.cfg.patch_size;

@@ -61,6 +61,9 @@ struct RunHooks {
   ProbeListener* listener = nullptr;                    // probe points (capture, guidance)
   // Called once before sampling (e.g. Focal Guidance plans its anchors from clip_fea here).
   std::function<void(const RunConditioning&)> on_conditioned;
+  // Called once with the run's precomputed cross-attention context (batch rows: cond, then uncond with CFG) before
+  // sampling; it may edit it, e.g. knock the text out of chosen layers (WanModel::swap_layer_text).
+  std::function<void(CrossContext&)> edit_cross;
   std::function<void(const StepProgress&)> on_step;     // called after every step
   std::function<void(const std::string&)> on_stage;     // "encode text", "encode image", "decode", ...
   const std::atomic<bool>* cancel = nullptr;            // checked between steps

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "engine/core/error.h"
@@ -159,7 +161,19 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
       b->clip_text = ClipText::load(clip_set, ClipTextConfig::from_json(m["clip"]["text_config"], where),
                                     m["clip"].value("text_prefix", std::string("textual.")), opt.clip_dtype, opt.device);
     }
-    if (m.contains("weak_layers")) b->weak_layers = m["weak_layers"].get<std::vector<int>>();
+    try {
+      if (m.contains("weak_layers")) b->weak_layers = m["weak_layers"].get<std::vector<int>>();
+      if (m.contains("calibration")) {
+        const auto& c = m["calibration"];
+        if (!c.is_object()) fail(where, "calibration must be an object");
+        if (c.contains("tau_cache")) b->calibrated_tau_cache = c["tau_cache"].get<double>();
+        if (c.contains("tau_sel")) b->calibrated_tau_sel = c["tau_sel"].get<double>();
+        for (double t : {b->calibrated_tau_cache, b->calibrated_tau_sel})
+          if (!std::isnan(t) && !(t >= -1 && t <= 1)) fail(where, "calibration thresholds must be in [-1, 1]");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      fail(where, std::string("bad weak_layers or calibration: ") + e.what());
+    }
     b->vae = WanVAE::load(load_tensor_file(L.vae_weights), VaeConfig::from_json(m["vae"]["config"]), at::kFloat, opt.device);
     b->defaults = SamplingDefaults::from_json(m.value("sampling", nlohmann::json::object()), where);
   } else {
@@ -178,11 +192,11 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
   return b;
 }
 
-void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source) {
+namespace {
+void update_manifest(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
   const std::filesystem::path path = std::filesystem::path(dir) / "focalscope.json";
   nlohmann::json m = read_json(path.string());
-  m["weak_layers"] = weak;
-  m["weak_layers_source"] = source;
+  edit(m);
   const std::filesystem::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp);
@@ -190,6 +204,18 @@ void record_weak_layers(const std::string& dir, const std::vector<int>& weak, co
     if (!out) fail(tmp.string(), "cannot write");
   }
   std::filesystem::rename(tmp, path);
+}
+}  // namespace
+
+void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source) {
+  update_manifest(dir, [&](nlohmann::json& m) {
+    m["weak_layers"] = weak;
+    m["weak_layers_source"] = source;
+  });
+}
+
+void record_calibration(const std::string& dir, const nlohmann::json& calibration) {
+  update_manifest(dir, [&](nlohmann::json& m) { m["calibration"] = calibration; });
 }
 
 void check_bundle(const ModelBundle& b) {

@@ -8,6 +8,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -69,6 +70,10 @@ struct ModelBundle {
   // Focal Guidance's keyword selection (Eq. 6) needs it; without it keywords must be given.
   std::optional<ClipText> clip_text;
   std::vector<int> weak_layers;  // detected semantic-weak layers recorded in the manifest (may be empty)
+  // Guidance thresholds calibrated on this model's own statistics (manifest "calibration", `focalscope calibrate`);
+  // NaN when the model has none (the GuidanceConfig defaults apply).
+  double calibrated_tau_cache = std::numeric_limits<double>::quiet_NaN();
+  double calibrated_tau_sel = std::numeric_limits<double>::quiet_NaN();
   WanVAE vae;
   SamplingDefaults defaults;
   LoadOptions options;
@@ -78,6 +83,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
 // Writes `weak` into the focalscope.json of model folder `dir` ("weak_layers", and `source` under
 // "weak_layers_source"), atomically (temp file + rename). Throws Error when the folder has no manifest.
 void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source);
+// Writes `calibration` (thresholds + where they came from) under "calibration" in the manifest, atomically.
+void record_calibration(const std::string& dir, const nlohmann::json& calibration);
 
 // Checks that the components fit together (CLIP width = DiT clip_dim, umT5 width = text_dim, ...); throws Error.
 void check_bundle(const ModelBundle& b);

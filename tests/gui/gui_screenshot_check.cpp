@@ -5,7 +5,8 @@
 //   * every pane: inside the window, a title bar in the theme's title colours, a body in the window colour;
 //   * layer x step grid and large view: heatmaps, i.e. many pixels of the colormap (viridis) with a spread of
 //     values (a blank or constant map fails); the large view must be shown at opacity 1 for exact colours;
-//   * layer curves: the Moran's I (sky blue) and std (orange) lines are drawn;
+//   * layer curves: the Moran's I (sky blue) and std (orange) lines are drawn, and the causal-effect curve (reddish
+//     purple) when the script loaded an ablation;
 //   * video A/B: both frames have texture (luminance spread), not a flat fill.
 // Prints one line per check; exit 0 only when all pass.
 #include <algorithm>
@@ -164,6 +165,11 @@ int main(int argc, char** argv) {
   const long moran = count(img, curves, 86, 180, 233, 12), sd = count(img, curves, 230, 159, 0, 12);
   check(moran >= 30 && sd >= 30,
         "layer curves: " + std::to_string(moran) + " Moran's I pixels, " + std::to_string(sd) + " std pixels");
+  // An ablation overlay (`load_ablation`): its causal-effect curve (reddish purple) is drawn on the curves.
+  if (st.contains("ablation") && st["ablation"].value("layers", 0) > 0) {
+    const long causal = count(img, curves, 204, 121, 167, 12);
+    check(causal >= 30, "layer curves: " + std::to_string(causal) + " causal-effect pixels (ablation overlay)");
+  }
 
   const auto& vids = st.at("videos");
   check_texture(img, rect_of(vids[0], img), "video A (baseline)");

@@ -27,9 +27,21 @@ for _ in $(seq 1 100); do [ -e "/tmp/.X11-unix/X$DISP" ] && break; sleep 0.1; do
 
 "$MAKE_MODEL" "$FIXTURE" "$OUT/model" >/dev/null
 
+# A small ablate.json (format of `focalscope ablate`, app/session/ablation_file.h) for the test model's 3 layers, to
+# overlay on the layer curves; and a broken one, which must be reported in the panel, not crash the app.
+cat >"$OUT/ablate.json" <<EOF
+{"format": "focalscope.ablate/1", "units": 4, "settings": {"model_name": "gui-test (checkpoint-layout fixture, random CLIP)"},
+ "baseline": {"pass_rate": 0.5, "agreement": 0.8},
+ "layers": [
+  {"layer": 0, "n": 4, "latent_effect": {"mean": 0.62, "ci95": [0.48, 0.77]}, "pass_rate": 0.25},
+  {"layer": 1, "n": 4, "latent_effect": {"mean": 0.08, "ci95": [-0.03, 0.2]}, "pass_rate": 0.5},
+  {"layer": 2, "n": 4, "latent_effect": {"mean": 0.35, "ci95": [0.22, 0.46]}, "pass_rate": 0.5}]}
+EOF
+printf '{"format": "focalscope.ablate/1", "layers": [' >"$OUT/broken_ablate.json"
+
 # The session: a bad image first (must show an error, not crash), then a benchmark preset with Focal Guidance
 # off, generate (A/B), toggle FG on (the test model has no CLIP text tower: the guided word is given) + change a
-# strength, regenerate, open a grid cell, export, screenshot.
+# strength, regenerate, open a grid cell, overlay an ablation (a broken file first), export, screenshot.
 cat >"$OUT/session.txt" <<EOF
 model $OUT/model
 image $OUT/does-not-exist.png
@@ -48,6 +60,8 @@ set lambda_txt 0.8
 generate
 wait 300
 expect_done
+load_ablation $OUT/broken_ablate.json
+load_ablation $OUT/ablate.json
 cell 1 3
 frame 2
 opacity 1
@@ -63,6 +77,8 @@ DISPLAY=":$DISP" FOCALSCOPE_CONFIG_DIR="$OUT/config" LIBGL_ALWAYS_SOFTWARE=1 \
 cat "$OUT/app.log"
 [ "$status" -eq 0 ] || { echo "FAIL: app exited with $status"; exit 1; }
 grep -q "does-not-exist.png" "$OUT/app.log" || { echo "FAIL: the bad image path was not reported"; exit 1; }
+grep -q "broken_ablate.json: not JSON" "$OUT/app.log" || { echo "FAIL: the broken ablate.json was not reported"; exit 1; }
+grep -q "ablation $OUT/ablate.json: 3 layers (0-2)" "$OUT/app.log" || { echo "FAIL: the ablate.json overlay did not load"; exit 1; }
 for f in screenshot.png state.json export/metrics.csv export/metrics.json export/baseline_grid.png; do
   [ -s "$OUT/$f" ] || { echo "FAIL: $OUT/$f missing"; exit 1; }
 done

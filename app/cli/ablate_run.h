@@ -1,0 +1,32 @@
+// One unit of `focalscope ablate`: a benchmark case at one seed, generated un-ablated (with similarity capture, for
+// each layer's Moran's I), with the text knocked out of every layer (the empty-prompt run) and with the text knocked
+// out of each chosen layer alone (WanModel::swap_layer_text with the empty prompt's keys / values). Every video is
+// judged by the strict checker; every final latent is compared with the un-ablated one.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include "analysis/causal_ablation.h"
+#include "engine/pipeline/i2v_pipeline.h"
+#include "engine/shapes/shapes_bench.h"
+
+namespace focalscope::cli {
+
+struct AblationOptions {
+  std::vector<int> layers;  // layers to knock out one at a time
+  int steps = -1;           // sampling overrides (model defaults when < 0)
+  double cfg = -1;
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(int done, int total)> on_variant;  // after each generation of the unit
+};
+
+// The empty prompt's per-layer text keys / values (what a knocked-out layer sees). Computed once per model.
+CrossContext empty_text_context(const ModelBundle& m);
+
+// Runs one unit; returns its rows (baseline, all layers, each layer), or an empty vector when cancelled.
+std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const CrossContext& empty,
+                                                     const shapes::BenchCase& bc, int seed_index,
+                                                     const AblationOptions& opt);
+
+}  // namespace focalscope::cli

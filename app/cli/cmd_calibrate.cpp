@@ -1,0 +1,176 @@
+// focalscope calibrate: per-model Focal Guidance thresholds from the model's own statistics on training-range cases
+// (fresh Shapes cases from the training seed range, never the benchmark's):
+//   tau_cache  the P-th percentile (default 90) of the aggregated Attention Cache values (Eq. 11: mean over the
+//              responsive layers of cos(V(k), z)) that the weak layers receive, so the cache keeps the top (100-P)% of
+//              token x keyword positions on typical inputs. A fixed threshold cannot carry over between models: the
+//              cosine's scale depends on the width and training of each model (0.2 keeps nothing on the embedded one).
+//   tau_sel    the threshold on Eq. 6's max_n S that best separates the prompt's object words (colour and shape words,
+//              which name objects in the image) from its other content words (Youden's J over the two score
+//              distributions); function words are never candidates.
+// Prints both distributions; --write records the thresholds and their provenance in the manifest ("calibration"),
+// from where generate / bench / sweep / the app take them unless a threshold is given explicitly.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "analysis/weak_layers.h"
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/model_arg.h"
+#include "app/cli/progress.h"
+#include "engine/core/blas_check.h"
+#include "engine/core/error.h"
+#include "engine/guidance/guided_generate.h"
+#include "engine/shapes/shapes_prompts.h"
+#include "engine/train/shapes_data.h"
+#include "engine/train/train_options.h"
+
+namespace focalscope::cli {
+namespace {
+
+constexpr uint64_t kStreamCalibrate = 0x43414c01;  // fixed forever, like the streams in train_options.h
+
+const char* kUsage =
+    "usage: focalscope calibrate [--model-dir DIR] [--cases N] [--percentile P] [--seed S] [--write] [--out FILE]\n"
+    "Calibrates the model's Focal Guidance thresholds on N fresh training-range Shapes cases per dimension\n"
+    "(default 10; never benchmark cases): tau_cache = the P-th percentile (default 90) of the Attention Cache values\n"
+    "the weak layers receive (Eq. 11), tau_sel = the Eq. 6 score that best separates object words from the other\n"
+    "content words (Youden's J). Prints both distributions; --write stores the thresholds with their provenance under\n"
+    "\"calibration\" in the model's focalscope.json, where guidance takes them unless given explicitly; --out FILE\n"
+    "writes the distributions as JSON. Needs the model's weak layers (focalscope analyze --record-weak-layers).\n";
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!s.empty() && !std::isalnum(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+nlohmann::json summary(const std::vector<double>& v) {
+  if (v.empty()) return {{"n", 0}};
+  return {{"n", v.size()}, {"min", analysis::quantile(v, 0)}, {"p10", analysis::quantile(v, 0.1)},
+          {"p50", analysis::quantile(v, 0.5)}, {"p90", analysis::quantile(v, 0.9)}, {"p99", analysis::quantile(v, 0.99)},
+          {"max", analysis::quantile(v, 1)}};
+}
+
+// The threshold t maximising J = TPR - FPR for "score > t" (positives above, negatives below); candidates are the
+// midpoints between consecutive distinct scores.
+std::pair<double, double> youden_threshold(const std::vector<double>& pos, const std::vector<double>& neg) {
+  std::vector<double> all = pos;
+  all.insert(all.end(), neg.begin(), neg.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  double best_t = all.empty() ? 0.0 : all.front(), best_j = -2;
+  for (size_t i = 0; i + 1 < all.size(); ++i) {
+    const double t = (all[i] + all[i + 1]) / 2;
+    const double tpr = double(std::count_if(pos.begin(), pos.end(), [&](double x) { return x > t; })) / double(pos.size());
+    const double fpr = double(std::count_if(neg.begin(), neg.end(), [&](double x) { return x > t; })) / double(neg.size());
+    if (tpr - fpr > best_j) best_j = tpr - fpr, best_t = t;
+  }
+  return {best_t, best_j};
+}
+
+int run(const std::vector<std::string>& argv) {
+  Args a(argv, {"model-dir", "cases", "percentile", "seed", "out", "threads"}, {"help", "write"});
+  if (a.flag("help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
+  if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
+  const int per_dim = static_cast<int>(a.integer("cases", 10, 1, 1000));
+  const double pct = a.number("percentile", 90, 1, 99.9);
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 11, 0, 1LL << 62));
+  auto model = load_model_arg(a.str("model-dir"));
+  if (model->weak_layers.empty())
+    fail(model->layout.dir, "no weak layers in the manifest: the Attention Cache has nowhere to act (run `focalscope analyze "
+                            "--record-weak-layers` first)");
+  if (!model->clip_text) fail(model->layout.dir, "the model has no CLIP text tower: keyword selection (Eq. 6) cannot be calibrated");
+
+  train::WorldSpec world;
+  world.frames = model->defaults.frames;
+  world.fps = model->defaults.fps;
+  world.width = world.height = model->clip.cfg.image_size;
+  GuidanceConfig g;
+  g.set_mode("ac");
+  g.tau_cache = 1.0;  // keeps nothing: the run is the baseline, and every aggregated value is recorded
+  g.tau_cache_given = true;
+  std::vector<double> cache, obj_scores, other_scores;
+  std::atomic<bool>& cancel = install_cancel_on_sigint();
+  const int total = per_dim * 3;
+  int idx = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (shapes::Dimension dim : shapes::all_dimensions())
+    for (int k = 0; k < per_dim && !cancel.load(); ++k, ++idx) {
+      const uint64_t ws = train::world_seed(seed, kStreamCalibrate, static_cast<uint64_t>(idx));
+      const auto c = train::sample_case_robust(ws, world, dim, 3);
+      GenerateRequest req;
+      req.image = train::frame_to_tensor(shapes::render_reference(c));
+      req.prompt = c.prompt;
+      req.seed = static_cast<int64_t>(ws % 1000003);
+      g.keywords = shapes::object_words(c.prompt);  // the words the cache serves (Eq. 6 scores every word regardless)
+      RunHooks hooks;
+      hooks.cancel = &cancel;
+      GuidedResult r = generate_guided(*model, req, g, hooks, /*record_cache_values=*/true);
+      if (r.run.cancelled) break;
+      for (float v : r.stats.cache_samples) cache.push_back(v);
+      std::set<std::string> objects;
+      for (const auto& w : shapes::object_words(c.prompt)) objects.insert(lower(w));
+      for (const auto& w : r.plan.words) {
+        if (!std::isfinite(w.clip_max) || w.tokens.empty()) continue;
+        if (objects.count(lower(w.word))) obj_scores.push_back(w.clip_max);
+        else if (!is_function_word(lower(w.word))) other_scores.push_back(w.clip_max);
+      }
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      print_progress("[calibrate] cases", idx + 1, total, el, el / (idx + 1) * (total - idx - 1));
+    }
+  end_progress();
+  if (cancel.load()) {
+    std::fprintf(stderr, "cancelled: nothing written\n");
+    return 130;
+  }
+  if (cache.empty()) fail(model->layout.dir, "no Attention Cache values were produced (no responsive layer before the weak ones?)");
+  if (obj_scores.empty() || other_scores.empty()) fail("calibrate", "too few words to calibrate tau_sel; raise --cases");
+  const double tau_cache = analysis::quantile(cache, pct / 100.0);
+  const auto [tau_sel, j] = youden_threshold(obj_scores, other_scores);
+  nlohmann::json dist = {{"cache_values", summary(cache)}, {"object_word_scores", summary(obj_scores)},
+                         {"other_word_scores", summary(other_scores)}, {"youden_j", j}};
+  std::string command = "focalscope calibrate";
+  for (const auto& s : argv) command += " " + s;
+  nlohmann::json cal = {{"tau_cache", tau_cache}, {"tau_sel", tau_sel},
+                        {"source", {{"command", command}, {"cases", idx}, {"seed", seed}, {"percentile", pct},
+                                    {"weak_layers", model->weak_layers}, {"distributions", dist}}}};
+  std::printf("model %s, weak layers", model->layout.variant.c_str());
+  for (int l : model->weak_layers) std::printf(" %d", l);
+  std::printf(" | %d training-range cases\n", idx);
+  std::printf("attention cache values (Eq. 11): n %zu, median %.4f, p90 %.4f, p99 %.4f, max %.4f\n", cache.size(),
+              analysis::quantile(cache, 0.5), analysis::quantile(cache, 0.9), analysis::quantile(cache, 0.99),
+              analysis::quantile(cache, 1));
+  std::printf("  -> tau_cache = p%.0f = %.4f (was %.2f by default: keeps %.1f%% of values)\n", pct, tau_cache,
+              GuidanceConfig{}.tau_cache,
+              100.0 * double(std::count_if(cache.begin(), cache.end(), [](double v) { return v > GuidanceConfig{}.tau_cache; })) /
+                  double(cache.size()));
+  std::printf("Eq. 6 scores: object words n %zu median %.3f [p10 %.3f]; other content words n %zu median %.3f [p90 %.3f]\n",
+              obj_scores.size(), analysis::quantile(obj_scores, 0.5), analysis::quantile(obj_scores, 0.1),
+              other_scores.size(), analysis::quantile(other_scores, 0.5), analysis::quantile(other_scores, 0.9));
+  std::printf("  -> tau_sel = %.3f (Youden's J %.2f)\n", tau_sel, j);
+  if (a.has("out")) {
+    std::ofstream out(a.str("out"));
+    out << cal.dump(1) << "\n";
+    if (!out) fail(a.str("out"), "cannot write");
+  }
+  if (a.flag("write")) {
+    if (model->layout.format != "focalscope") fail("--write", "only a FocalScope model folder has a manifest to record into");
+    record_calibration(model->layout.dir, cal);
+    std::printf("recorded in %s/focalscope.json (\"calibration\")\n", model->layout.dir.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+FOCALSCOPE_COMMAND("calibrate", "per-model Focal Guidance thresholds (tau_cache, tau_sel) from training-range cases", run);
+
+}  // namespace focalscope::cli
