@@ -32,7 +32,7 @@ struct Probe {
 
 Probe run_probe(const ModelBundle& m, const at::Tensor& image, const std::string& prompt,
                 const std::vector<std::string>& keywords, int64_t seed, const AnalyzeSettings& st,
-                const std::atomic<bool>* cancel) {
+                const SanityOptions& opt) {
   AnalyzeSample s;
   s.id = "sanity";
   s.image = image;
@@ -42,8 +42,9 @@ Probe run_probe(const ModelBundle& m, const at::Tensor& image, const std::string
   AnalyzeSettings cfg = st;
   cfg.random_directions = std::max(cfg.random_directions, 20);
   RunHooks hooks;
-  hooks.cancel = cancel;
+  hooks.cancel = opt.cancel;
   SampleOutcome o = run_analysis_sample(m, s, cfg, /*keep_maps=*/true, hooks);
+  if (opt.on_generation) opt.on_generation();
   Probe p;
   if (o.cancelled) {
     p.cancelled = true;
@@ -182,7 +183,7 @@ SanityResult run_sanity_checks(ModelBundle& model, const std::vector<AnalyzeSamp
   auto probe_all = [&](std::vector<Probe>& out) {
     out.clear();
     for (size_t i = 0; i < n; ++i) {
-      out.push_back(run_probe(model, samples[i].image, samples[i].prompt, samples[i].keywords, samples[i].seed, st, opt.cancel));
+      out.push_back(run_probe(model, samples[i].image, samples[i].prompt, samples[i].keywords, samples[i].seed, st, opt));
       if (out.back().cancelled) return false;
     }
     return true;
@@ -288,9 +289,9 @@ SanityResult run_sanity_checks(ModelBundle& model, const std::vector<AnalyzeSamp
     const std::vector<std::string> kw_present = {lower(stripped[static_cast<size_t>(ph.colour_word)]),
                                                  lower(stripped[static_cast<size_t>(ph.shape_word)])};
     const AnalyzeSample& s = samples[idx];
-    Probe p1 = run_probe(model, s.image, bc.c.prompt, kw_present, s.seed, st, opt.cancel);
+    Probe p1 = run_probe(model, s.image, bc.c.prompt, kw_present, s.seed, st, opt);
     if (p1.cancelled) return res.cancelled = true, res;
-    Probe p2 = run_probe(model, s.image, prompt2, {new_colour, new_shape}, s.seed, st, opt.cancel);
+    Probe p2 = run_probe(model, s.image, prompt2, {new_colour, new_shape}, s.seed, st, opt);
     if (p2.cancelled) return res.cancelled = true, res;
     const at::Tensor cov = train::object_patch_coverage(shapes::render_reference(bc.c), ann, 0, static_cast<int>(p1.grid_h))
                                [ph.object].contiguous();
@@ -346,7 +347,7 @@ SanityResult run_sanity_checks(ModelBundle& model, const std::vector<AnalyzeSamp
                                          lower(stripped[static_cast<size_t>(phrases[1].shape_word)])};
     if (kw[0] == kw[1]) continue;  // the same shape word names both: no way to tell them apart by the word
     const AnalyzeSample& s = samples[idx];
-    Probe p = run_probe(model, s.image, bc.c.prompt, kw, s.seed, st, opt.cancel);
+    Probe p = run_probe(model, s.image, bc.c.prompt, kw, s.seed, st, opt);
     if (p.cancelled) return res.cancelled = true, res;
     const at::Tensor cov = train::object_patch_coverage(shapes::render_reference(bc.c), bc.c.annotation, 0,
                                                         static_cast<int>(p.grid_h)).contiguous();
@@ -399,6 +400,12 @@ SanityResult run_sanity_checks(ModelBundle& model, const std::vector<AnalyzeSamp
     res.lines.push_back(b);
   }
   const bool c_ok = used_c > 0 && c_pass_layers * 2 >= L;
+  if (used_c == 0) {
+    // Nothing measured is not a failure of the maps: say what is missing.
+    res.lines.push_back("    (c) NOT RUN: no sample names two objects with different shapes (the interaction cases do; use more --samples)");
+    res.json["c_two_objects"] = {{"skipped", true}, {"samples", 0}};
+    return res;
+  }
   std::snprintf(b, sizeof b, "    (c) %s: %d of %d layers peak on their own object above chance (pass: at least half)",
                 c_ok ? "PASS" : "FAIL", c_pass_layers, L);
   res.lines.push_back(b);

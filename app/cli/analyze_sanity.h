@@ -11,6 +11,7 @@
 //       of the reference frame, where the objects are known), more often than chance.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ namespace focalscope::cli {
 struct SanityOptions {
   int samples = 8;                       // per check (the first ones of the analysis' sample list that fit)
   const std::atomic<bool>* cancel = nullptr;
+  std::function<void()> on_generation;   // called after every generation (progress)
 };
 
 struct SanityResult {

@@ -347,9 +347,18 @@ int run(const std::vector<std::string>& argv) {
     for (const auto& c : cases) case_ptrs.push_back(&c);
     for (auto& s : samples)
       if (!s.image.defined()) s.image = load_image_tensor(s.image_path);
-    std::fprintf(stderr, "sanity checks: %d samples per check, about %d generations\n", so.samples,
-                 so.samples * (1 + 2 * num_layers + 3));
+    const int sanity_total = so.samples * (1 + 2 * num_layers + 3);
+    std::fprintf(stderr, "sanity checks: %d samples per check, about %d generations\n", so.samples, sanity_total);
+    int sanity_done = 0;
+    const auto sanity_t0 = Clock::now();
+    so.on_generation = [&] {
+      ++sanity_done;
+      const double el = std::chrono::duration<double>(Clock::now() - sanity_t0).count();
+      const int total = std::max(sanity_total, sanity_done);
+      print_progress("[sanity] generations", sanity_done, total, el, el / sanity_done * (total - sanity_done));
+    };
     const SanityResult sr = run_sanity_checks(*model, samples, case_ptrs, st, so);
+    end_progress();
     if (sr.cancelled) {
       std::fprintf(stderr, "sanity checks cancelled\n");
     } else {
