@@ -36,7 +36,7 @@ if [ "${SHIP:-0}" = 1 ]; then
   rm -rf assets/models/shapes-planted
   "$fs" train --finetune plant-weak --weak-layers 6,7,8 --seed 1 --threads "$threads" --out "$out/middle" \
     --export assets/models/shapes-planted --resume
-  "$fs" analyze --suite shapes --samples 50 --interleave --threads "$threads" --model-dir assets/models/shapes-planted \
+  "$fs" analyze --suite shapes --samples 30 --interleave --threads "$threads" --model-dir assets/models/shapes-planted \
     --out "$out/analyze_shipped" --record-weak-layers
   "$fs" calibrate --model-dir assets/models/shapes-planted --threads "$threads" --write
 fi
