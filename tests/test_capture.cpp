@@ -92,6 +92,15 @@ struct DitFixture {
     in.clip_fea = f.in("clip_fea");
   }
   std::array<int64_t, 3> grid() const { return {in.x.size(2), in.x.size(3) / 2, in.x.size(4) / 2}; }
+  // One forward as sampler step 0 with the listeners attached (in order).
+  at::Tensor forward_step0(std::initializer_list<ProbeListener*> listeners) const {
+    ProbeChain chain;
+    for (ProbeListener* l : listeners) chain.add(l);
+    ForwardOptions opt;
+    opt.step = 0;
+    opt.listener = &chain;
+    return model.forward(in, opt);
+  }
 };
 
 // Two keywords: a single token and a two-piece word (mean of rows 2 and 4).
@@ -179,13 +188,7 @@ TEST(SimilarityCapture, MapsMatchDirectCosineAndUpstreamReference) {
   CaptureLayout layout = make_capture_layout({}, fx.model.cfg.num_layers, 1, 2, fx.grid());
   SimilarityCapture cap(kws, layout);
   Recorder rec;
-  ProbeChain chain;
-  chain.add(&cap);
-  chain.add(&rec);
-  ForwardOptions opt;
-  opt.step = 0;
-  opt.listener = &chain;
-  at::Tensor out_with = fx.model.forward(fx.in, opt);
+  at::Tensor out_with = fx.forward_step0({&cap, &rec});
   ASSERT_EQ(cap.ready_steps(), 1);  // every (pass, layer) of the only step written -> published
 
   // fp16 storage, exactly the estimated size.
@@ -220,8 +223,7 @@ TEST(SimilarityCapture, MapsMatchDirectCosineAndUpstreamReference) {
 
   // Residual-stream variant compares with x instead.
   SimilarityCapture cap_x(kws, layout, CaptureSource::Residual);
-  opt.listener = &cap_x;
-  EXPECT_TRUE(at::equal(fx.model.forward(fx.in, opt), out_without));
+  EXPECT_TRUE(at::equal(fx.forward_step0({&cap_x}), out_without));
   for (int l = 0; l < fx.model.cfg.num_layers; ++l)
     EXPECT_LT(max_error(cap_x, 0, 0, l, direct_cosine(rec.x[l][0], rec.text_v[l][0], kws)), 5e-4) << "layer " << l;
   EXPECT_EQ(parse_capture_source("x"), CaptureSource::Residual);
@@ -239,13 +241,7 @@ TEST(SimilarityCapture, GivenDirectionsGiveTheSameMapsAsTheWordsTheyCameFrom) {
   CaptureLayout layout = make_capture_layout({}, L, 1, 2, fx.grid());
   SimilarityCapture cap(kws, layout);
   Recorder rec;
-  ProbeChain chain;
-  chain.add(&cap);
-  chain.add(&rec);
-  ForwardOptions opt;
-  opt.step = 0;
-  opt.listener = &chain;
-  fx.model.forward(fx.in, opt);
+  fx.forward_step0({&cap, &rec});
 
   FixedDirections d;
   d.names = {"one", "two-piece"};
@@ -255,8 +251,7 @@ TEST(SimilarityCapture, GivenDirectionsGiveTheSameMapsAsTheWordsTheyCameFrom) {
   }
   SimilarityCapture given(d, layout);
   EXPECT_EQ(given.keywords()[1].word, "two-piece");
-  opt.listener = &given;
-  fx.model.forward(fx.in, opt);
+  fx.forward_step0({&given});
   ASSERT_EQ(given.ready_steps(), 1);
   for (int l = 0; l < L; ++l)
     for (int k = 0; k < 2; ++k) {

@@ -26,6 +26,18 @@ using namespace focalscope;
 using namespace focalscope::session;
 namespace fs = std::filesystem;
 
+namespace {
+// The message a script text fails to parse with ("no error" when it parses), as file "t.txt".
+std::string script_error(const std::string& text) {
+  try {
+    parse_script_text(text, "t.txt");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
 TEST(PromptWords, ContentWordsInOrderOnce) {
   EXPECT_EQ(prompt_words("The yellow square becomes transparent and disappears."),
             (std::vector<std::string>{"yellow", "square", "becomes", "transparent", "disappears"}));
@@ -44,18 +56,10 @@ TEST(Script, ParsesEveryVerbAndNamesBadLines) {
   EXPECT_DOUBLE_EQ(cmds[6].number, 600);  // default wait limit
   EXPECT_EQ(cmds[9].rest, "out dir/shot.png");
   EXPECT_EQ(cmds[9].line, 11);
-  auto msg = [](const std::string& text) {
-    try {
-      parse_script_text(text, "t.txt");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(msg("generate\nfly away\n").find("t.txt:2: unknown command 'fly'"), std::string::npos);
-  EXPECT_NE(msg("fg maybe").find("t.txt:1"), std::string::npos);
-  EXPECT_NE(msg("set tau_x 1").find("set needs"), std::string::npos);
-  EXPECT_NE(msg("steps ten").find("one number"), std::string::npos);
+  EXPECT_NE(script_error("generate\nfly away\n").find("t.txt:2: unknown command 'fly'"), std::string::npos);
+  EXPECT_NE(script_error("fg maybe").find("t.txt:1"), std::string::npos);
+  EXPECT_NE(script_error("set tau_x 1").find("set needs"), std::string::npos);
+  EXPECT_NE(script_error("steps ten").find("one number"), std::string::npos);
   EXPECT_THROW(parse_script("/nonexistent/script.txt"), Error);
 }
 
@@ -133,17 +137,9 @@ TEST(Settings, ThresholdAutoAndExplicitRoundTrip) {
   ASSERT_TRUE(set_guidance_param(h, cmds[1].args[0], cmds[1].args[1]));
   EXPECT_TRUE(h.tau_cache_auto);
   EXPECT_EQ(cmds[4].rest, "runs/x/ablate.json");
-  auto msg = [](const std::string& text) {
-    try {
-      parse_script_text(text, "t.txt");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(msg("fg on\nset lambda_cache auto\n").find("t.txt:2: set lambda_cache: only tau_sel and tau_cache"), std::string::npos);
-  EXPECT_NE(msg("set tau_cache\n").find("t.txt:1: set needs"), std::string::npos);
-  EXPECT_NE(msg("load_ablation\n").find("load_ablation needs an argument"), std::string::npos);
+  EXPECT_NE(script_error("fg on\nset lambda_cache auto\n").find("t.txt:2: set lambda_cache: only tau_sel and tau_cache"), std::string::npos);
+  EXPECT_NE(script_error("set tau_cache\n").find("t.txt:1: set needs"), std::string::npos);
+  EXPECT_NE(script_error("load_ablation\n").find("load_ablation needs an argument"), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -91,6 +91,21 @@ bool stage_finished(const std::string& ckpt, int64_t target, const std::string& 
   return ck && ck->step >= target;
 }
 
+// The flags every training run shares (output folder, schedule, batch, seed, resume, checkpoints, device).
+// max_steps / min_batch: the bounds the run accepts.
+train::StageOptions stage_options_from_args(const Args& a, int64_t max_steps, int min_batch) {
+  train::StageOptions opt;
+  opt.out_dir = a.required("out");
+  opt.steps = a.integer("steps", 0, 1, max_steps);
+  opt.minutes = a.number("minutes", 0, 0, 1e7);
+  opt.batch = static_cast<int>(a.integer("batch", 0, min_batch, 4096));
+  opt.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
+  opt.resume = a.flag("resume");
+  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
+  opt.device = parse_device_flag(a.str("device", "cpu"));
+  return opt;
+}
+
 // --finetune plant-weak: planted semantic-weak layers (engine/train/plant_weak_stage.h).
 int run_plant_weak(const Args& a, const std::vector<std::string>& argv) {
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
@@ -106,15 +121,7 @@ int run_plant_weak(const Args& a, const std::vector<std::string>& argv) {
   std::string command = "focalscope train";
   for (const auto& s : argv) command += " " + s;
   cfg.provenance = {{"command", command}, {"machine", machine_summary()}, {"exported_at", now_utc()}};
-  train::StageOptions opt;
-  opt.out_dir = a.required("out");
-  opt.steps = a.integer("steps", 0, 1, 1000000);
-  opt.minutes = a.number("minutes", 0, 0, 1e7);
-  opt.batch = static_cast<int>(a.integer("batch", 0, 2, 4096));
-  opt.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
-  opt.resume = a.flag("resume");
-  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
-  opt.device = parse_device_flag(a.str("device", "cpu"));
+  const train::StageOptions opt = stage_options_from_args(a, 1000000, 2);  // a shuffled batch needs 2 clips
   for (const char* g : {"guidance", "guidance-config", "keywords", "tau-sel", "tau-region", "tau-cache", "lambda-txt",
                         "lambda-lat", "lambda-cache", "cache-source"})
     if (a.has(g)) fail(std::string("--") + g, "does not apply to --finetune plant-weak");
@@ -139,15 +146,7 @@ int run_finetune(const Args& a, const std::vector<std::string>& argv) {
   cfg.guidance = guidance_from_args(a);
   cfg.lr = a.number("lr", cfg.lr, 1e-9, 1.0);
   cfg.export_dir = a.str("export");
-  train::StageOptions opt;
-  opt.out_dir = a.required("out");
-  opt.steps = a.integer("steps", 0, 1, (1LL << 40));
-  opt.minutes = a.number("minutes", 0, 0, 1e7);
-  opt.batch = static_cast<int>(a.integer("batch", 0, 1, 4096));
-  opt.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, (1LL << 62)));
-  opt.resume = a.flag("resume");
-  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
-  opt.device = parse_device_flag(a.str("device", "cpu"));
+  const train::StageOptions opt = stage_options_from_args(a, 1LL << 40, 1);
   std::filesystem::create_directories(opt.out_dir);
   const train::StageResult r = train::finetune_weak_layers(opt, cfg);
   std::printf("[finetune] steps %lld -> %lld in %s, last loss %.4f | %s\n", static_cast<long long>(r.first_step),
@@ -188,15 +187,7 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
 
-  train::StageOptions opt;
-  opt.out_dir = a.required("out");
-  opt.steps = a.integer("steps", 0, 1, (1LL << 40));
-  opt.minutes = a.number("minutes", 0, 0, 1e7);
-  opt.batch = static_cast<int>(a.integer("batch", 0, 1, 4096));
-  opt.seed = seed;
-  opt.resume = a.flag("resume");
-  opt.checkpoint_minutes = a.number("checkpoint-minutes", 5, 0.01, 1e6);
-  opt.device = parse_device_flag(a.str("device", "cpu"));
+  train::StageOptions opt = stage_options_from_args(a, 1LL << 40, 1);  // its seed is `seed`, parsed the same way
   if (a.has("lr-cooldown")) {
     opt.lr_cooldown = a.integer("lr-cooldown", 0, 1, (1LL << 40));
     if (opt.steps > 0 && opt.lr_cooldown > opt.steps)

@@ -212,18 +212,8 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
       pool.ensure(n, vae, seed_of, objects_of, cfg.pool_chunk);
     }
     shapes::SplitMix64 rng(stream_seed(opt.seed, kStreamDitStep, static_cast<uint64_t>(s)));
-    std::vector<at::Tensor> x0s, ys, refs, changes;
-    std::vector<std::string> prompts;
-    std::vector<double> sigmas;
-    for (int b = 0; b < B; ++b) {
-      const PoolRecord& r = pool.at(rng.range(0, static_cast<int>(n) - 1));
-      x0s.push_back(r.x0);
-      ys.push_back(r.y);
-      refs.push_back(r.ref);
-      changes.push_back(r.change);
-      prompts.push_back(rng.chance(cfg.text_dropout) ? std::string() : r.prompt);
-      sigmas.push_back(draw_sigma(rng, cfg.shift, cfg.uniform_share));
-    }
+    auto [x0s, ys, refs, changes, prompts, sigmas] =
+        draw_pool_batch(pool, n, B, rng, cfg.text_dropout, cfg.shift, cfg.uniform_share);
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
     at::Tensor x0 = at::stack(x0s, 0).to(opt.device, at::kFloat);
     at::Tensor ylat = at::stack(ys, 0).to(opt.device, at::kFloat);

@@ -56,14 +56,7 @@ StageResult finetune_weak_layers(const StageOptions& opt, const FinetuneConfig& 
   for (int l : weak)
     if (l < 0 || l >= m->dit.cfg.num_layers) fail("--weak-layers", "layer " + std::to_string(l) + " does not exist");
   // The clips the model was trained on (recorded by the exporter), else the embedded model's world.
-  WorldSpec world;
-  const nlohmann::json& mf = m->layout.manifest;
-  if (mf.contains("training") && mf["training"].contains("world")) {
-    const auto& w = mf["training"]["world"];
-    world = {w.value("width", 64), w.value("height", 64), w.value("frames", 13), w.value("fps", 8)};
-  }
-  if (m->clip.cfg.image_size != world.width || world.width != world.height)
-    fail(cfg.model_dir, "not a Shapes-world model (its CLIP image size differs from the world's " + std::to_string(world.width) + " px)");
+  const WorldSpec world = shapes_world_of_model(m->layout.manifest, m->clip.cfg.image_size, cfg.model_dir);
 
   // Trainable: the weak layers' cross-attention, nothing else.
   NamedTensors all = m->dit.named_parameters(), params;

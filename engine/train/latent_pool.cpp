@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/train/flow_matching.h"
 
 namespace focalscope::train {
 
@@ -172,6 +173,21 @@ void LatentPool::ensure(int64_t n, const WanVAE& vae, const std::function<uint64
     }
     if (on_chunk && !on_chunk(size(), n)) return;
   }
+}
+
+PoolBatch draw_pool_batch(const LatentPool& pool, int64_t n, int batch, shapes::SplitMix64& rng, double text_dropout,
+                          double shift, double uniform_share) {
+  PoolBatch b;
+  for (int i = 0; i < batch; ++i) {
+    const PoolRecord& r = pool.at(rng.range(0, static_cast<int>(n) - 1));
+    b.x0s.push_back(r.x0);
+    b.ys.push_back(r.y);
+    b.refs.push_back(r.ref);
+    b.changes.push_back(r.change);
+    b.prompts.push_back(rng.chance(text_dropout) ? std::string() : r.prompt);
+    b.sigmas.push_back(draw_sigma(rng, shift, uniform_share));
+  }
+  return b;
 }
 
 }  // namespace focalscope::train

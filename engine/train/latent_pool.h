@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/shapes/shapes_rng.h"
 #include "engine/train/shapes_data.h"
 #include "engine/vae/wan_vae.h"
 
@@ -34,6 +35,19 @@ struct PoolRecord {
 
 // The change map of PoolRecord for videos [B, 3, T, H, W]: [B, F', H/stride, W/stride].
 at::Tensor latent_change_map(const at::Tensor& videos, int temporal_stride, int spatial_stride);
+
+class LatentPool;
+
+// One training batch drawn from the first `n` records of a pool: per sample a record, the prompt (dropped to "" with
+// probability text_dropout) and a flow-matching sigma, drawn from `rng` in that order (the DiT stage and plant-weak
+// share it, so both stay reproducible from their step seeds).
+struct PoolBatch {
+  std::vector<at::Tensor> x0s, ys, refs, changes;
+  std::vector<std::string> prompts;
+  std::vector<double> sigmas;
+};
+PoolBatch draw_pool_batch(const LatentPool& pool, int64_t n, int batch, shapes::SplitMix64& rng, double text_dropout,
+                          double shift, double uniform_share);
 
 class LatentPool {
  public:

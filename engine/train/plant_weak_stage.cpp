@@ -86,14 +86,8 @@ StageResult plant_weak_layers(const StageOptions& opt, const PlantWeakConfig& cf
   std::unique_ptr<ModelBundle> m = load_model_bundle(cfg.model_dir);
   if (m->layout.format != "focalscope") fail(cfg.model_dir, "planting needs a FocalScope model folder (focalscope.json)");
   check_config(cfg, m->dit.cfg.num_layers, cfg.model_dir);
-  WorldSpec world;
   const nlohmann::json& mf = m->layout.manifest;
-  if (mf.contains("training") && mf["training"].contains("world")) {
-    const auto& w = mf["training"]["world"];
-    world = {w.value("width", 64), w.value("height", 64), w.value("frames", 13), w.value("fps", 8)};
-  }
-  if (m->clip.cfg.image_size != world.width || world.width != world.height)
-    fail(cfg.model_dir, "not a Shapes-world model (its CLIP image size differs from the world's " + std::to_string(world.width) + " px)");
+  const WorldSpec world = shapes_world_of_model(mf, m->clip.cfg.image_size, cfg.model_dir);
 
   // Re-initialise the planted layers' text keys / values (WanModel::init's distribution), seeded per layer.
   WanModel& dit = m->dit;
@@ -208,18 +202,8 @@ StageResult plant_weak_layers(const StageOptions& opt, const PlantWeakConfig& cf
   spec.target_steps = cfg.steps;
   spec.step = [&](int64_t s) -> std::vector<double> {
     shapes::SplitMix64 rng(stream_seed(opt.seed, kStreamPlantStep, static_cast<uint64_t>(s)));
-    std::vector<at::Tensor> x0s, ys, refs, changes;
-    std::vector<std::string> prompts;
-    std::vector<double> sigmas;
-    for (int b = 0; b < B; ++b) {
-      const PoolRecord& r = pool.at(rng.range(0, static_cast<int>(pool.size()) - 1));
-      x0s.push_back(r.x0);
-      ys.push_back(r.y);
-      refs.push_back(r.ref);
-      changes.push_back(r.change);
-      prompts.push_back(rng.chance(cfg.text_dropout) ? std::string() : r.prompt);
-      sigmas.push_back(draw_sigma(rng, cfg.shift, cfg.uniform_share));
-    }
+    auto [x0s, ys, refs, changes, prompts, sigmas] =
+        draw_pool_batch(pool, pool.size(), B, rng, cfg.text_dropout, cfg.shift, cfg.uniform_share);
     const auto f32 = at::TensorOptions().dtype(at::kFloat);
     at::Tensor x0 = at::stack(x0s, 0).to(at::kFloat);
     at::Tensor sig = at::tensor(sigmas, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat);

@@ -13,6 +13,17 @@
 
 namespace focalscope::train {
 
+WorldSpec shapes_world_of_model(const nlohmann::json& manifest, int clip_image_size, const std::string& where) {
+  WorldSpec world;
+  if (manifest.contains("training") && manifest["training"].contains("world")) {
+    const auto& w = manifest["training"]["world"];
+    world = {w.value("width", 64), w.value("height", 64), w.value("frames", 13), w.value("fps", 8)};
+  }
+  if (clip_image_size != world.width || world.width != world.height)
+    fail(where, "not a Shapes-world model (its CLIP image size differs from the world's " + std::to_string(world.width) + " px)");
+  return world;
+}
+
 shapes::ShapesCase sample_case_robust(uint64_t seed, const WorldSpec& world, std::optional<shapes::Dimension> dim,
                                       int max_objects) {
   for (uint64_t attempt = 0;; ++attempt) {

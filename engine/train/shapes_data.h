@@ -20,6 +20,11 @@ struct WorldSpec {
   nlohmann::json to_json() const { return {{"width", width}, {"height", height}, {"frames", frames}, {"fps", fps}}; }
 };
 
+// The world a model folder was trained on (manifest training.world, written by the exporter; else the embedded
+// model's 64x64, 13 frames, 8 fps). Error naming `where` unless it is a square world whose side is the CLIP image
+// size, i.e. unless the folder is a Shapes-world model the fine-tuning stages can train.
+WorldSpec shapes_world_of_model(const nlohmann::json& manifest, int clip_image_size, const std::string& where);
+
 // shapes::sample_case, but a seed whose layout the world cannot place (it throws) is replaced by a derived one,
 // deterministically, so one unlucky seed never stops a training run.
 shapes::ShapesCase sample_case_robust(uint64_t world_seed, const WorldSpec& world, std::optional<shapes::Dimension> dim = {},
