@@ -100,8 +100,16 @@ ModelLayout detect_model_layout(const std::string& dir) {
     const auto& m = L.manifest;
     auto file = [&](const char* comp, const char* key) -> std::string {
       if (!m.contains(comp) || !m[comp].contains(key)) fail((d / "focalscope.json").string(), std::string("no ") + comp + "." + key);
-      fs::path p = d / m[comp][key].get<std::string>();
-      if (!fs::exists(p)) fail(dir, std::string(comp) + " file '" + p.filename().string() + "' is missing");
+      const std::string rel = m[comp][key].get<std::string>();
+      fs::path p = d / rel;
+      if (!fs::exists(p)) {
+        // A derived model (e.g. plant-weak) refers to its base's files by a relative path: say where it looked.
+        const bool outside = rel.find('/') != std::string::npos;
+        fail(dir, std::string(comp) + " file '" + (outside ? rel : p.filename().string()) + "' is missing" +
+                      (outside ? " (looked for " + p.lexically_normal().string() +
+                                     "; a derived model must stay beside the base folder its manifest names)"
+                               : ""));
+      }
       return p.string();
     };
     L.variant = m.value("name", std::string("focalscope model"));
