@@ -31,7 +31,7 @@ struct AblationRow {
   double agreement = 0;   // fraction of the checker's questions answered right
   double latent_rel = 0;  // ||z_variant - z_0|| / ||z_all - z_0|| (0 for the baseline row)
   double moran_i = 0;     // the un-ablated run's Moran's I of this layer (NaN for the baseline / all-layer rows)
-  double moran_excess = 0;  // ... minus that of the prompt's control words: the detector's statistic (NaN: not captured)
+  double moran_excess = 0;  // ... minus that of the prompt's control words: the words rule's statistic (NaN: not captured)
 };
 
 struct LayerEffect {
@@ -40,7 +40,7 @@ struct LayerEffect {
   Interval latent_effect, pass_drop, agreement_drop;
   double pass_rate = 0;      // ablated
   Interval moran_i;          // median over units, bootstrap interval
-  Interval moran_excess;     // the detector's statistic (median excess over the control words)
+  Interval moran_excess;     // the words rule's statistic (median excess over the control words)
 };
 
 struct AblationSummary {
@@ -49,7 +49,7 @@ struct AblationSummary {
   double base_pass_rate = 0, empty_pass_rate = 0;
   double base_agreement = 0, empty_agreement = 0;
   double spearman_latent = 0, spearman_pass = 0, spearman_agreement = 0;  // vs Moran's I, over layers
-  double spearman_excess_latent = 0;  // the detector's statistic vs the latent effect, over layers
+  double spearman_excess_latent = 0;  // the words rule's statistic vs the latent effect, over layers
 };
 
 // Groups rows by unit (case, seed); units lacking their baseline row are an Error naming the unit.

@@ -105,9 +105,22 @@ void LayerCurves::add_control_words(const std::vector<double>& per_layer) {
   for (int l = 0; l < layers_; ++l) control_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)]);
 }
 
+void LayerCurves::add_text_response(const std::vector<double>& per_layer) {
+  if (static_cast<int>(per_layer.size()) != layers_)
+    raise("layer curves", "text response has " + std::to_string(per_layer.size()) + " layers, expected " + std::to_string(layers_));
+  if (response_.empty()) response_.resize(static_cast<size_t>(layers_));
+  for (int l = 0; l < layers_; ++l) response_[static_cast<size_t>(l)].push_back(per_layer[static_cast<size_t>(l)]);
+}
+
 const std::vector<std::vector<double>>& LayerCurves::null_for(WeakReference r) const {
   static const std::vector<std::vector<double>> none;
-  return r == WeakReference::RandomDirections ? random_ : r == WeakReference::ControlWords ? control_ : none;
+  switch (r) {
+    case WeakReference::RandomDirections: return random_;
+    case WeakReference::ControlWords: return control_;
+    case WeakReference::TextResponse: return response_;
+    case WeakReference::LayerMedian: break;
+  }
+  return none;
 }
 
 namespace {
@@ -127,7 +140,7 @@ std::vector<double> LayerCurves::mean_std() const { return row_means(std_); }
 
 WeakLayerReport LayerCurves::detect(const WeakLayerOptions& options) const {
   if (samples() == 0) raise("weak layers", "no samples");
-  for (const auto* c : {&random_, &control_})
+  for (const auto* c : {&random_, &control_, &response_})
     if (!c->empty() && (*c)[0].size() != moran_[0].size())
       raise("layer curves", "a null recorded for " + std::to_string((*c)[0].size()) + " of " + std::to_string(moran_[0].size()) +
                                 " samples");

@@ -58,7 +58,10 @@ class LayerCurves {
   // The same sample's control-word maps' Moran's I per layer (see WeakReference::ControlWords).
   void add_control_words(const std::vector<double>& per_layer);
   const std::vector<std::vector<double>>& control_words() const { return control_; }
-  // The null curves the reference compares with (empty for LayerMedian).
+  // The same sample's text response per layer (engine/capture/text_response.h; see WeakReference::TextResponse).
+  void add_text_response(const std::vector<double>& per_layer);
+  const std::vector<std::vector<double>>& text_response() const { return response_; }
+  // The curves the rule reads besides Moran's I / std (a null, or the text response; empty for LayerMedian).
   const std::vector<std::vector<double>>& null_for(WeakReference r) const;
   int layers() const { return layers_; }
   int samples() const { return static_cast<int>(moran_.empty() ? 0 : moran_[0].size()); }
@@ -72,7 +75,7 @@ class LayerCurves {
 
  private:
   int layers_;
-  std::vector<std::vector<double>> moran_, std_, random_, control_;
+  std::vector<std::vector<double>> moran_, std_, random_, control_, response_;
 };
 
 // Runs of consecutive indices in a sorted list: {3,4,5,9} -> {{3,5},{9,9}} (for shading weak bands).

@@ -84,26 +84,38 @@ WeakLayerDetector::WeakLayerDetector(WeakLayerOptions o) : options_(std::move(o)
   if (bad(options_.min_drop) || options_.min_drop < 0) raise("weak layers", "min_drop must be finite and >= 0");
   if (bad(options_.min_scale) || !(options_.min_scale > 0)) raise("weak layers", "min_scale must be > 0");
   if (bad(options_.margin) || options_.margin < -1 || options_.margin > 1) raise("weak layers", "margin must be in [-1, 1]");
+  if (bad(options_.response_ratio) || options_.response_ratio < 0 || options_.response_ratio > 1)
+    raise("weak layers", "response_ratio must be in [0, 1]");
   if (bad(options_.std_weight) || options_.std_weight < 0 || options_.std_weight > 1)
     raise("weak layers", "std_weight must be in [0, 1]");
 }
 
 WeakLayerOptions validated_weak_rule() {
   WeakLayerOptions o;
-  o.reference = WeakReference::ControlWords;
-  o.margin = 0.02;  // chosen on the early, middle and late planted models (docs/validation.md)
+  o.reference = WeakReference::TextResponse;
+  // Every ratio from 0.3 to 0.55 finds exactly the planted layers of the early, middle and late planted models
+  // (30 samples each); 0.4 is the middle of that range on the log scale (docs/validation.md).
+  o.response_ratio = 0.4;
+  o.margin = 0.02;  // the words reference's margin, when that reference is picked
   return o;
 }
 
 const char* weak_reference_name(WeakReference r) {
-  return r == WeakReference::LayerMedian ? "median" : r == WeakReference::RandomDirections ? "random" : "words";
+  switch (r) {
+    case WeakReference::LayerMedian: return "median";
+    case WeakReference::RandomDirections: return "random";
+    case WeakReference::ControlWords: return "words";
+    case WeakReference::TextResponse: return "response";
+  }
+  return "?";
 }
 
 WeakReference parse_weak_reference(const std::string& s) {
   if (s == "median") return WeakReference::LayerMedian;
   if (s == "random") return WeakReference::RandomDirections;
   if (s == "words") return WeakReference::ControlWords;
-  raise("--weak-reference", "'" + s + "' is not median, random or words");
+  if (s == "response") return WeakReference::TextResponse;
+  raise("--weak-reference", "'" + s + "' is not median, random, words or response");
 }
 
 WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>& moran,
@@ -141,7 +153,47 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
   rep.statistic.resize(layers);
   rep.margin.resize(layers);
   std::vector<double> gain(layers);
-  if (uses_null(o.reference)) {
+  if (o.reference == WeakReference::TextResponse) {
+    if (null_mean.empty()) raise("weak layers", "the text-response rule needs the layers' text response curves");
+    check_curves("text response", null_mean, layers, samples);
+    rep.threshold = o.response_ratio;
+    // Per sample, relative to that sample's median layer (a prompt that moves every layer twice as much counts the
+    // same); a layer's level is the median over samples.
+    std::vector<std::vector<double>> rel(layers, std::vector<double>(samples));
+    for (std::size_t s = 0; s < samples; ++s) {
+      std::vector<double> col(layers);
+      for (std::size_t l = 0; l < layers; ++l) col[l] = null_mean[l][s];
+      const double mid = quantile(col, 0.5);
+      // A sample where the typical layer does not answer at all says nothing: ratio 1 everywhere.
+      for (std::size_t l = 0; l < layers; ++l) rel[l][s] = mid > 0 ? col[l] / mid : 1.0;
+    }
+    std::vector<double> log_level(layers);
+    for (std::size_t l = 0; l < layers; ++l) {
+      rep.excess_spread.push_back(spread_of(rel[l]));
+      log_level[l] = std::log(std::max(rep.excess_spread.back().median, 1e-12));
+    }
+    // The depth trend: a straight line through log(level) over the layer index, fitted by Theil-Sen (median of the
+    // pairwise slopes, then the median intercept), which ignores up to ~29% of layers lying off the line — so a
+    // band of weak layers does not pull the trend down with it. The response falls with depth on its own (on the
+    // embedded model ~15x from layer 0 to 11); a layer is weak when it falls short of ITS depth's trend.
+    double slope = 0;
+    if (layers >= 2) {
+      std::vector<double> slopes;
+      for (std::size_t i = 0; i < layers; ++i)
+        for (std::size_t j = i + 1; j < layers; ++j) slopes.push_back((log_level[j] - log_level[i]) / double(j - i));
+      slope = quantile(slopes, 0.5);
+    }
+    std::vector<double> icept(layers);
+    for (std::size_t l = 0; l < layers; ++l) icept[l] = log_level[l] - slope * double(l);
+    const double intercept = quantile(icept, 0.5);
+    for (std::size_t l = 0; l < layers; ++l) {
+      rep.statistic[l] = std::exp(log_level[l] - (intercept + slope * double(l)));
+      rep.score[l] = rep.statistic[l];
+      rep.margin[l] = rep.threshold - rep.statistic[l];
+      if (rep.margin[l] > 0) rep.weak.push_back(static_cast<int>(l));
+      gain[l] = std::clamp(rep.margin[l] / 0.05, -1.0, 1.0);
+    }
+  } else if (uses_null(o.reference)) {
     if (null_mean.empty())
       raise("weak layers", o.reference == WeakReference::RandomDirections
                                ? "the random-direction reference needs the random-direction baseline (--random-directions > 0)"

@@ -56,14 +56,26 @@ enum class WeakReference {
   // layer that answers the text gives the words naming what is in the image more structured maps than the rest of
   // the prompt; one whose text values carry no meaning does not (docs/validation.md).
   ControlWords,
+  // Not a map statistic: each layer's text response R_l (engine/capture/text_response.h), how much its text
+  // cross-attention output moves when the keywords are swapped for words of their class that the image does not
+  // show, relative to the residual stream. Per sample R_l is divided by that sample's median layer; a layer's level
+  // is the median over samples; the levels' depth trend is a Theil-Sen line through log(level) over the layer slot
+  // (the captured layers in order);
+  // the statistic is level / trend, and the layer is weak when it is below response_ratio (a layer answering its
+  // words far less than layers at its depth do). The local form of the causal ablation; chosen because the map
+  // statistics do not find planted weak layers on the embedded model (docs/validation.md).
+  TextResponse,
 };
-const char* weak_reference_name(WeakReference r);        // "median" | "random" | "words"
+const char* weak_reference_name(WeakReference r);        // "median" | "random" | "words" | "response"
 WeakReference parse_weak_reference(const std::string& s);  // Error naming --weak-reference otherwise
-inline bool uses_null(WeakReference r) { return r != WeakReference::LayerMedian; }
+inline bool uses_null(WeakReference r) { return r == WeakReference::RandomDirections || r == WeakReference::ControlWords; }
+// Whether the rule reads a third curve set (a null or the text response) besides the Moran's I / std curves.
+inline bool uses_reference_curves(WeakReference r) { return r != WeakReference::LayerMedian; }
 
 struct WeakLayerOptions {
   WeakReference reference = WeakReference::LayerMedian;
   double margin = 0.0;       // RandomDirections / ControlWords: weak if the median excess < -margin
+  double response_ratio = 0.25;  // TextResponse: weak if the median relative text response < this
   double z_threshold = 2.0;  // weak if score < -z_threshold
   double min_drop = 0.1;     // ... and the Moran's I level is at least this far below the center
   double min_scale = 0.01;   // floor on the MAD-based scale (Moran's I / std units)
@@ -76,11 +88,13 @@ struct WeakLayerReport {
   WeakReference reference = WeakReference::LayerMedian;
   std::vector<int> weak;              // sorted layer indices
   // The decision statistic per layer and where the rule puts its threshold: LayerMedian: the score (robust z) vs
-  // -z_threshold (and the Moran's I drop); RandomDirections: the median excess vs -margin. margin[l] = threshold -
+  // -z_threshold (and the Moran's I drop); RandomDirections / ControlWords: the median excess vs -margin;
+  // TextResponse: the text response over its depth trend vs response_ratio. margin[l] = threshold -
   // statistic: positive = weak by that much, negative = not weak by that much.
   std::vector<double> statistic, margin;
   double threshold = 0;
-  std::vector<Spread> excess_spread;  // RandomDirections: the excess over samples per layer
+  std::vector<Spread> excess_spread;  // per layer over samples: the excess over the null (RandomDirections, ControlWords)
+                                      // or the relative text response (TextResponse)
   std::vector<double> score;          // per layer, combined robust z (lower = weaker)
   std::vector<double> moran_z, std_z; // per layer, the two robust z-scores (std_z empty without std curves)
   std::vector<Spread> moran_spread;   // per layer over samples
@@ -99,8 +113,9 @@ class WeakLayerDetector {
 
   // moran[l][s], std_curves[l][s]: layers x samples, rectangular, finite. std_curves may be empty
   // (then std_weight must be 0). Shape problems are an Error naming the curve and layer.
-  // null_mean[l][s]: the reference's null for the same samples (RandomDirections: the random-direction maps' Moran's I,
-  // mean over directions; ControlWords: the control words' maps'); required by those references, ignored otherwise.
+  // null_mean[l][s]: the reference curves for the same samples (RandomDirections: the random-direction maps' Moran's I,
+  // mean over directions; ControlWords: the control words' maps'; TextResponse: the text response R_l); required by
+  // those references, ignored by LayerMedian.
   WeakLayerReport detect(const std::vector<std::vector<double>>& moran,
                          const std::vector<std::vector<double>>& std_curves = {},
                          const std::vector<std::vector<double>>& null_mean = {}) const;

@@ -6,6 +6,7 @@
 #   middle layers 6,7,8 seed 1     (shipped)
 #   late   layer  11    seed 3
 #   single layer  5     seed 4     (held out: reported, never used to choose the rule)
+#   fresh  layers 9,10  seed 5     (held out, made after the rule was chosen)
 # usage: scripts/plant_models.sh [OUT_DIR] ; env: THREADS (default 2), FOCALSCOPE (the executable), SHIP=1
 # Each training resumes from OUT_DIR/<name> when stopped (Ctrl-C checkpoints); ~25-45 min each on a 2-core CPU.
 set -euo pipefail
@@ -26,11 +27,14 @@ plant early 0,1 2
 plant middle 6,7,8 1
 plant late 11 3
 plant single 5 4
+plant fresh 9,10 5
 
 # Rule choice (three models), then the held-out one with the chosen default rule.
 "$fs" validate-detector --models "$out/early/model,$out/middle/model,$out/late/model" --samples 30 --threads "$threads" \
-  --rules words:0.015,words:0.02,words:0.025,words:0.03,random:0,median --out "$out/validation_choose" --reuse
-"$fs" validate-detector --models "$out/single/model" --samples 30 --threads "$threads" --out "$out/validation_heldout" --reuse
+  --rules response:0.3,response:0.35,response:0.4,response:0.45,response:0.5,response:0.55,words:0.02,random:0,median \
+  --out "$out/validation_choose" --reuse
+"$fs" validate-detector --models "$out/single/model,$out/fresh/model" --samples 30 --threads "$threads" \
+  --out "$out/validation_heldout" --reuse
 
 if [ "${SHIP:-0}" = 1 ]; then
   rm -rf assets/models/shapes-planted

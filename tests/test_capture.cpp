@@ -14,6 +14,7 @@
 #include "engine/capture/capture_keywords.h"
 #include "engine/capture/capture_layout.h"
 #include "engine/capture/similarity_capture.h"
+#include "engine/capture/text_response.h"
 #include "engine/core/error.h"
 #include "engine/core/fixture.h"
 #include "engine/dit/wan_model.h"
@@ -532,4 +533,62 @@ TEST(SimilarityCapture, EndToEndRunOnTheCheckpointLayout) {
     EXPECT_GE(m.std_minmax, 0.0);
     EXPECT_LE(m.std_minmax, 0.5);
   }
+}
+
+// Records x entering and leaving each layer's cross-attention.
+struct CrossAttnDelta : ProbeListener {
+  std::map<int, at::Tensor> before, after;
+  bool wants(const ForwardInfo&, int) const override { return true; }
+  void on_cross_attn_values(BlockProbe& p) override { before[p.layer] = p.x.clone(); }
+  void on_cross_attn_output(BlockProbe& p) override { after[p.layer] = p.x.clone(); }
+};
+
+TEST(TextResponse, EqualsTheCrossAttentionChangeWhenOneLayerLosesItsText) {
+  // R_l must be what the layer's cross-attention adds with the prompt minus what it adds with the empty prompt, over
+  // the stream's size: recomputed here by running the block twice, once with layer l's text swapped for the empty
+  // context (swap_layer_text, as `ablate` does), on the same input.
+  c10::InferenceMode guard;
+  DitFixture fx;
+  const int L = fx.model.cfg.num_layers;
+  const CrossContext prompt = fx.model.precompute_cross(fx.model.pad_context(fx.in.context), fx.in.clip_fea);
+  const CrossContext empty = fx.model.precompute_cross(fx.model.pad_context(at::zeros_like(fx.in.context)), fx.in.clip_fea);
+  CaptureLayout layout = make_capture_layout({}, L, 1, 1, fx.grid());
+  TextResponseProbe probe(prompt, {empty}, layout, fx.model.cfg.num_heads);
+  const at::Tensor plain = fx.forward_step0({});
+  CrossAttnDelta rec;
+  EXPECT_TRUE(at::equal(fx.forward_step0({&probe, &rec}), plain));  // read-only
+  const auto r = probe.layer_means();
+  ASSERT_EQ(r.size(), static_cast<size_t>(L));
+  for (int l = 0; l < L; ++l) {
+    CrossContext swapped = prompt;
+    WanModel::swap_layer_text(swapped, empty, {l});
+    CrossAttnDelta rec_swapped;
+    ProbeChain chain;
+    chain.add(&rec_swapped);
+    ForwardOptions opt;
+    opt.step = 0;
+    opt.listener = &chain;
+    opt.cross = &swapped;
+    fx.model.forward(fx.in, opt);
+    ASSERT_TRUE(at::allclose(rec_swapped.before[l], rec.before[l]));  // same input to layer l
+    const at::Tensor moved = rec.after[l][0] - rec_swapped.after[l][0];
+    const double expect = moved.norm(2, {-1}).mean().item<double>() / rec.before[l][0].norm(2, {-1}).mean().item<double>();
+    EXPECT_GT(r[l], 0) << "layer " << l;
+    EXPECT_NEAR(r[l], expect, 1e-4 * std::max(1.0, expect)) << "layer " << l;
+  }
+  // The plain ATen path (what other dtypes and devices take; the fused kernels are float32 CPU only) gives the same.
+  {
+    TextResponseProbe plain_path(prompt, {empty}, layout, fx.model.cfg.num_heads);
+    plain_path.reference_path = true;
+    fx.forward_step0({&plain_path});
+    const auto rp = plain_path.layer_means();
+    for (int l = 0; l < L; ++l) EXPECT_NEAR(rp[l], r[l], 1e-5 * std::max(1.0, r[l])) << "ATen path, layer " << l;
+  }
+  // The prompt against itself moves nothing.
+  TextResponseProbe same(prompt, {prompt}, layout, fx.model.cfg.num_heads);
+  fx.forward_step0({&same});
+  for (double v : same.layer_means()) EXPECT_EQ(v, 0.0);
+  // A layer or step that was not recorded is an error, not a silent zero.
+  TextResponseProbe unrun(prompt, {empty}, layout, fx.model.cfg.num_heads);
+  EXPECT_THROW(unrun.layer_means(), Error);
 }

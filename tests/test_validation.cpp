@@ -118,6 +118,42 @@ TEST(WeakLayers, BootstrapGivesIntervalsAndVerdictProbabilities) {
   EXPECT_THROW(fa::parse_weak_reference("mean"), Error);
 }
 
+TEST(WeakLayers, TextResponseRuleComparesEachLayerWithItsDepthTrend) {
+  // 10 layers x 4 samples. The response falls with depth by e^-0.3 per layer (the trend, which no layer should be
+  // blamed for); layer 3 sits at a tenth of its trend and layer 6 at half. Each sample has its own scale (divided out
+  // by the sample's median layer). Theil-Sen ignores the two layers off the line, so the statistic is exactly the
+  // factor below the trend.
+  const int L = 10;
+  std::vector<double> dip(L, 1.0);
+  dip[3] = 0.1;
+  dip[6] = 0.5;
+  const std::vector<double> scale = {1.0, 2.0, 0.5, 3.0};
+  std::vector<std::vector<double>> resp(L), moran(L, std::vector<double>(scale.size(), 0.2));
+  for (int l = 0; l < L; ++l)
+    for (double k : scale) resp[l].push_back(k * std::exp(-0.3 * l) * dip[l]);
+  fa::WeakLayerOptions o;
+  o.reference = fa::WeakReference::TextResponse;
+  o.response_ratio = 0.4;
+  const auto r = fa::WeakLayerDetector(o).detect(moran, {}, resp);
+  EXPECT_EQ(r.weak, (std::vector<int>{3}));
+  EXPECT_DOUBLE_EQ(r.threshold, 0.4);
+  for (int l = 0; l < L; ++l) EXPECT_NEAR(r.statistic[l], dip[l], 1e-9) << "layer " << l;
+  EXPECT_NEAR(r.margin[3], 0.3, 1e-9);
+  // The flat all-layer median would blame the deepest layers for the trend: layer 9 is at e^-2.7 / e^-1.35 of it.
+  o.response_ratio = 0.6;
+  EXPECT_EQ(fa::WeakLayerDetector(o).detect(moran, {}, resp).weak, (std::vector<int>{3, 6}));
+  // A sample where no layer answers (an empty prompt) is neutral (ratio 1), not a division by zero.
+  for (auto& row : resp) row.push_back(0.0);
+  for (auto& row : moran) row.push_back(0.2);
+  EXPECT_EQ(fa::WeakLayerDetector(o).detect(moran, {}, resp).weak, (std::vector<int>{3, 6}));
+  EXPECT_EQ(fa::parse_weak_reference("response"), fa::WeakReference::TextResponse);
+  EXPECT_STREQ(fa::weak_reference_name(fa::WeakReference::TextResponse), "response");
+  // Without the response curves the rule refuses; a ratio outside [0, 1] is refused.
+  EXPECT_THROW(fa::WeakLayerDetector(o).detect(moran), Error);
+  o.response_ratio = 1.5;
+  EXPECT_THROW(fa::WeakLayerDetector{o}, Error);
+}
+
 TEST(CausalAblation, SummaryOnHandWorkedRows) {
   using R = fa::AblationRow;
   std::vector<R> rows;

@@ -76,7 +76,7 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
     cap = std::make_unique<SimilarityCapture>(kws, make_capture_layout(sel, m.dit.cfg.num_layers, P.steps,
                                                                        static_cast<int64_t>(kws.size()), grid));
     chain.add(cap.get());
-    // The prompt's control words in the same run, for the detector's statistic (analysis/weak_layers.h, ControlWords).
+    // The prompt's control words in the same run, for the words rule's statistic (analysis/weak_layers.h, ControlWords).
     const std::vector<std::string> control = control_words(m, bc.c.prompt, words);
     if (!control.empty()) {
       auto ck = resolve_keywords(*m.tokenizer, bc.c.prompt, control, m.text_len);

@@ -83,7 +83,8 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
 
   json rule = {{"reference", analysis::weak_reference_name(s.rule->reference)}, {"margin", s.rule->margin},
                {"threshold", s.report->threshold}, {"z_threshold", s.rule->z_threshold}, {"min_drop", s.rule->min_drop}, {"min_scale", s.rule->min_scale},
-               {"std_weight", s.rule->std_weight},   {"contiguous", s.rule->contiguous}};
+               {"std_weight", s.rule->std_weight},   {"contiguous", s.rule->contiguous},
+               {"response_ratio", s.rule->response_ratio}};
   if (s.rule->override_layers) rule["override"] = *s.rule->override_layers;
   j["weak_rule"] = rule;
 
@@ -108,7 +109,9 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
               {"weak", std::find(R.weak.begin(), R.weak.end(), static_cast<int>(l)) != R.weak.end()},
               {"statistic", R.statistic[l]},
               {"margin", R.margin[l]}};
-    if (!R.excess_spread.empty()) e["excess_over_null"] = spread_json(R.excess_spread[l]);
+    if (!R.excess_spread.empty())
+      e[s.rule->reference == analysis::WeakReference::TextResponse ? "relative_text_response" : "excess_over_null"] =
+          spread_json(R.excess_spread[l]);
     if (s.curves && !s.curves->random_mean().empty()) {
       const auto& rv = s.curves->random_mean()[l];
       std::vector<double> v(rv.begin(), rv.end());
@@ -139,6 +142,7 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
       e["layer_std"] = sd;
       if (!o.random_moran.empty()) e["layer_random_moran_i"] = o.random_moran;  // [layer][direction]
       if (!o.control_moran.empty()) e["layer_control_moran_i"] = o.control_moran;
+      if (!o.text_response.empty()) e["layer_text_response"] = o.text_response;
       if (o.control_looked_for) e["control_words"] = o.control_words;
       e["seconds_generate"] = o.seconds_generate;
       e["seconds_stats"] = o.seconds_stats;

@@ -196,6 +196,7 @@ void add_to_curves(const SampleOutcome& o, analysis::LayerCurves& curves) {
     for (const auto& v : o.layer_values) neutral.push_back(v.morans_i);
     curves.add_control_words(neutral);
   }
+  if (!o.text_response.empty()) curves.add_text_response(o.text_response);
   if (o.random_moran.empty()) return;
   std::vector<double> rm;
   for (const auto& dirs : o.random_moran) {
@@ -288,6 +289,21 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
     random_cap = std::make_unique<SimilarityCapture>(RandomDirections{st.random_directions}, rl, st.source);
     chain.add(random_cap.get());
   }
+  std::unique_ptr<TextResponseProbe> response;
+  if (st.text_response) {
+    c10::InferenceMode guard;
+    const CrossContext prompt_ctx = m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, s.prompt).to(at::kFloat)));
+    // Compared with: the prompt with each colour / shape keyword swapped for the first word of its class that the
+    // prompt does not name (absent_controls), so the response is to WHICH word, not to text being there; a prompt
+    // without such a word is compared with the empty prompt. One alternative per keyword: the probe's cost grows
+    // with the alternatives (docs/validation.md measures both).
+    std::vector<CrossContext> alts;
+    for (const auto& c : absent_controls(s.prompt, s.keywords, kTextResponseAlternativesPerKeyword))
+      alts.push_back(m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, c.text).to(at::kFloat))));
+    if (alts.empty()) alts.push_back(m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, "").to(at::kFloat))));
+    response = std::make_unique<TextResponseProbe>(prompt_ctx, std::move(alts), o.layout, m.dit.cfg.num_heads);
+    chain.add(response.get());
+  }
   RunHooks h = hooks;
   h.listener = &chain;
   auto t0 = Clock::now();
@@ -302,6 +318,7 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
   auto t1 = Clock::now();
   o.stats = capture_statistics(*cap);
   o.layer_values = o.stats.front().layer_means(slots);
+  if (response) o.text_response = response->layer_means(slots);
   if (control_cap)
     for (const auto& v : capture_statistics(*control_cap).front().layer_means(slots)) o.control_moran.push_back(v.morans_i);
   if (random_cap) {

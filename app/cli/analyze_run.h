@@ -9,6 +9,7 @@
 
 #include "analysis/layer_stats.h"
 #include "engine/capture/similarity_capture.h"
+#include "engine/capture/text_response.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/shapes/shapes_bench.h"
 
@@ -34,6 +35,9 @@ enum class ControlKind { AbsentSameClass, NonObjectWords };
 const char* control_kind_name(ControlKind k);             // "absent" | "other-words"
 ControlKind parse_control_kind(const std::string& name);  // Error naming --control otherwise
 
+// Alternatives per colour / shape keyword that the text response compares the prompt with (see run_analysis_sample).
+inline constexpr int kTextResponseAlternativesPerKeyword = 1;
+
 struct AnalyzeSettings {
   GenerateRequest base;             // sampling settings; image, prompt and seed come from each sample
   CaptureSelection selection;       // captured steps / layers (empty = all) and passes
@@ -42,6 +46,7 @@ struct AnalyzeSettings {
   int random_directions = 20;       // random-direction baseline maps per layer (0: none); see RandomDirections
   bool control_words = true;        // also capture control words, the null of the default weak-layer rule
   ControlKind control_kind = ControlKind::NonObjectWords;
+  bool text_response = true;        // also measure each layer's text response (the default weak-layer rule's input)
 };
 
 struct SampleOutcome {
@@ -54,6 +59,8 @@ struct SampleOutcome {
                                                   // when captured, else uncond)
   std::vector<std::vector<double>> random_moran;  // [layer slot][direction]: the random-direction baseline's Moran's I
   std::vector<double> control_moran;  // [layer slot]: Moran's I of the control words' maps (mean over them; empty if none)
+  std::vector<double> text_response;  // [layer slot]: the layer's text response R_l (engine/capture/text_response.h),
+                                      // mean over the stat steps; empty without it
   std::vector<std::string> control_words;  // the prompt's content words that name no object (verbs, adverbs, ...)
   bool control_looked_for = false;         // AnalyzeSettings::control_words was on for this sample
                                                   // (same pass and averaging as layer_values); empty without it

@@ -51,12 +51,15 @@ const char* kUsage =
     "  --pass cond|uncond|both   passes to store (default cond; the statistics use cond when stored)\n"
     "  --z x_norm|x         visual state: norm3(x), the cross-attention input (default), or the residual stream x\n"
     "weak layers (see docs/statistics.md, docs/validation.md):\n"
-    "  default rule: a layer is weak when its keyword maps' Moran's I is below that of the maps of the prompt's control\n"
-    "  words (its content words that name no object) by more than --margin (0.02), median over samples (chosen and\n"
-    "  validated on planted models with validate-detector)\n"
-    "  --weak-reference words|random|median   words: vs the maps of the prompt's control words (content words\n"
-    "                       naming no object); random: vs the random-direction null; median: robust z against the\n"
-    "                       median layer (the original rule, with --z-threshold X --min-drop X --std-weight X)\n"
+    "  default rule: a layer is weak when its text response - how much its text cross-attention output moves when\n"
+    "  the keywords are swapped for same-class words the image does not show, over the residual stream - is below\n"
+    "  --response-ratio (0.4) times the depth trend of all layers' responses (a robust line through log response over\n"
+    "  the layer index), median over samples (chosen and validated on planted models with validate-detector)\n"
+    "  --weak-reference response|words|random|median   response: the default above; words: keyword maps' Moran's I vs\n"
+    "                       the maps of the prompt's control words (content words naming no object); random: vs the\n"
+    "                       random-direction null; median: robust z against the median layer (the original rule,\n"
+    "                       with --z-threshold X --min-drop X --std-weight X)\n"
+    "  --response-ratio X   response reference: weak below X times the depth trend (default 0.4)\n"
     "  --margin X           words / random reference: weak when the excess over the null is below -X (default 0.02)\n"
     "  --control other-words|absent   the words reference's controls: the prompt's other content words (default), or\n"
     "                       each colour / shape keyword's absent same-class words (tried and rejected, docs/validation.md)\n"
@@ -120,7 +123,7 @@ int run(const std::vector<std::string>& argv) {
   Args a(argv,
          {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
           "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
-          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "control"},
+          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "response-ratio", "control"},
          {"help", "contiguous", "interleave", "record-weak-layers", "sanity"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
@@ -155,6 +158,7 @@ int run(const std::vector<std::string>& argv) {
   analysis::WeakLayerOptions rule = analysis::validated_weak_rule();  // docs/validation.md
   if (a.has("weak-reference")) rule.reference = analysis::parse_weak_reference(a.str("weak-reference"));
   rule.margin = a.number("margin", rule.margin, -1, 1);
+  rule.response_ratio = a.number("response-ratio", rule.response_ratio, 0, 1);
   rule.z_threshold = a.number("z-threshold", rule.z_threshold, 0, 100);
   rule.min_drop = a.number("min-drop", rule.min_drop, 0, 100);
   rule.std_weight = a.number("std-weight", rule.std_weight, 0, 1);
@@ -241,6 +245,20 @@ int run(const std::vector<std::string>& argv) {
     }
     std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
                  o.seconds_stats, line.c_str());
+    if (!o.text_response.empty()) {
+      // Relative to this sample's median layer, as the default rule reads it.
+      std::vector<double> sorted = o.text_response;
+      std::sort(sorted.begin(), sorted.end());
+      const size_t n = sorted.size();
+      const double mid = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+      line.clear();
+      for (double r : o.text_response) {
+        char b[16];
+        std::snprintf(b, sizeof b, "%s%.2f", line.empty() ? "" : " ", mid > 0 ? r / mid : 0.0);
+        line += b;
+      }
+      std::fprintf(stderr, "  text response per layer (/ median layer): %s\n", line.c_str());
+    }
     done.push_back(std::move(o));
   }
   if (done.empty()) {
@@ -312,8 +330,10 @@ int run(const std::vector<std::string>& argv) {
   // Summary table: each verdict with its 95% bootstrap interval and margin.
   const bool by_null = analysis::uses_null(rule.reference);
   const bool by_words = rule.reference == analysis::WeakReference::ControlWords;
+  const bool by_response = rule.reference == analysis::WeakReference::TextResponse;
   std::printf("layer  moran_i median [95%% CI]      %s [95%% CI]        margin  P(weak)  weak\n",
-              by_words ? "excess over control words" : by_null ? "excess over random dirs" : "score (robust z)      ");
+              by_response ? "text response / trend    " : by_words ? "excess over control words"
+              : by_null   ? "excess over random dirs"   : "score (robust z)         ");
   for (size_t l = 0; l < layer_ids.size(); ++l) {
     const auto& u = unc[l];
     const bool weak = std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end();
@@ -323,7 +343,9 @@ int run(const std::vector<std::string>& argv) {
   }
   std::printf("rule: %s (threshold %+.4f; margin > 0 = weak by that much); intervals: percentile bootstrap over %d "
               "samples, 1000 resamples (%.2f s)\n",
-              by_words  ? "excess of the keyword maps' Moran's I over the control words' maps, median over samples, < -margin"
+              by_response ? "the layer's text response (keywords swapped) over the layers' depth trend, median over "
+                            "samples, < ratio"
+              : by_words  ? "excess of the keyword maps' Moran's I over the control words' maps, median over samples, < -margin"
               : by_null ? "excess of the keyword maps' Moran's I over the random-direction null, median over samples, < -margin"
                         : "robust z against the median layer",
               report.threshold, curves->samples(), boot_s);

@@ -35,7 +35,9 @@ const char* kUsage =
     "  --keywords w1,w2    (default: the prompt's object words)\n"
     "  --layers SPEC --capture-steps SPEC --pass cond|uncond|both --z x_norm|x   capture settings (default: all, cond)\n"
     "  --steps N --frames N --max-area N   sampling (default: the model's)\n"
-    "  --model-dir DIR --threads N\n";
+    "  --model-dir DIR --threads N\n"
+    "  --text-response-cost  time the analysis with the per-layer text response (on) against the same analysis\n"
+    "                      without it (off) instead of analysis against plain generation\n";
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -59,7 +61,7 @@ at::Tensor synthetic_image() {
 int run(const std::vector<std::string>& argv) {
   Args a(argv, {"reps", "image", "prompt", "keywords", "layers", "capture-steps", "pass", "z", "steps", "frames",
                 "max-area", "model-dir", "threads"},
-         {"help"});
+         {"help", "text-response-cost"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -111,7 +113,14 @@ int run(const std::vector<std::string>& argv) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
   double stats_s = 0;
-  auto time_off = [&] { return timed([&] { generate(*model, req); }); };
+  const bool response_cost = a.flag("text-response-cost");
+  AnalyzeSettings st_without = st;
+  st_without.text_response = false;
+  auto time_off = [&] {
+    return response_cost ? timed([&] { run_analysis_sample(*model, s, st_without, /*keep_maps=*/false); })
+                         : timed([&] { generate(*model, req); });
+  };
+  if (response_cost) std::printf("off = analysis without the text response, on = with it\n");
   auto time_on = [&] {
     return timed([&] { stats_s = run_analysis_sample(*model, s, st, /*keep_maps=*/false).seconds_stats; });
   };

@@ -41,16 +41,22 @@ const char* kUsage =
     "the model's planted_weak_layers: precision, recall and per-layer scores. Writes DIR/validation.json,\n"
     "DIR/validation.md, DIR/validation.png and each model's curves (DIR/curves/*.json; --reuse reads them back\n"
     "instead of generating again when their settings match).\n"
-    "--rules LIST scores several rules on the same curves, e.g. words:0.03,random:0,median (default: analyze's).\n"
+    "--rules LIST scores several rules on the same curves, e.g. response:0.25,words:0.03,random:0,median (default:\n"
+    "analyze's).\n"
     "--control picks the control words of the words rule, as in analyze (default other-words).\n";
+
+// What the text response compares the prompt with (analyze_run.cpp); curves measured otherwise are not reused.
+constexpr const char* kResponseComparedWith = "one absent same-class word per keyword, else the empty prompt";
 
 struct ModelCurves {
   std::string dir, name, fingerprint;
   std::vector<int> planted;  // empty for a base
   std::string base_dir;
-  std::vector<std::vector<double>> moran, std_dev, random, control;  // [layer][sample]
+  std::vector<std::vector<double>> moran, std_dev, random, control, response;  // [layer][sample]
   const std::vector<std::vector<double>>& null_for(analysis::WeakReference r) const {
-    return r == analysis::WeakReference::ControlWords ? control : random;
+    return r == analysis::WeakReference::ControlWords ? control
+           : r == analysis::WeakReference::TextResponse ? response
+                                                         : random;
   }
 };
 
@@ -64,7 +70,8 @@ std::string slug(const std::string& dir) {
 json curves_json(const ModelCurves& c, int samples, ControlKind ck) {
   return {{"dir", c.dir}, {"name", c.name}, {"dit", c.fingerprint}, {"samples", samples},
           {"control_kind", control_kind_name(ck)},
-          {"moran", c.moran}, {"std", c.std_dev}, {"random", c.random}, {"control", c.control}};
+          {"moran", c.moran}, {"std", c.std_dev}, {"random", c.random}, {"control", c.control}, {"response", c.response},
+          {"response_compared_with", kResponseComparedWith}};
 }
 
 // Analyses one model folder over the suite samples (or reads its cached curves).
@@ -82,12 +89,15 @@ ModelCurves model_curves(const std::string& dir, int n, ControlKind ck, const st
     try {
       j = json::parse(in);
       // Curves written before the control kind was recorded used the prompt's other words.
+      // Curves written before the text response was measured are analysed again.
       if (j.at("dit") == c.fingerprint && j.at("samples") == n &&
+          j.value("response_compared_with", std::string()) == kResponseComparedWith &&
           j.value("control_kind", std::string("other-words")) == control_kind_name(ck)) {
         c.moran = j.at("moran").get<std::vector<std::vector<double>>>();
         c.std_dev = j.at("std").get<std::vector<std::vector<double>>>();
         c.random = j.at("random").get<std::vector<std::vector<double>>>();
         c.control = j.at("control").get<std::vector<std::vector<double>>>();
+        c.response = j.at("response").get<std::vector<std::vector<double>>>();
         std::fprintf(stderr, "%s: curves read from %s\n", c.dir.c_str(), cache.c_str());
         return c;
       }
@@ -117,6 +127,7 @@ ModelCurves model_curves(const std::string& dir, int n, ControlKind ck, const st
   c.std_dev = curves.std_minmax();
   c.random = curves.random_mean();
   c.control = curves.control_words();
+  c.response = curves.text_response();
   fs::create_directories(cache_dir);
   std::ofstream(cache) << curves_json(c, n, ck).dump() << "\n";
   return c;
@@ -138,17 +149,19 @@ std::vector<RuleSpec> parse_rules(const std::string& spec) {
     const std::string kind = item.substr(0, colon);
     r.options = analysis::validated_weak_rule();
     r.options.reference = analysis::parse_weak_reference(kind);
-    if (!analysis::uses_null(r.options.reference)) r.options = analysis::WeakLayerOptions{};
+    if (!analysis::uses_reference_curves(r.options.reference)) r.options = analysis::WeakLayerOptions{};
+    r.options.reference = analysis::parse_weak_reference(kind);
     if (colon != std::string::npos) {
       try {
         size_t used = 0;
         const std::string num = item.substr(colon + 1);
         const double v = std::stod(num, &used);
         if (used != num.size()) throw std::invalid_argument(num);
-        if (analysis::uses_null(r.options.reference)) r.options.margin = v;
+        if (r.options.reference == analysis::WeakReference::TextResponse) r.options.response_ratio = v;
+        else if (analysis::uses_null(r.options.reference)) r.options.margin = v;
         else r.options.z_threshold = v;
       } catch (const std::exception&) {
-        fail("--rules", "'" + item + "': expected words:MARGIN, random:MARGIN or median:Z");
+        fail("--rules", "'" + item + "': expected response:RATIO, words:MARGIN, random:MARGIN or median:Z");
       }
     }
     out.push_back(r);
@@ -221,12 +234,14 @@ int run(const std::vector<std::string>& argv) {
   for (const auto& rule : rules) {
     const analysis::WeakLayerDetector det(rule.options);
     md << "## Rule `" << rule.name << "` (" << analysis::weak_reference_name(rule.options.reference);
-    if (analysis::uses_null(rule.options.reference)) md << ", margin " << rule.options.margin;
+    if (rule.options.reference == analysis::WeakReference::TextResponse) md << ", ratio " << rule.options.response_ratio;
+    else if (analysis::uses_null(rule.options.reference)) md << ", margin " << rule.options.margin;
     else md << ", z " << rule.options.z_threshold << ", min drop " << rule.options.min_drop;
     md << ")\n\n| model | planted | detected | detected on base | planted - base (found) | precision | recall |\n"
           "| --- | --- | --- | --- | --- | ---: | ---: |\n";
     json jrule = {{"rule", rule.name}, {"reference", analysis::weak_reference_name(rule.options.reference)},
-                  {"margin", rule.options.margin}, {"z_threshold", rule.options.z_threshold}, {"models", json::array()}};
+                  {"margin", rule.options.margin}, {"z_threshold", rule.options.z_threshold},
+                  {"response_ratio", rule.options.response_ratio}, {"models", json::array()}};
     for (const auto& p : planted) {
       const ModelCurves& b = bases.at(fs::absolute(p.base_dir).lexically_normal().string());
       const auto ref = rule.options.reference;
@@ -290,7 +305,9 @@ int run(const std::vector<std::string>& argv) {
     render::LinePlotSpec spec;
  spec.title = p.name + ": planted " + join(p.planted) + "  (rule " + rules.front().name + ")";
     spec.x_label = "layer";
-    spec.y_label = ref0 == analysis::WeakReference::LayerMedian ? "robust z" : "excess over the null";
+    spec.y_label = ref0 == analysis::WeakReference::LayerMedian    ? "robust z"
+                   : ref0 == analysis::WeakReference::TextResponse ? "text response / depth trend"
+                                                                   : "excess over the null";
     spec.series = {sb, sp, th};
     for (int l : p.planted) spec.shaded.push_back({l - 0.5, l + 0.5, render::Color{213, 94, 0, 50}, "planted"});
     spec.width = 1000;

@@ -6,6 +6,7 @@
 #   * ablate: outputs, Spearman in ablate.json, a stop and --resume that redoes nothing;
 #   * validate-detector on the shipped planted model: outputs and the planted set read from its manifest;
 #   * analyze --control absent (the rejected matched-control variant) still runs;
+#   * analyze's default rule (text response) is named in metrics.json with the per-sample responses;
 #   * plant-weak's one-line errors.
 # usage: test_trust_cli.sh FOCALSCOPE OUT_DIR      Exit 77 (ctest: skipped) when the embedded models are absent.
 set -euo pipefail
@@ -75,6 +76,16 @@ grep -q '"control_words": "absent"' "$OUT/absent/metrics.json" || fail "metrics.
 grep -q '~' "$OUT/absent/metrics.json" || fail "no absent-word control (word~keyword) in metrics.json"
 err=$("$APP" analyze --suite shapes --samples 1 --control verbs --out "$OUT/absent2" 2>&1) && fail "--control verbs must fail"
 [[ $err == *"--control"* ]] || fail "--control message: $err"
+
+# 5b. analyze's default rule is the validated text-response rule: metrics.json names it and carries every sample's
+#     per-layer text response; a ratio outside [0, 1] is refused naming the flag.
+"$APP" analyze --suite shapes --samples 2 --steps 4 --threads 1 --model-dir "$PLANTED" --out "$OUT/resp" >"$OUT/resp.log" 2>&1 \
+  || { cat "$OUT/resp.log"; fail "analyze (default rule)"; }
+grep -q '"reference": "response"' "$OUT/resp/metrics.json" || fail "metrics.json does not name the response rule"
+grep -q '"layer_text_response"' "$OUT/resp/metrics.json" || fail "metrics.json has no per-sample text response"
+grep -q 'text response / trend' "$OUT/resp.log" || fail "the summary table does not show the text response"
+err=$("$APP" analyze --suite shapes --samples 1 --response-ratio 2 --out "$OUT/resp2" 2>&1) && fail "--response-ratio 2 must fail"
+[[ $err == *"--response-ratio"* ]] || fail "--response-ratio message: $err"
 
 # 6. plant-weak refuses bad layer sets in one line naming the flag.
 for bad in "--weak-layers 99" "--weak-layers all" "--weak-layers 0-11"; do
