@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -362,9 +363,23 @@ TEST(Exports, WriteEveryFormat) {
   RunSnapshot a = synthetic_snapshot();
   RunSnapshot b = synthetic_snapshot();
   b.variant = Variant::Guided;
+  // A run's hallucination metric (two steps; step 0 has no value) is exported as CSV and JSON.
+  a.hallucination.window = 10;
+  a.hallucination.grid = {1, 1, 2};
+  a.hallucination.window_used = {1, 2};
+  a.hallucination.global = {NAN, 0.25};
+  a.hallucination.maps = {{}, {0.2f, 0.3f}};
   const std::string dir = focalscope::testing::temp_dir("exports");
   auto files = export_all(dir, &a, &b, "red", PassKind::Cond, render::Colormap::Viridis, 0.6f);
-  EXPECT_GE(files.size(), 9u);
+  EXPECT_GE(files.size(), 11u);
+  {
+    std::ifstream h(dir + "/baseline_hallucination.csv");
+    std::stringstream text;
+    text << h.rdbuf();
+    EXPECT_EQ(text.str(), "step,window,sigma2_global\n0,1,\n1,2,0.25\n");
+    EXPECT_TRUE(fs::exists(fs::path(dir) / "baseline_hallucination.json"));
+    EXPECT_FALSE(fs::exists(fs::path(dir) / "guided_hallucination.csv"));  // that run has none
+  }
   for (const char* f : {"metrics.csv", "metrics.json", "baseline_grid.png", "guided_curves.png", "baseline_map_last_step.png",
                         "baseline_frames/frame_004.png"})
     EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;

@@ -37,7 +37,9 @@ const char* kUsage =
     "  --steps N --frames N --max-area N   sampling (default: the model's)\n"
     "  --model-dir DIR --threads N\n"
     "  --text-response-cost  time the analysis with the per-layer text response (on) against the same analysis\n"
-    "                      without it (off) instead of analysis against plain generation\n";
+    "                      without it (off) instead of analysis against plain generation\n"
+    "  --hallucination     time plain generation with KV-Lock's hallucination metric (on, window 10) against the same\n"
+    "                      generation without it (off)\n";
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -61,7 +63,7 @@ at::Tensor synthetic_image() {
 int run(const std::vector<std::string>& argv) {
   Args a(argv, {"reps", "image", "prompt", "keywords", "layers", "capture-steps", "pass", "z", "steps", "frames",
                 "max-area", "model-dir", "threads"},
-         {"help", "text-response-cost"});
+         {"help", "text-response-cost", "hallucination"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -113,15 +115,25 @@ int run(const std::vector<std::string>& argv) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
   double stats_s = 0;
-  const bool response_cost = a.flag("text-response-cost");
+  const bool response_cost = a.flag("text-response-cost"), hallucination = a.flag("hallucination");
+  if (response_cost && hallucination) fail("--hallucination", "choose one of --hallucination and --text-response-cost");
   AnalyzeSettings st_without = st;
   st_without.text_response = false;
+  GenerateRequest req_plain = req;  // "off": no similarity capture and no hallucination metric either
+  req_plain.hallucination_window = 0;
   auto time_off = [&] {
-    return response_cost ? timed([&] { run_analysis_sample(*model, s, st_without, /*keep_maps=*/false); })
-                         : timed([&] { generate(*model, req); });
+    if (response_cost) return timed([&] { run_analysis_sample(*model, s, st_without, /*keep_maps=*/false); });
+    return timed([&] { generate(*model, hallucination ? req_plain : req); });
   };
   if (response_cost) std::printf("off = analysis without the text response, on = with it\n");
+  if (hallucination) std::printf("off = generation without the hallucination metric, on = with it (window %d)\n", req.hallucination_window);
   auto time_on = [&] {
+    if (hallucination) {
+      int steps = 0;
+      const double t = timed([&] { steps = generate(*model, req).hallucination.steps(); });
+      if (steps != P.steps) fail("bench-capture", "the hallucination metric recorded no steps");  // nothing timed
+      return t;
+    }
     return timed([&] { stats_s = run_analysis_sample(*model, s, st, /*keep_maps=*/false).seconds_stats; });
   };
   time_off();  // warm-up: allocator, thread pool, lazily built tables

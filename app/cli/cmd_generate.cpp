@@ -13,6 +13,7 @@
 #include "engine/core/error.h"
 #include "engine/core/blas_check.h"
 #include "app/cli/guidance_args.h"
+#include "app/cli/hallucination_args.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #ifdef FOCALSCOPE_WITH_VIDEO
@@ -34,11 +35,17 @@ const char* kUsage =
     "  --seed N            noise seed (default 0)\n"
     "  --frames-png DIR    also write every frame as PNG\n"
     "  --model-dir DIR     a Wan2.1 release folder or a FocalScope model folder (default: the embedded Shapes model)\n"
-    "  --threads N         CPU threads for libtorch\n";
+    "  --threads N         CPU threads for libtorch\n"
+    "hallucination metric (KV-Lock; docs/kv_lock.md), on for every run:\n"
+    "  --hallucination-window W   steps in the sliding window of the x0 variance (default 10; 0 = off)\n"
+    "  --hallucination-out FILE   write the per-step sigma2 (and, as .json, the per-step maps) to FILE.csv|.json\n"
+    "  --tau X                    threshold shown in the summary (default: the model's calibrated kvlock.tau, else\n"
+    "                             0.01, the paper's value on its own latent scale)\n";
 
 int run(const std::vector<std::string>& argv) {
   std::set<std::string> opts = {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "solver", "frames",
-                                "max-area", "seed", "frames-png", "model-dir", "threads"};
+                                "max-area", "seed", "frames-png", "model-dir", "threads",
+                                "hallucination-window", "hallucination-out", "tau"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
   Args a(argv, opts, {"help"});
   if (a.flag("help")) {
@@ -58,6 +65,14 @@ int run(const std::vector<std::string>& argv) {
   req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
   req.max_area = a.integer("max-area", -1, 64, 4096LL * 4096);
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
+  req.hallucination_window = static_cast<int>(a.integer("hallucination-window", 10, 0, 1000));
+  if (req.hallucination_window == 1) fail("--hallucination-window", "1 is too small: a variance needs 2 steps (0 turns it off)");
+  const std::string hall_out = a.str("hallucination-out");
+  if (!hall_out.empty()) {
+    const auto ext = std::filesystem::path(hall_out).extension();
+    if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + hall_out + "' must end in .csv or .json");
+    if (req.hallucination_window == 0) fail("--hallucination-out", "the metric is off (--hallucination-window 0)");
+  }
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
 #ifndef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") fail("--out", "this build has no FFmpeg (FOCALSCOPE_VIDEO=OFF): use --frames-png");
@@ -95,6 +110,14 @@ int run(const std::vector<std::string>& argv) {
     return 130;
   }
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
+  if (req.hallucination_window > 0) {
+    const HallucinationTau tau = hallucination_tau(*model, a);
+    std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau.value).c_str(), tau.source.c_str());
+    if (!hall_out.empty())
+      write_text_file(hall_out, std::filesystem::path(hall_out).extension() == ".csv"
+                                    ? hallucination_csv(r.hallucination)
+                                    : hallucination_json(r.hallucination, tau.value));
+  }
   auto frames = video_to_images(r.video);
 #ifdef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") render::write_mp4(out, frames, r.params.fps);

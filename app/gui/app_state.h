@@ -100,6 +100,8 @@ struct AppState {
   int view_variant = 0;                    // grid / large view / curves show this variant
   session::PassKind pass = session::PassKind::Cond;
   LargeViewState large;
+  int large_tab_request = -1;  // select a tab of the Large view pane next frame: 0 map, 1 hallucination (-1: none)
+  int large_tab_shown = 0;     // the tab drawn last frame (for state dumps)
   CurvesCache curves_cache;
   AblationOverlay ablation;
   VideoState video;

@@ -16,16 +16,14 @@ using session::PassKind;
 using session::RunSnapshot;
 using session::SimilarityMap;
 
-void panel_large_view(AppState& st) {
-  if (!begin_pane(st, Pane::LargeView)) {
-    ImGui::End();
-    return;
-  }
+namespace {
+
+// The selected grid cell's map over the video frame (the pane's first tab).
+void large_map(AppState& st) {
   const RunSnapshot* s = st.view_snapshot();
   const int slot = s ? st.keyword_slot(*s) : -1;
   if (!s || slot < 0 || s->steps.empty()) {
     ImGui::TextDisabled("Click a cell of the layer x step grid to see its map here.");
-    ImGui::End();
     return;
   }
   auto& lv = st.large;
@@ -77,7 +75,6 @@ void panel_large_view(AppState& st) {
 
   if (!m || !m->has(st.pass)) {
     ImGui::TextDisabled("no map for this cell yet");
-    ImGui::End();
     return;
   }
   const auto cmap = static_cast<render::Colormap>(st.settings.view.colormap);
@@ -149,6 +146,32 @@ void panel_large_view(AppState& st) {
   }
   ImGui::SameLine();
   colorbar_widget("lvbar", cmap, m->vmin(st.pass), m->vmax(st.pass), dh, "cos");
+}
+
+}  // namespace
+
+void panel_large_view(AppState& st) {
+  if (!begin_pane(st, Pane::LargeView)) {
+    ImGui::End();
+    return;
+  }
+  // Two views share the pane: the selected map, and KV-Lock's hallucination metric (a script's `hallucination on`
+  // selects the second).
+  if (ImGui::BeginTabBar("##large_tabs")) {
+    const int req = st.large_tab_request;
+    if (ImGui::BeginTabItem("Map", nullptr, req == 0 ? ImGuiTabItemFlags_SetSelected : 0)) {
+      large_map(st);
+      st.large_tab_shown = 0;
+      ImGui::EndTabItem();
+    }
+    if (ImGui::BeginTabItem("Hallucination (sigma2)", nullptr, req == 1 ? ImGuiTabItemFlags_SetSelected : 0)) {
+      hallucination_section(st, ImGui::GetContentRegionAvail().y);
+      st.large_tab_shown = 1;
+      ImGui::EndTabItem();
+    }
+    ImGui::EndTabBar();
+  }
+  st.large_tab_request = -1;
   ImGui::End();
 }
 

@@ -13,6 +13,41 @@ namespace focalscope::gui {
 using session::RunSnapshot;
 
 namespace {
+// Latent frame of pixel frame f: Wan's VAE keeps frame 0 alone and packs every later 4 frames into one latent frame.
+int64_t latent_frame(int f, int64_t latent_frames) {
+  return std::clamp<int64_t>(f == 0 ? 0 : (f - 1) / 4 + 1, 0, latent_frames - 1);
+}
+
+// The last step's variance at (u, v) in [0, 1)^2 of pixel frame f (nearest latent position); -1 without a map.
+float hallucination_at(const RunSnapshot& s, int f, float u, float v) {
+  const HallucinationTrace& t = s.hallucination;
+  if (t.steps() == 0 || t.maps.back().empty()) return -1;
+  const int64_t F = t.grid[0], H = t.grid[1], W = t.grid[2];
+  const int64_t y = std::clamp<int64_t>(static_cast<int64_t>(v * H), 0, H - 1);
+  const int64_t x = std::clamp<int64_t>(static_cast<int64_t>(u * W), 0, W - 1);
+  return t.maps.back()[static_cast<size_t>((latent_frame(f, F) * H + y) * W + x)];
+}
+
+// Draws the last step's variance map of frame f over the video image at p0 (size sz), translucent, on [0, vmax];
+// returns vmax, or -1 when the run has no map.
+float overlay_hallucination(const RunSnapshot& s, int f, ImVec2 p0, ImVec2 sz, float vmax) {
+  const HallucinationTrace& t = s.hallucination;
+  if (t.steps() == 0 || t.maps.back().empty() || vmax <= 0) return -1;
+  const int64_t F = t.grid[0], H = t.grid[1], W = t.grid[2], lf = latent_frame(f, F);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  // Large grids draw as blocks of at most ~64 per side.
+  const int64_t bh = std::max<int64_t>(1, (H + 63) / 64), bw = std::max<int64_t>(1, (W + 63) / 64);
+  for (int64_t y = 0; y < H; y += bh)
+    for (int64_t x = 0; x < W; x += bw) {
+      const float val = t.maps.back()[static_cast<size_t>((lf * H + y) * W + x)];
+      const float a = std::clamp(val / vmax, 0.0f, 1.0f);
+      dl->AddRectFilled(ImVec2(p0.x + sz.x * x / W, p0.y + sz.y * y / H),
+                        ImVec2(p0.x + sz.x * std::min(W, x + bw) / W, p0.y + sz.y * std::min(H, y + bh) / H),
+                        colormap_u32(render::Colormap::Inferno, a, static_cast<int>(40 + 150 * a)));
+    }
+  return vmax;
+}
+
 const RunSnapshot* video_of(const AppState& st, int v) {
   const RunSnapshot* s = st.snap[v].get();
   if (s && s->frames && !s->frames->empty()) return s;
@@ -51,12 +86,19 @@ void panel_video(AppState& st) {
   ImGui::SameLine();
   ImGui::Checkbox("loop", &st.settings.view.loop);
   ImGui::SameLine();
-  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("16 fps").x - 12);
+  // Room on the line for "16 fps" and the sigma2 checkbox.
+  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("16 fps").x - ImGui::CalcTextSize("sigma2").x - ImGui::GetFrameHeight() -
+                          4 * ImGui::GetStyle().ItemSpacing.x - 12);
   char fmt[48];
   std::snprintf(fmt, sizeof fmt, "frame %%d / %d", std::max(0, nframes - 1));
   if (ImGui::SliderInt("##scrub", &vs.frame, 0, std::max(0, nframes - 1), fmt)) vs.clock = 0;
   ImGui::SameLine();
   ImGui::TextDisabled("%d fps", fps);
+  ImGui::SameLine();
+  ImGui::Checkbox("sigma2", &st.settings.view.show_hallucination);
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("overlay KV-Lock's hallucination map on the videos: where x0 still varied over the last steps\n"
+                      "of sampling (the last step's map; the curve is in the Large view pane's Hallucination tab)");
   if (nframes == 0) {
     ImGui::TextDisabled("The videos appear here when a run finishes decoding.");
     ImGui::End();
@@ -64,6 +106,11 @@ void panel_video(AppState& st) {
   }
 
   const ImVec2 avail = ImGui::GetContentRegionAvail();
+  // One colour scale for both sides' overlays.
+  float vmax = 0;
+  for (auto* v : vids)
+    if (v && v->hallucination.steps() > 0)
+      for (float x : v->hallucination.maps.back()) vmax = std::max(vmax, x);
   const int shown = (vids[0] ? 1 : 0) + (vids[1] ? 1 : 0);
   const float gap = ImGui::GetStyle().ItemSpacing.x;
   const float line = ImGui::GetTextLineHeightWithSpacing();
@@ -98,13 +145,19 @@ void panel_video(AppState& st) {
     st.video_rect[v][1] = p0.y;
     st.video_rect[v][2] = dw;
     st.video_rect[v][3] = dh;
+    const float hv = st.settings.view.show_hallucination ? overlay_hallucination(*s, f, p0, ImVec2(dw, dh), vmax) : -1;
     if (ImGui::IsItemHovered()) {
       const ImVec2 m = ImGui::GetIO().MousePos;
       const int x = std::clamp(static_cast<int>((m.x - p0.x) / dw * frames[f].width), 0, frames[f].width - 1);
       const int y = std::clamp(static_cast<int>((m.y - p0.y) / dh * frames[f].height), 0, frames[f].height - 1);
       const uint8_t* px = frames[f].at(x, y);
-      ImGui::SetTooltip("%s, frame %d of %zu\npixel (%d, %d): RGB %d %d %d\nseed %lld, %d steps", session::variant_name(s->variant),
-                        f, frames.size(), x, y, px[0], px[1], px[2], static_cast<long long>(s->inputs.seed), s->steps_total);
+      char hall[128] = "";
+      if (hv >= 0) {
+        const float v = hallucination_at(*s, f, (m.x - p0.x) / dw, (m.y - p0.y) / dh);
+        std::snprintf(hall, sizeof hall, "\nx0 variance at the last step: %.6g (map max %.6g)", v, hv);
+      }
+      ImGui::SetTooltip("%s, frame %d of %zu\npixel (%d, %d): RGB %d %d %d\nseed %lld, %d steps%s", session::variant_name(s->variant),
+                        f, frames.size(), x, y, px[0], px[1], px[2], static_cast<long long>(s->inputs.seed), s->steps_total, hall);
     }
     ImGui::EndGroup();
   }

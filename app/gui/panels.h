@@ -23,6 +23,9 @@ void panel_large_view(AppState& st);
 void panel_curves(AppState& st);
 void panel_video(AppState& st);
 void panel_export(AppState& st);
+// KV-Lock's hallucination metric of A and B (curve over steps with tau, per-frame heatmap): the Large view pane's
+// second tab.
+void hallucination_section(AppState& st, float height);
 
 // Exports started from the UI run on a background task (poll each frame for the result message).
 void start_export_all(AppState& st);

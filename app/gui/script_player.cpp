@@ -129,6 +129,9 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
     st.large.frame = st.video.frame = static_cast<int>(c.number);
   } else if (v == "pass") {
     st.pass = c.args[0] == "uncond" ? session::PassKind::Uncond : session::PassKind::Cond;
+  } else if (v == "hallucination") {
+    st.large_tab_request = on ? 1 : 0;
+    st.settings.view.show_hallucination = on;
   } else if (v == "opacity") {
     st.settings.view.overlay_opacity = static_cast<float>(c.number);
   } else if (v == "play") {

@@ -41,14 +41,18 @@ void write_state_json(const AppState& st, const std::string& path) {
                     {"guidance_applied", s->guidance_applied},
                     {"guidance_noops", s->guidance_noops},
                     {"tau_sel_ran", s->guidance_ran.tau_sel},
-                    {"tau_cache_ran", s->guidance_ran.tau_cache}});
+                    {"tau_cache_ran", s->guidance_ran.tau_cache},
+                    {"hallucination_window", s->hallucination.window},
+                    {"hallucination_steps", s->hallucination.steps()}});
   }
   j["runs"] = runs;
   j["keyword"] = st.keyword;
   j["ablation"] = {{"path", st.ablation.result ? st.ablation.result->path : std::string()},
                    {"layers", st.ablation.result ? st.ablation.result->layers.size() : 0},
                    {"error", st.ablation.error}};
-  j["large_view"] = {{"layer", st.large.layer}, {"column", st.large.column}, {"frame", st.large.frame}};
+  j["large_view"] = {{"layer", st.large.layer}, {"column", st.large.column}, {"frame", st.large.frame},
+                     {"tab", st.large_tab_shown == 1 ? "hallucination" : "map"}};
+  j["hallucination_overlay"] = st.settings.view.show_hallucination;
   j["fps"] = st.stats.current_fps();
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();

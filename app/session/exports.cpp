@@ -297,6 +297,16 @@ std::vector<std::string> export_all(const std::string& dir, const RunSnapshot* b
       wrote.push_back(p(tag + "_curves.png"));
       wrote.push_back(p(tag + "_map_last_step.png"));
     }
+    // KV-Lock's hallucination metric of the run: per-step sigma2 (CSV) and with the per-step maps (JSON).
+    if (s->hallucination.steps() > 0) {
+      for (const bool csv : {true, false}) {
+        const std::string path = p(tag + (csv ? "_hallucination.csv" : "_hallucination.json"));
+        std::ofstream out(path);
+        out << (csv ? hallucination_csv(s->hallucination) : hallucination_json(s->hallucination, s->hallucination_tau));
+        if (!out) fail(path, "write failed");
+        wrote.push_back(path);
+      }
+    }
   }
   if (baseline && guided && baseline->frames && guided->frames && video_export_available()) {
     export_ab_video(p("ab_side_by_side.mp4"), *baseline, *guided);

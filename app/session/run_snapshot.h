@@ -11,6 +11,7 @@
 
 #include "analysis/map_stats.h"
 #include "app/session/run_config.h"
+#include "engine/pipeline/hallucination_trace.h"
 #include "render/image.h"
 
 namespace focalscope::session {
@@ -110,6 +111,11 @@ struct RunSnapshot {
   // read by the detector or by guidance.
   std::vector<int> model_planted_weak_layers;
   double model_tau_sel = NAN, model_tau_cache = NAN;  // the model's calibrated thresholds (NaN: none)
+  // KV-Lock's hallucination metric, step by step as the run samples (engine/pipeline/hallucination_trace.h), and the
+  // tau it is read against (the model's calibrated one, else the paper's 0.01).
+  HallucinationTrace hallucination;
+  double hallucination_tau = kPaperHallucinationTau;
+  bool hallucination_tau_calibrated = false;
 
   std::shared_ptr<const render::Image> reference;
   std::shared_ptr<const std::vector<render::Image>> frames;  // decoded video (set when Done)

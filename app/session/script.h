@@ -24,6 +24,8 @@
 //   sleep SECONDS                keep rendering for a while
 //   screenshot PATH              save the window as PNG
 //   export DIR                   write every export (MP4/PNG/CSV/JSON) into DIR
+//   hallucination on|off         show the Large view pane's hallucination tab (sigma2 over steps, per-frame maps)
+//                                and the map over the videos (or the map tab, no overlay)
 //   load_ablation PATH           overlay a `focalscope ablate` result (ablate.json, or its folder) on the layer curves
 //   dump_state PATH              write the panes' window rectangles and the runs' states as JSON (for tests)
 //   expect_done                  fail unless both variants finished without error

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <exception>
@@ -28,6 +29,18 @@ namespace focalscope::session {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Copies the steps of `from` that `to` does not have yet (each step's map once, not the whole trace per step).
+void append_new_steps(const HallucinationTrace& from, HallucinationTrace& to) {
+  to.window = from.window;
+  to.grid = from.grid;
+  for (int k = to.steps(); k < from.steps(); ++k) {
+    to.window_used.push_back(from.window_used[k]);
+    to.global.push_back(from.global[k]);
+    if (from.has_local()) to.local.push_back(from.local[k]);
+    to.maps.push_back(from.maps[k]);
+  }
+}
 
 // RGB8 image -> the pipeline's [3, H, W] float in [-1, 1].
 at::Tensor to_tensor(const render::Image& img) {
@@ -366,6 +379,8 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     cur->keywords = capture->keywords();
     cur->capture_keywords = capture->capture_keywords();
 
+    cur->hallucination_tau_calibrated = !std::isnan(m->calibrated_kvlock_tau);
+    cur->hallucination_tau = cur->hallucination_tau_calibrated ? m->calibrated_kvlock_tau : kPaperHallucinationTau;
     RunHooks hooks;
     hooks.cancel = &cancel_;
     hooks.listener = capture->listener();
@@ -388,6 +403,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
         cur->steps.push_back(rec);
         cur->weak_layers = detect_weak_layers(*cur);
       }
+      if (p.hallucination) append_new_steps(*p.hallucination, cur->hallucination);
       cur->steps_done = p.step;
       cur->elapsed_s = p.elapsed_s;
       cur->eta_s = p.eta_s + decode_guess;

@@ -55,6 +55,7 @@ AppSettings load_settings(const std::string& path, std::string* warning) {
     get(v, "colormap", s.view.colormap);
     get(v, "shared_scale", s.view.shared_scale);
     get(v, "loop", s.view.loop);
+    get(v, "show_hallucination", s.view.show_hallucination);
     get(v, "font_scale", s.view.font_scale);
   }
   if (j.contains("window")) {
@@ -76,6 +77,7 @@ bool save_settings(const std::string& path, const AppSettings& s, std::string* e
   j["view"] = {{"auto_run", s.view.auto_run},         {"ab", s.view.ab},
                {"overlay_opacity", s.view.overlay_opacity}, {"colormap", s.view.colormap},
                {"shared_scale", s.view.shared_scale}, {"loop", s.view.loop},
+               {"show_hallucination", s.view.show_hallucination},
                {"font_scale", s.view.font_scale}};
   j["window"] = {{"x", s.window.x},
                  {"y", s.window.y},

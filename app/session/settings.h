@@ -15,6 +15,7 @@ struct ViewSettings {
   bool shared_scale = true;      // grid cells share one colour scale
   bool loop = true;
   float font_scale = 1.0f;
+  bool show_hallucination = false;  // overlay the hallucination map on the videos
 };
 
 struct WindowSettings {

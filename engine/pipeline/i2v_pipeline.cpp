@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "engine/core/error.h"
 #include "engine/dit/conditioning.h"
@@ -120,6 +121,14 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   opt.cross = &cross;
   opt.roles = use_cfg ? std::vector<PassRole>{PassRole::Cond, PassRole::Uncond} : std::vector<PassRole>{PassRole::Cond};
   at::Tensor yB = y.defined() ? y.expand({B, y.size(1), y.size(2), y.size(3), y.size(4)}) : y;
+  std::unique_ptr<HallucinationTracker> hallucination;
+  if (req.hallucination_window > 0) {
+    const at::Tensor& hm = req.hallucination_mask;
+    if (hm.defined() && (hm.dim() != 3 || hm.size(0) != P.lat_f || hm.size(1) != P.lat_h || hm.size(2) != P.lat_w))
+      fail("hallucination mask", "must be the latent grid [" + std::to_string(P.lat_f) + ", " + std::to_string(P.lat_h) +
+                                     ", " + std::to_string(P.lat_w) + "]");
+    hallucination = std::make_unique<HallucinationTracker>(req.hallucination_window, hm);
+  }
   auto ts = Clock::now();
   for (int i = 0; i < P.steps; ++i) {
     if (hooks.cancel && hooks.cancel->load()) {
@@ -135,6 +144,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     at::Tensor out = m.dit.forward(in, opt);
     at::Tensor v = use_cfg ? cfg_combine(out[1], out[0], P.guide_scale) : out[0];
     latent = sched->step(v, timesteps[i], latent);
+    if (hallucination) hallucination->add(sched->last_step().x0_pred);
     if (hooks.on_step) {
       StepProgress sp;
       sp.step = i + 1;
@@ -143,11 +153,13 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
       sp.eta_s = sp.elapsed_s / (i + 1) * (P.steps - i - 1);
       sp.timestep = timesteps[i];
       sp.x0 = sched->last_step().x0_pred;
+      if (hallucination) sp.hallucination = &hallucination->trace();
       hooks.on_step(sp);
     }
   }
   r.seconds_sample = since(ts);
   r.latent = latent;
+  if (hallucination) r.hallucination = hallucination->trace();
   if (r.cancelled) return r;
 
   stage("decode");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/dit/probe.h"
+#include "engine/pipeline/hallucination.h"
 #include "engine/pipeline/model_bundle.h"
 
 namespace focalscope {
@@ -29,6 +30,10 @@ struct GenerateRequest {
   std::string solver;               // "" -> default
   // The benchmark's empty-prompt floor runs the model with "" (text-free); everywhere else an empty prompt is an error.
   bool allow_empty_prompt = false;
+  // KV-Lock's hallucination metric (engine/pipeline/hallucination.h), on for every run: the sliding window W (0 = off)
+  // and an optional latent-grid mask [lat_f, lat_h, lat_w] for the local reading.
+  int hallucination_window = 10;
+  at::Tensor hallucination_mask;
 };
 
 // The resolved run parameters (defaults filled in, validated).
@@ -48,6 +53,7 @@ struct StepProgress {
   double eta_s;
   int64_t timestep;
   at::Tensor x0;     // the sampler's current data prediction (latent), for previews
+  const HallucinationTrace* hallucination = nullptr;  // the metric so far (this step included); null when off
 };
 
 // What the run is conditioned on, known once text and image are encoded (before the first step).
@@ -76,6 +82,7 @@ struct GenerateResult {
   at::Tensor clip_fea;   // [1, tokens, clip_dim]
   bool cancelled = false;
   double seconds_encode = 0, seconds_sample = 0, seconds_decode = 0;
+  HallucinationTrace hallucination;  // per step (the steps run so far when cancelled); window 0 when off
 };
 
 // Latent size for an image of h x w pixels at `max_area` (upstream's float64 floor arithmetic; see

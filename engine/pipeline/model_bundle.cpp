@@ -179,8 +179,16 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
         for (double t : {b->calibrated_tau_cache, b->calibrated_tau_sel})
           if (!std::isnan(t) && !(t >= -1 && t <= 1)) fail(where, "calibration thresholds must be in [-1, 1]");
       }
+      if (m.contains("kvlock")) {
+        const auto& k = m["kvlock"];
+        if (!k.is_object()) fail(where, "kvlock must be an object");
+        if (k.contains("tau")) {
+          b->calibrated_kvlock_tau = k["tau"].get<double>();
+          if (!(b->calibrated_kvlock_tau > 0 && b->calibrated_kvlock_tau < 1e6)) fail(where, "kvlock.tau must be a positive number");
+        }
+      }
     } catch (const nlohmann::json::exception& e) {
-      fail(where, std::string("bad weak_layers or calibration: ") + e.what());
+      fail(where, std::string("bad weak_layers, calibration or kvlock: ") + e.what());
     }
     b->vae = WanVAE::load(load_tensor_file(L.vae_weights), VaeConfig::from_json(m["vae"]["config"]), at::kFloat, opt.device);
     b->defaults = SamplingDefaults::from_json(m.value("sampling", nlohmann::json::object()), where);

@@ -74,6 +74,8 @@ struct ModelBundle {
   // NaN when the model has none (the GuidanceConfig defaults apply).
   double calibrated_tau_cache = std::numeric_limits<double>::quiet_NaN();
   double calibrated_tau_sel = std::numeric_limits<double>::quiet_NaN();
+  // KV-Lock's hallucination threshold on this model's latent scale (manifest "kvlock" -> "tau"); NaN: none.
+  double calibrated_kvlock_tau = std::numeric_limits<double>::quiet_NaN();
   WanVAE vae;
   SamplingDefaults defaults;
   LoadOptions options;

@@ -7,6 +7,7 @@
 #   * validate-detector on the shipped planted model: outputs and the planted set read from its manifest;
 #   * analyze --control absent (the rejected matched-control variant) still runs;
 #   * analyze's default rule (text response) is named in metrics.json with the per-sample responses;
+#   * KV-Lock's hallucination metric through generate (summary line, CSV, flag errors);
 #   * plant-weak's one-line errors.
 # usage: test_trust_cli.sh FOCALSCOPE OUT_DIR      Exit 77 (ctest: skipped) when the embedded models are absent.
 set -euo pipefail
@@ -86,6 +87,17 @@ grep -q '"layer_text_response"' "$OUT/resp/metrics.json" || fail "metrics.json h
 grep -q 'text response / trend' "$OUT/resp.log" || fail "the summary table does not show the text response"
 err=$("$APP" analyze --suite shapes --samples 1 --response-ratio 2 --out "$OUT/resp2" 2>&1) && fail "--response-ratio 2 must fail"
 [[ $err == *"--response-ratio"* ]] || fail "--response-ratio message: $err"
+
+# 5c. KV-Lock's hallucination metric on a plain generate: one summary line, the CSV with one row per step, and
+#     one-line refusals naming the flag.
+"$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --steps 4 --threads 1 --out "$OUT/h.mp4" \
+  --hallucination-out "$OUT/h.csv" >"$OUT/h.log" 2>&1 || { cat "$OUT/h.log"; fail "generate --hallucination-out"; }
+grep -q "^hallucination sigma2 (whole latent, window 10): final" "$OUT/h.log" || fail "no hallucination summary: $(cat "$OUT/h.log")"
+[ "$(wc -l <"$OUT/h.csv")" = 5 ] || fail "h.csv should have a header and 4 steps: $(cat "$OUT/h.csv")"
+for bad in "--hallucination-out $OUT/h.txt" "--hallucination-window 1" "--hallucination-window 0 --hallucination-out $OUT/h2.csv"; do
+  err=$("$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --out "$OUT/h2.mp4" $bad 2>&1) && fail "generate $bad must fail"
+  [[ $err == *"--hallucination-"* && $(wc -l <<<"$err") == 1 ]] || fail "generate $bad: $err"
+done
 
 # 6. plant-weak refuses bad layer sets in one line naming the flag.
 for bad in "--weak-layers 99" "--weak-layers all" "--weak-layers 0-11"; do

@@ -69,6 +69,11 @@ pause
 export $OUT/export
 dump_state $OUT/state.json
 screenshot $OUT/screenshot.png
+hallucination on
+sleep 0.3
+mouse 1230 250
+dump_state $OUT/state_hallucination.json
+screenshot $OUT/screenshot_hallucination.png
 EOF
 
 status=0
@@ -83,6 +88,18 @@ for f in screenshot.png state.json export/metrics.csv export/metrics.json export
   [ -s "$OUT/$f" ] || { echo "FAIL: $OUT/$f missing"; exit 1; }
 done
 "$CHECK" "$OUT/screenshot.png" "$OUT/state.json"
+# KV-Lock's hallucination metric: every finished run carries one value per step; `hallucination on` shows its tab
+# and the overlay (the screenshot is for a person to look at).
+python3 - "$OUT/state_hallucination.json" <<'PY' || { echo "FAIL: hallucination metric state"; exit 1; }
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["large_view"]["tab"] == "hallucination", s["large_view"]
+assert s["hallucination_overlay"] is True
+for r in s["runs"]:
+    if r["state"] == "done":
+        assert r["hallucination_window"] == 10 and r["hallucination_steps"] == r["steps_total"], r
+print("PASS  hallucination tab and per-step metric in the app")
+PY
 
 # Settings and window layout persist between runs (and a script run neither reads nor writes them).
 P="$OUT/persist"

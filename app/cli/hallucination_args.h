@@ -1,0 +1,22 @@
+// The CLI side of KV-Lock's hallucination metric (engine/pipeline/hallucination.h): which tau a run is read against.
+#pragma once
+#include <string>
+
+#include "app/cli/args.h"
+#include "engine/pipeline/hallucination_trace.h"
+#include "engine/pipeline/model_bundle.h"
+
+namespace focalscope::cli {
+
+struct HallucinationTau {
+  double value;
+  std::string source;  // "--tau", "calibrated for this model" or "the paper's value, not calibrated for this model"
+};
+// --tau when given, else the model's calibrated kvlock tau (ModelBundle::calibrated_kvlock_tau), else the paper's
+// kPaperHallucinationTau.
+HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a);
+
+// Writes text to path, or an Error naming the file.
+void write_text_file(const std::string& path, const std::string& text);
+
+}  // namespace focalscope::cli
