@@ -121,6 +121,15 @@ TEST(Settings, ThresholdAutoAndExplicitRoundTrip) {
   ASSERT_TRUE(set_guidance_param(g, "tau_cache", "auto", &err)) << err;
   EXPECT_TRUE(g.tau_cache_auto);
   EXPECT_EQ(guidance_from_json(to_json(g)), g);
+  // The dynamic CFG switch (KV-Lock) persists too, and turns the guided variant on by itself.
+  GuidanceConfig d;
+  d.fsg = d.ac = false;
+  EXPECT_FALSE(d.enabled());
+  d.dyncfg = true;
+  d.dyncfg_raise = true;
+  EXPECT_TRUE(d.enabled());
+  EXPECT_EQ(guidance_from_json(to_json(d)), d);
+  EXPECT_NE(d, GuidanceConfig{});
   // A file from before the auto flags: a moved threshold stays explicit, an untouched one follows the model.
   GuidanceConfig old = guidance_from_json(nlohmann::json{{"tau_sel", 0.55}, {"tau_cache", 0.2}});
   EXPECT_FALSE(old.tau_sel_auto);

@@ -1,6 +1,7 @@
 // focalscope bench --suite shapes: the paper's Table 1 / Table 3 on the Shapes benchmark, strict checker.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -33,7 +34,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.flag("help")) {
     std::printf(
         "usage: focalscope bench --suite shapes [--dimension D] [--seeds N] [--limit N] [--out DIR]\n"
-        "                        [--guidance off,fsg,ac,fg] [--guidance-config FILE] [--steps N] [--cfg X]\n"
+        "                        [--guidance off,fsg,ac,fg,dyncfg,...] [--guidance-config FILE] [--steps N] [--cfg X]\n"
         "                        [--model-dir DIR] [--bench-dir DIR] [--no-floor] [--no-ceiling]\n"
         "                        [--save-strips DIR]\n"
         "       focalscope bench --merge FILE[:OLD=NEW,...] ... [--baseline NAME] [--out DIR]\n"
@@ -72,15 +73,23 @@ int run(const std::vector<std::string>& argv) {
     if (argv[i].rfind("--guidance=", 0) == 0) continue;
     argv2.push_back(argv[i]);
   }
-  const GuidanceConfig base_cfg = guidance_from_args(Args(argv2, opts, {"help", "no-floor", "no-ceiling"}));
+  const Args without_modes(argv2, opts, {"help", "no-floor", "no-ceiling"});
+  const GuidanceConfig base_cfg = guidance_from_args(without_modes, /*require_dyncfg_mode=*/false);
   std::vector<BenchSetting> settings;
   for (const auto& mode : split(a.str("guidance", "off"))) {
     BenchSetting s;
     s.guidance = base_cfg;
     s.guidance.set_mode(mode);
-    s.name = mode == "off" ? "baseline" : mode == "fsg" ? "+ FSG" : mode == "ac" ? "+ AC" : "+ FG (FSG + AC)";
+    // Focal Guidance keeps its table names; any other token (dynamic CFG, combinations) is named by the token itself.
+    s.name = mode == "off" ? "baseline" : mode == "fsg" ? "+ FSG" : mode == "ac" ? "+ AC" : mode == "fg" ? "+ FG (FSG + AC)"
+                                                                                           : "+ " + s.guidance.mode();
+    for (const auto& other : settings)
+      if (other.name == s.name) fail("--guidance", "'" + mode + "' is listed twice");
     settings.push_back(s);
   }
+  if (dyncfg_flags_given(without_modes) &&
+      std::none_of(settings.begin(), settings.end(), [](const BenchSetting& s) { return s.guidance.dyncfg.enabled; }))
+    fail("--guidance", "dynamic CFG flags (--omega0, --dyncfg-b, --kappa, --omega-reading) need a dyncfg row");
   if (!a.flag("no-floor")) {
     BenchSetting f;
     f.name = "empty prompt (floor)";

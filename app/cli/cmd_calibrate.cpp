@@ -23,6 +23,7 @@
 #include "app/cli/progress.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/error.h"
+#include "engine/sched/dyn_cfg.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/shapes/shapes_prompts.h"
 #include "engine/train/shapes_data.h"
@@ -34,13 +35,17 @@ namespace {
 constexpr uint64_t kStreamCalibrate = 0x43414c01;  // fixed forever, like the streams in train_options.h
 
 const char* kUsage =
-    "usage: focalscope calibrate [--model-dir DIR] [--cases N] [--percentile P] [--seed S] [--write] [--out FILE]\n"
+    "usage: focalscope calibrate [--model-dir DIR] [--cases N] [--percentile P] [--kvlock-percentile P] [--seed S]\n"
+    "                            [--write] [--out FILE]\n"
     "Calibrates the model's Focal Guidance thresholds on N fresh training-range Shapes cases per dimension\n"
     "(default 10; never benchmark cases): tau_cache = the P-th percentile (default 90) of the Attention Cache values\n"
     "the weak layers receive (Eq. 11), tau_sel = the Eq. 6 score that best separates object words from the other\n"
     "content words (Youden's J). Prints both distributions; --write stores the thresholds with their provenance under\n"
     "\"calibration\" in the model's focalscope.json, where guidance takes them unless given explicitly; --out FILE\n"
-    "writes the distributions as JSON. Needs the model's weak layers (focalscope analyze --record-weak-layers).\n";
+    "writes the distributions as JSON. Needs the model's weak layers (focalscope analyze --record-weak-layers).\n"
+    "The same runs give KV-Lock's tau on this model's latent scale: the --kvlock-percentile P-th percentile (default\n"
+    "90) of the hallucination metric over the steps dynamic CFG schedules (the last kappa of each run), stored under\n"
+    "\"kvlock\" with its distribution (docs/kv_lock.md).\n";
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -73,7 +78,7 @@ std::pair<double, double> youden_threshold(const std::vector<double>& pos, const
 }
 
 int run(const std::vector<std::string>& argv) {
-  Args a(argv, {"model-dir", "cases", "percentile", "seed", "out", "threads"}, {"help", "write"});
+  Args a(argv, {"model-dir", "cases", "percentile", "kvlock-percentile", "seed", "out", "threads"}, {"help", "write"});
   if (a.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -82,6 +87,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
   const int per_dim = static_cast<int>(a.integer("cases", 10, 1, 1000));
   const double pct = a.number("percentile", 90, 1, 99.9);
+  const double kv_pct = a.number("kvlock-percentile", 90, 1, 99.9);
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 11, 0, 1LL << 62));
   auto model = load_model_arg(a.str("model-dir"));
   if (model->weak_layers.empty())
@@ -98,6 +104,8 @@ int run(const std::vector<std::string>& argv) {
   g.tau_cache = 1.0;  // keeps nothing: the run is the baseline, and every aggregated value is recorded
   g.tau_cache_given = true;
   std::vector<double> cache, obj_scores, other_scores;
+  std::vector<double> late_sigma2;  // the hallucination metric over the steps dynamic CFG schedules (the last kappa)
+  const DynCfgConfig dyn_defaults;
   std::atomic<bool>& cancel = install_cancel_on_sigint();
   const int total = per_dim * 3;
   int idx = 0;
@@ -116,6 +124,10 @@ int run(const std::vector<std::string>& argv) {
       GuidedResult r = generate_guided(*model, req, g, hooks, /*record_cache_values=*/true);
       if (r.run.cancelled) break;
       for (float v : r.stats.cache_samples) cache.push_back(v);
+      const auto& sig = r.run.hallucination.global;
+      const int steps = r.run.hallucination.steps();
+      for (int s = steps - scheduled_steps(dyn_defaults, steps); s < steps; ++s)
+        if (s >= 0 && std::isfinite(sig[static_cast<size_t>(s)])) late_sigma2.push_back(sig[static_cast<size_t>(s)]);
       std::set<std::string> objects;
       for (const auto& w : shapes::object_words(c.prompt)) objects.insert(lower(w));
       for (const auto& w : r.plan.words) {
@@ -133,7 +145,9 @@ int run(const std::vector<std::string>& argv) {
   }
   if (cache.empty()) fail(model->layout.dir, "no Attention Cache values were produced (no responsive layer before the weak ones?)");
   if (obj_scores.empty() || other_scores.empty()) fail("calibrate", "too few words to calibrate tau_sel; raise --cases");
+  if (late_sigma2.empty()) fail("calibrate", "no hallucination metric values in the scheduled steps (too few steps?)");
   const double tau_cache = analysis::quantile(cache, pct / 100.0);
+  const double kv_tau = analysis::quantile(late_sigma2, kv_pct / 100.0);
   const auto [tau_sel, j] = youden_threshold(obj_scores, other_scores);
   nlohmann::json dist = {{"cache_values", summary(cache)}, {"object_word_scores", summary(obj_scores)},
                          {"other_word_scores", summary(other_scores)}, {"youden_j", j}};
@@ -156,15 +170,28 @@ int run(const std::vector<std::string>& argv) {
               obj_scores.size(), analysis::quantile(obj_scores, 0.5), analysis::quantile(obj_scores, 0.1),
               other_scores.size(), analysis::quantile(other_scores, 0.5), analysis::quantile(other_scores, 0.9));
   std::printf("  -> tau_sel = %.3f (Youden's J %.2f)\n", tau_sel, j);
+  std::printf("hallucination sigma2 over the last %d of %d steps (dynamic CFG's scheduled steps): n %zu, p10 %.3g, "
+              "median %.3g, p90 %.3g, max %.3g\n", scheduled_steps(dyn_defaults, model->defaults.steps),
+              model->defaults.steps, late_sigma2.size(), analysis::quantile(late_sigma2, 0.1),
+              analysis::quantile(late_sigma2, 0.5), analysis::quantile(late_sigma2, 0.9), analysis::quantile(late_sigma2, 1));
+  std::printf("  -> kvlock tau = p%.0f = %.4g (the paper's 0.01 on its own latent scale would flag %.1f%% of these steps)\n",
+              kv_pct, kv_tau,
+              100.0 * double(std::count_if(late_sigma2.begin(), late_sigma2.end(), [](double v) { return v > 0.01; })) /
+                  double(late_sigma2.size()));
+  const nlohmann::json kvlock = {{"tau", kv_tau},
+                                 {"source", {{"command", command}, {"cases", idx}, {"seed", seed}, {"percentile", kv_pct},
+                                             {"steps", "the last kappa (dynamic CFG's scheduled steps) of each run"},
+                                             {"sigma2", summary(late_sigma2)}}}};
   if (a.has("out")) {
     std::ofstream out(a.str("out"));
-    out << cal.dump(1) << "\n";
+    out << nlohmann::json{{"calibration", cal}, {"kvlock", kvlock}}.dump(1) << "\n";
     if (!out) fail(a.str("out"), "cannot write");
   }
   if (a.flag("write")) {
     if (model->layout.format != "focalscope") fail("--write", "only a FocalScope model folder has a manifest to record into");
     record_calibration(model->layout.dir, cal);
-    std::printf("recorded in %s/focalscope.json (\"calibration\")\n", model->layout.dir.c_str());
+    record_kvlock(model->layout.dir, kvlock);
+    std::printf("recorded in %s/focalscope.json (\"calibration\", \"kvlock\")\n", model->layout.dir.c_str());
   }
   return 0;
 }

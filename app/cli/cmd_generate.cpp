@@ -110,6 +110,7 @@ int run(const std::vector<std::string>& argv) {
     return 130;
   }
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
+  if (guidance.dyncfg.enabled) std::fprintf(stderr, "%s\n", dyncfg_summary(r, guidance.dyncfg).c_str());
   if (req.hallucination_window > 0) {
     const HallucinationTau tau = hallucination_tau(*model, a);
     std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau.value).c_str(), tau.source.c_str());

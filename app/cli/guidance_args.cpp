@@ -8,18 +8,25 @@
 namespace focalscope::cli {
 
 const char* kGuidanceUsage =
-    "Focal Guidance:\n"
-    "  --guidance MODE        off | fsg | ac | fg (default off)\n"
+    "Guidance:\n"
+    "  --guidance MODE        off | fsg | ac | fg | dyncfg | dyncfg-sstar | dyncfg-omega, joined with + (e.g. fg+dyncfg;\n"
+    "                         default off). fsg / ac / fg: Focal Guidance; dyncfg: KV-Lock's dynamic CFG (docs/kv_lock.md)\n"
     "  --guidance-config F    JSON with any GuidanceConfig keys (docs/focal_guidance.md)\n"
     "  --keywords W1,W2       guide these prompt words (default: CLIP selection, Eq. 6)\n"
     "  --weak-layers SPEC     e.g. 4-8 or 3,5,7 (default: the model's detected set)\n"
     "  --tau-sel --tau-region --tau-cache --lambda-txt --lambda-lat --lambda-cache X\n"
-    "  --cache-source S       this_step | previous_step\n";
+    "  --cache-source S       this_step | previous_step\n"
+    "dynamic CFG (with --guidance dyncfg*):\n"
+    "  --omega0 X             base guidance weight (default: the run's CFG scale)\n"
+    "  --tau X                sigma2 threshold (default: the model's calibrated kvlock tau, else the paper's 0.01)\n"
+    "  --dyncfg-b X           upper clamp of sigma2 / tau (default 2)\n"
+    "  --kappa N              scheduled last steps at 40 steps, scaled for fewer (default 20)\n"
+    "  --omega-reading R      literal: w0 * clamp(sigma2/tau, 0, b) (default) | raise: w0 * clamp(sigma2/tau, 1, b)\n";
 
 const std::set<std::string>& guidance_value_options() {
   static const std::set<std::string> s = {"guidance", "guidance-config", "keywords", "weak-layers", "tau-sel",
                                           "tau-region", "tau-cache", "lambda-txt", "lambda-lat", "lambda-cache",
-                                          "cache-source"};
+                                          "cache-source", "omega0", "tau", "dyncfg-b", "kappa", "omega-reading"};
   return s;
 }
 
@@ -47,7 +54,11 @@ std::vector<int> parse_layers(const std::string& spec) {
 }
 }  // namespace
 
-GuidanceConfig guidance_from_args(const Args& a) {
+bool dyncfg_flags_given(const Args& a) {
+  return a.has("omega0") || a.has("dyncfg-b") || a.has("kappa") || a.has("omega-reading");
+}
+
+GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode) {
   const GuidanceConfig file = a.has("guidance-config") ? GuidanceConfig::load(a.str("guidance-config")) : GuidanceConfig{};
   nlohmann::json j = a.has("guidance-config") ? file.to_json() : nlohmann::json::object();
   auto num = [&](const char* flag, const char* key, double lo, double hi) {
@@ -74,6 +85,13 @@ GuidanceConfig guidance_from_args(const Args& a) {
   g.tau_sel_given = file.tau_sel_given || a.has("tau-sel");
   g.tau_cache_given = file.tau_cache_given || a.has("tau-cache");
   if (a.has("guidance")) g.set_mode(a.str("guidance"));
+  if (require_dyncfg_mode && dyncfg_flags_given(a) && !g.dyncfg.enabled)
+    fail("--guidance", "dynamic CFG flags (--omega0, --dyncfg-b, --kappa, --omega-reading) need --guidance dyncfg");
+  if (a.has("omega0")) g.dyncfg.omega0 = a.number("omega0", 1, 0.01, 100);
+  if (a.has("tau")) g.dyncfg.tau = a.number("tau", 0.01, 1e-12, 1e6);
+  if (a.has("dyncfg-b")) g.dyncfg.b = a.number("dyncfg-b", 2, 1, 1000);
+  if (a.has("kappa")) g.dyncfg.kappa = static_cast<int>(a.integer("kappa", 20, 0, 1000));
+  if (a.has("omega-reading")) g.dyncfg.reading = parse_omega_reading(a.str("omega-reading"));
   return g;
 }
 

@@ -12,7 +12,10 @@
 namespace focalscope::cli {
 
 const std::set<std::string>& guidance_value_options();
-GuidanceConfig guidance_from_args(const Args& a);
+// The guidance flags as a config. Dynamic CFG's own flags without a dyncfg mode are an error naming --guidance,
+// unless require_dyncfg_mode is false (bench sets the modes itself, per row: it checks with dyncfg_flags_given).
+GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode = true);
+bool dyncfg_flags_given(const Args& a);
 extern const char* kGuidanceUsage;
 
 }  // namespace focalscope::cli

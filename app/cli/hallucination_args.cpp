@@ -1,6 +1,8 @@
 #include "app/cli/hallucination_args.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "engine/core/error.h"
@@ -11,6 +13,32 @@ HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a) {
   if (a.has("tau")) return {a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"};
   if (!std::isnan(m.calibrated_kvlock_tau)) return {m.calibrated_kvlock_tau, "calibrated for this model"};
   return {kPaperHallucinationTau, "tau is the paper's value, not calibrated for this model"};
+}
+
+std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c) {
+  if (r.dyncfg.empty()) return "dynamic CFG: not applied";
+  std::vector<double> s, w;
+  for (const auto& st : r.dyncfg) {
+    s.push_back(st.sstar);
+    if (st.scheduled) w.push_back(st.omega);
+  }
+  std::sort(s.begin(), s.end());
+  char b[400];
+  std::snprintf(b, sizeof b, "dynamic CFG (%s%s%s, %s reading): s* median %.4f [%.4f, %.4f]", c.sstar ? "s*" : "",
+                c.sstar && c.omega ? " + " : "", c.omega ? "omega schedule" : "", omega_reading_name(c.reading),
+                s[s.size() / 2], s.front(), s.back());
+  std::string out = b;
+  if (c.omega) {
+    if (w.empty()) {
+      out += "; no scheduled step";
+    } else {
+      std::snprintf(b, sizeof b, "; omega over the last %d steps %.3f-%.3f (omega0 %.3g, tau %.3g%s)", r.dyncfg_kappa,
+                    *std::min_element(w.begin(), w.end()), *std::max_element(w.begin(), w.end()), r.dyncfg_omega0,
+                    r.dyncfg_tau, r.dyncfg_tau_calibrated ? ", calibrated" : ", the paper's value, not calibrated");
+      out += b;
+    }
+  }
+  return out;
 }
 
 void write_text_file(const std::string& path, const std::string& text) {

@@ -4,6 +4,7 @@
 
 #include "app/cli/args.h"
 #include "engine/pipeline/hallucination_trace.h"
+#include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 
 namespace focalscope::cli {
@@ -15,6 +16,9 @@ struct HallucinationTau {
 // --tau when given, else the model's calibrated kvlock tau (ModelBundle::calibrated_kvlock_tau), else the paper's
 // kPaperHallucinationTau.
 HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a);
+
+// One line on what dynamic CFG did in a run: s* (median, range), omega over the scheduled steps, omega0, tau.
+std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c);
 
 // Writes text to path, or an Error naming the file.
 void write_text_file(const std::string& path, const std::string& text);

@@ -164,13 +164,16 @@ void panel_guidance(AppState& st) {
     ImGui::PushTextWrapPos(0);
     if (b->state == session::RunState::Failed) {
       ImGui::TextColored(palette::kErrorText, "B failed: %s", b->error.c_str());
+    } else if (b->guidance_applied && !b->guidance.fsg && !b->guidance.ac) {
+      ImGui::TextColored(ImVec4(0.0f, 0.75f, 0.55f, 1), "B: dynamic CFG only (%s reading; its sigma2 in the Large view's "
+                         "Hallucination tab)", b->guidance.dyncfg_raise ? "raise-only" : "literal");
     } else if (b->guidance_applied) {
       std::string kw;
       for (const auto& w : b->guided_keywords) kw += (kw.empty() ? "" : ", ") + w;
-      ImGui::TextColored(ImVec4(0.0f, 0.75f, 0.55f, 1), "B: %s%s%s on weak layers %s; keywords: %s",
+      ImGui::TextColored(ImVec4(0.0f, 0.75f, 0.55f, 1), "B: %s%s%s on weak layers %s; keywords: %s%s",
                          b->guidance.fsg ? "FSG" : "", b->guidance.fsg && b->guidance.ac ? " + " : "",
                          b->guidance.ac ? "Attention Cache" : "", ranges(b->guidance_weak_layers).c_str(),
-                         kw.empty() ? "(none yet)" : kw.c_str());
+                         kw.empty() ? "(none yet)" : kw.c_str(), b->guidance.dyncfg ? "; + dynamic CFG" : "");
     } else if (b->state == session::RunState::Done) {
       ImGui::TextDisabled("B ran with Focal Guidance off (same as the baseline).");
     }
@@ -189,7 +192,17 @@ void panel_guidance(AppState& st) {
   ImGui::Checkbox("Attention Cache", &g.ac);
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Attention Cache (Sec. 4.2): similarity maps of the responsive layers (Eq. 11)\nguide the weak layers (Eq. 12-13)");
   ImGui::SameLine();
-  ImGui::TextDisabled(g.enabled() ? "FG on" : "FG off");
+  ImGui::Checkbox("Dynamic CFG", &g.dyncfg);
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("KV-Lock's dynamic CFG on B: CFG-Zero*'s s* every step, and in the last kappa steps the\n"
+                      "guidance weight scaled by the hallucination metric: w0 * clamp(sigma2 / tau, 0, 2)\n"
+                      "(raise-only: never below w0). tau: the model's calibrated value, else 0.01 (docs/kv_lock.md)");
+  if (g.dyncfg) {
+    ImGui::SameLine();
+    ImGui::Checkbox("raise only", &g.dyncfg_raise);
+  }
+  ImGui::SameLine();
+  ImGui::TextDisabled(g.enabled() ? "B on" : "B off");
   // The last guided run's report sits right under the toggles it is about.
   const session::RunSnapshot* last_b = st.snap[1] && st.snap[1]->state == session::RunState::Done ? st.snap[1].get()
                                        : st.snap[1] && session::is_active(st.snap[1]->state)      ? st.done[1].get()

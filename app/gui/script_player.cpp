@@ -73,6 +73,8 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
     in.max_area = static_cast<long long>(c.number);
   } else if (v == "fg") {
     g.fsg = g.ac = on;
+  } else if (v == "dyncfg") {
+    g.dyncfg = on;
   } else if (v == "fsg") {
     g.fsg = on;
   } else if (v == "ac") {

@@ -14,9 +14,9 @@ bool RunInputs::operator==(const RunInputs& o) const {
 
 bool GuidanceConfig::operator==(const GuidanceConfig& o) const {
   return std::tie(fsg, ac, tau_sel, tau_region, tau_cache, tau_sel_auto, tau_cache_auto, lambda_txt, lambda_lat,
-                  lambda_cache, weak_override, weak_layers, guided_words) ==
+                  lambda_cache, weak_override, weak_layers, guided_words, dyncfg, dyncfg_raise) ==
          std::tie(o.fsg, o.ac, o.tau_sel, o.tau_region, o.tau_cache, o.tau_sel_auto, o.tau_cache_auto, o.lambda_txt,
-                  o.lambda_lat, o.lambda_cache, o.weak_override, o.weak_layers, o.guided_words);
+                  o.lambda_lat, o.lambda_cache, o.weak_override, o.weak_layers, o.guided_words, o.dyncfg, o.dyncfg_raise);
 }
 
 const char* variant_name(Variant v) { return v == Variant::Baseline ? "baseline" : "focal guidance"; }
@@ -40,7 +40,9 @@ nlohmann::json to_json(const GuidanceConfig& g) {
           {"lambda_cache", g.lambda_cache},
           {"weak_override", g.weak_override},
           {"weak_layers", g.weak_layers},
-          {"guided_words", g.guided_words}};
+          {"guided_words", g.guided_words},
+          {"dyncfg", g.dyncfg},
+          {"dyncfg_raise", g.dyncfg_raise}};
 }
 
 namespace {
@@ -75,6 +77,8 @@ GuidanceConfig guidance_from_json(const nlohmann::json& j) {
   GuidanceConfig g;
   get(j, "fsg", g.fsg);
   get(j, "ac", g.ac);
+  get(j, "dyncfg", g.dyncfg);
+  get(j, "dyncfg_raise", g.dyncfg_raise);
   get(j, "tau_sel", g.tau_sel);
   get(j, "tau_region", g.tau_region);
   get(j, "tau_cache", g.tau_cache);

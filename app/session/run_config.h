@@ -47,8 +47,12 @@ struct GuidanceConfig {
   bool weak_override = false;    // false: the weak-layer set detected from the baseline run
   std::vector<int> weak_layers;  // the explicit set when weak_override
   std::vector<std::string> guided_words;  // words to guide; empty: selected by tau_sel
+  // KV-Lock's dynamic CFG (engine/sched/dyn_cfg.h) on the guided variant, with or without FSG / AC; the raise-only
+  // reading of omega when `dyncfg_raise`. tau: the model's calibrated kvlock tau (else the paper's 0.01).
+  bool dyncfg = false;
+  bool dyncfg_raise = false;
 
-  bool enabled() const { return fsg || ac; }
+  bool enabled() const { return fsg || ac || dyncfg; }
   bool operator==(const GuidanceConfig& o) const;
   bool operator!=(const GuidanceConfig& o) const { return !(*this == o); }
 };

@@ -27,7 +27,7 @@ const std::map<std::string, Arg>& verbs() {
       {"play", Arg::None},       {"pause", Arg::None},       {"sleep", Arg::Number},    {"screenshot", Arg::Rest},
       {"export", Arg::Rest},     {"expect_done", Arg::None}, {"quit", Arg::None},       {"mouse", Arg::Cell},
       {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest},
-      {"load_ablation", Arg::Rest}, {"hallucination", Arg::OnOff}};
+      {"load_ablation", Arg::Rest}, {"hallucination", Arg::OnOff}, {"dyncfg", Arg::OnOff}};
   return v;
 }
 

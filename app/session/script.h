@@ -24,6 +24,7 @@
 //   sleep SECONDS                keep rendering for a while
 //   screenshot PATH              save the window as PNG
 //   export DIR                   write every export (MP4/PNG/CSV/JSON) into DIR
+//   dyncfg on|off                KV-Lock's dynamic CFG on the guided variant (B)
 //   hallucination on|off         show the Large view pane's hallucination tab (sigma2 over steps, per-frame maps)
 //                                and the map over the videos (or the map tab, no overlay)
 //   load_ablation PATH           overlay a `focalscope ablate` result (ablate.json, or its folder) on the layer curves

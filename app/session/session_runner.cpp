@@ -84,6 +84,8 @@ focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelB
   e.keywords = g.guided_words;
   if (g.weak_override) e.weak_layers = g.weak_layers;
   else if (m.weak_layers.empty() && baseline) e.weak_layers = baseline->weak_layers;
+  e.dyncfg.enabled = g.dyncfg;
+  e.dyncfg.reading = g.dyncfg_raise ? OmegaReading::RaiseOnly : OmegaReading::Literal;
   return e;
 }
 
@@ -305,7 +307,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
   cur->variant = v;
   cur->inputs = req.inputs;
   cur->guidance = req.guidance;
-  if (v == Variant::Baseline) cur->guidance.fsg = cur->guidance.ac = false;
+  if (v == Variant::Baseline) cur->guidance.fsg = cur->guidance.ac = cur->guidance.dyncfg = false;
   cur->reference = req.image;
   auto push = [&](RunState st, const std::string& stage) {
     cur->state = st;
@@ -372,7 +374,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     cur->guidance_ran = session_guidance(cur->guidance, ran);
     if (v == Variant::Guided) {
       fg = requested;
-      cur->guidance_applied = fg.active();
+      cur->guidance_applied = fg.active() || fg.dyncfg.enabled;
     }
 
     auto capture = make_capture_bridge(*m, g, P, req.analyze_words, cur->sampled_steps, static_cast<float>(ran.tau_sel));

@@ -27,7 +27,11 @@ nlohmann::json GuidanceConfig::to_json() const {
           {"cache_source", cache_source == CacheSource::ThisStepEarlierLayers ? "this_step" : "previous_step"},
           {"weak_layers", weak_layers},
           {"keywords", keywords},
-          {"cond_only", cond_only}};
+          {"cond_only", cond_only},
+          {"dyncfg",
+           {{"enabled", dyncfg.enabled}, {"sstar", dyncfg.sstar}, {"omega", dyncfg.omega},
+            {"reading", omega_reading_name(dyncfg.reading)}, {"omega0", dyncfg.omega0}, {"tau", dyncfg.tau},
+            {"b", dyncfg.b}, {"kappa", dyncfg.kappa}}}};
 }
 
 void GuidanceConfig::validate(const std::string& where) const {
@@ -44,13 +48,14 @@ void GuidanceConfig::validate(const std::string& where) const {
   if (sim_sign != 1 && sim_sign != -1) fail(where, "sim_sign must be +1 or -1");
   for (int l : weak_layers)
     if (l < 0 || l > 1000) fail(where, "weak layer " + std::to_string(l) + " is out of range");
+  dyncfg.validate(where + ": dyncfg");
 }
 
 GuidanceConfig GuidanceConfig::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) fail(where, "expected a JSON object");
   GuidanceConfig g;
   static const char* known[] = {"fsg", "ac", "tau_sel", "sim_sign", "tau_region", "lambda_txt", "lambda_lat", "tau_cache",
-                                "lambda_cache", "cache_source", "weak_layers", "keywords", "cond_only", "mode"};
+                                "lambda_cache", "cache_source", "weak_layers", "keywords", "cond_only", "mode", "dyncfg"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool ok = false;
     for (const char* k : known) ok = ok || it.key() == k;
@@ -76,6 +81,24 @@ GuidanceConfig GuidanceConfig::from_json(const nlohmann::json& j, const std::str
     if (j.contains("weak_layers")) g.weak_layers = j["weak_layers"].get<std::vector<int>>();
     if (j.contains("keywords")) g.keywords = j["keywords"].get<std::vector<std::string>>();
     if (j.contains("cond_only")) g.cond_only = j["cond_only"].get<bool>();
+    if (j.contains("dyncfg")) {
+      const auto& d = j["dyncfg"];
+      if (!d.is_object()) fail(where, "dyncfg must be an object");
+      static const char* dk[] = {"enabled", "sstar", "omega", "reading", "omega0", "tau", "b", "kappa"};
+      for (auto it = d.begin(); it != d.end(); ++it) {
+        bool ok = false;
+        for (const char* k : dk) ok = ok || it.key() == k;
+        if (!ok) fail(where, "unknown key 'dyncfg." + it.key() + "'");
+      }
+      g.dyncfg.enabled = d.value("enabled", g.dyncfg.enabled || j.contains("dyncfg"));
+      g.dyncfg.sstar = d.value("sstar", g.dyncfg.sstar);
+      g.dyncfg.omega = d.value("omega", g.dyncfg.omega);
+      if (d.contains("reading")) g.dyncfg.reading = parse_omega_reading(d["reading"].get<std::string>());
+      g.dyncfg.omega0 = d.value("omega0", g.dyncfg.omega0);
+      g.dyncfg.tau = d.value("tau", g.dyncfg.tau);
+      g.dyncfg.b = d.value("b", g.dyncfg.b);
+      g.dyncfg.kappa = d.value("kappa", g.dyncfg.kappa);
+    }
   } catch (const nlohmann::json::exception& e) {
     fail(where, std::string("bad value: ") + e.what());
   }
@@ -96,18 +119,36 @@ GuidanceConfig GuidanceConfig::load(const std::string& path) {
 }
 
 void GuidanceConfig::set_mode(const std::string& mode) {
-  if (mode == "off") fsg = ac = false;
-  else if (mode == "fsg") { fsg = true; ac = false; }
-  else if (mode == "ac") { fsg = false; ac = true; }
-  else if (mode == "fg") fsg = ac = true;
-  else fail("--guidance", "'" + mode + "' is not one of off, fsg, ac, fg");
+  fsg = ac = false;
+  dyncfg.enabled = false;
+  size_t start = 0;
+  while (start <= mode.size()) {
+    const size_t plus = mode.find('+', start);
+    const std::string t = mode.substr(start, plus == std::string::npos ? std::string::npos : plus - start);
+    if (t == "off") {
+      if (mode != "off") fail("--guidance", "'off' cannot be combined ('" + mode + "')");
+    } else if (t == "fsg") fsg = true;
+    else if (t == "ac") ac = true;
+    else if (t == "fg") fsg = ac = true;
+    else if (t == "dyncfg" || t == "dyncfg-sstar" || t == "dyncfg-omega") {
+      dyncfg.enabled = true;
+      dyncfg.sstar = t != "dyncfg-omega";
+      dyncfg.omega = t != "dyncfg-sstar";
+    } else {
+      fail("--guidance", "'" + t + "' is not one of off, fsg, ac, fg, dyncfg, dyncfg-sstar, dyncfg-omega (join with +)");
+    }
+    if (plus == std::string::npos) break;
+    start = plus + 1;
+  }
 }
 
 std::string GuidanceConfig::mode() const {
-  if (fsg && ac) return "fg";
-  if (fsg) return "fsg";
-  if (ac) return "ac";
-  return "off";
+  std::string m = fsg && ac ? "fg" : fsg ? "fsg" : ac ? "ac" : "";
+  if (dyncfg.enabled) {
+    const std::string d = dyncfg.sstar && dyncfg.omega ? "dyncfg" : dyncfg.sstar ? "dyncfg-sstar" : "dyncfg-omega";
+    m += (m.empty() ? "" : "+") + d;
+  }
+  return m.empty() ? "off" : m;
 }
 
 }  // namespace focalscope

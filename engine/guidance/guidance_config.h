@@ -5,6 +5,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+
+#include "engine/sched/dyn_cfg.h"
 #include <vector>
 
 namespace focalscope {
@@ -45,6 +47,10 @@ struct GuidanceConfig {
   // calibrated values (manifest "calibration", `focalscope calibrate`) when it has them: see with_model_defaults().
   bool tau_sel_given = false, tau_cache_given = false;
 
+  // KV-Lock's dynamic CFG (engine/sched/dyn_cfg.h), composable with FSG / AC: `--guidance dyncfg`, `fg+dyncfg`.
+  // JSON: "dyncfg": {"sstar", "omega", "reading", "omega0", "tau", "b", "kappa"}.
+  DynCfgConfig dyncfg;
+
   bool active() const;  // anything that can change the output
   nlohmann::json to_json() const;
   // Unknown keys or out-of-range values -> Error naming `where` and the key.
@@ -52,9 +58,10 @@ struct GuidanceConfig {
   static GuidanceConfig load(const std::string& path);
   void validate(const std::string& where = "guidance config") const;
 
-  // --guidance off|fsg|ac|fg
+  // --guidance: '+'-joined tokens: off | fsg | ac | fg, and dyncfg | dyncfg-sstar (s* only) | dyncfg-omega (the
+  // omega schedule only); e.g. "fg+dyncfg". A mode resets what it does not name.
   void set_mode(const std::string& mode);
-  std::string mode() const;  // "off", "fsg", "ac", "fg"
+  std::string mode() const;  // the same tokens: "off", "fsg", "fg", "dyncfg", "fg+dyncfg", ...
 };
 
 }  // namespace focalscope

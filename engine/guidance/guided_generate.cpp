@@ -17,8 +17,10 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
   GuidedResult out;
   out.config = with_model_defaults(config, m);
   const GuidanceConfig& g = out.config;
+  GenerateRequest run_req = req;  // dynamic CFG rides in the request (the sampler applies it)
+  if (g.dyncfg.enabled) run_req.dyncfg = g.dyncfg;
   if (!g.active()) {
-    out.run = generate(m, req, hooks);
+    out.run = generate(m, run_req, hooks);
     // Switched on with every strength at 0: the baseline, bit for bit; say so rather than pass silently.
     if (!out.run.cancelled) out.noops = guidance_noops(g, FsgPlan{{}, {KeywordAnchor{}}}, out.stats);
     return out;
@@ -36,7 +38,7 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
     chain.add(hooks.listener);
     if (hooks.on_conditioned) hooks.on_conditioned(rc);
   };
-  out.run = generate(m, req, h);
+  out.run = generate(m, run_req, h);
   if (fg) out.stats = fg->stats();
   if (!out.run.cancelled) out.noops = guidance_noops(g, out.plan, out.stats);
   return out;

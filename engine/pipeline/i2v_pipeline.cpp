@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "engine/core/error.h"
@@ -129,6 +130,16 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
                                      ", " + std::to_string(P.lat_w) + "]");
     hallucination = std::make_unique<HallucinationTracker>(req.hallucination_window, hm);
   }
+  const DynCfgConfig& dc = req.dyncfg;
+  if (dc.enabled) {
+    dc.validate("dynamic CFG");
+    if (!use_cfg) fail("dynamic CFG", "needs classifier-free guidance: the run's CFG scale is 1 (no unconditional pass)");
+    if (dc.omega && !hallucination) fail("dynamic CFG", "the omega schedule reads the hallucination metric, which is off (window 0)");
+    r.dyncfg_omega0 = dc.omega0 > 0 ? dc.omega0 : P.guide_scale;
+    r.dyncfg_tau_calibrated = !(dc.tau > 0) && !std::isnan(m.calibrated_kvlock_tau);
+    r.dyncfg_tau = dc.tau > 0 ? dc.tau : r.dyncfg_tau_calibrated ? m.calibrated_kvlock_tau : kPaperHallucinationTau;
+    r.dyncfg_kappa = dc.omega ? scheduled_steps(dc, P.steps) : 0;
+  }
   auto ts = Clock::now();
   for (int i = 0; i < P.steps; ++i) {
     if (hooks.cancel && hooks.cancel->load()) {
@@ -142,7 +153,19 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     in.clip_fea = clip_fea;
     opt.step = i;
     at::Tensor out = m.dit.forward(in, opt);
-    at::Tensor v = use_cfg ? cfg_combine(out[1], out[0], P.guide_scale) : out[0];
+    at::Tensor v;
+    if (use_cfg && dc.enabled) {
+      DynCfgStep st;
+      st.step = i;
+      st.sigma2 = hallucination && hallucination->trace().steps() > 0 ? hallucination->trace().curve().back()
+                                                                      : std::numeric_limits<double>::quiet_NaN();
+      st.scheduled = dc.omega && i >= P.steps - r.dyncfg_kappa;
+      st.omega = dyncfg_omega(dc, i, P.steps, r.dyncfg_omega0, r.dyncfg_tau, st.sigma2);
+      v = cfg_zero_star_combine(out[1], out[0], st.omega, dc.sstar, &st.sstar);
+      r.dyncfg.push_back(st);
+    } else {
+      v = use_cfg ? cfg_combine(out[1], out[0], P.guide_scale) : out[0];
+    }
     latent = sched->step(v, timesteps[i], latent);
     if (hallucination) hallucination->add(sched->last_step().x0_pred);
     if (hooks.on_step) {

@@ -14,6 +14,7 @@
 #include "engine/dit/probe.h"
 #include "engine/pipeline/hallucination.h"
 #include "engine/pipeline/model_bundle.h"
+#include "engine/sched/dyn_cfg.h"
 
 namespace focalscope {
 
@@ -34,6 +35,9 @@ struct GenerateRequest {
   // and an optional latent-grid mask [lat_f, lat_h, lat_w] for the local reading.
   int hallucination_window = 10;
   at::Tensor hallucination_mask;
+  // KV-Lock's dynamic CFG (engine/sched/dyn_cfg.h); needs CFG (guide scale != 1) and, for the omega schedule, the
+  // hallucination metric.
+  DynCfgConfig dyncfg;
 };
 
 // The resolved run parameters (defaults filled in, validated).
@@ -83,6 +87,11 @@ struct GenerateResult {
   bool cancelled = false;
   double seconds_encode = 0, seconds_sample = 0, seconds_decode = 0;
   HallucinationTrace hallucination;  // per step (the steps run so far when cancelled); window 0 when off
+  // Dynamic CFG: what each step did, and the resolved omega0 / tau / scheduled steps (empty / 0 when off).
+  std::vector<DynCfgStep> dyncfg;
+  double dyncfg_omega0 = 0, dyncfg_tau = 0;
+  int dyncfg_kappa = 0;
+  bool dyncfg_tau_calibrated = false;
 };
 
 // Latent size for an image of h x w pixels at `max_area` (upstream's float64 floor arithmetic; see

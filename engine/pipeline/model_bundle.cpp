@@ -234,6 +234,10 @@ void record_calibration(const std::string& dir, const nlohmann::json& calibratio
   update_manifest(dir, [&](nlohmann::json& m) { m["calibration"] = calibration; });
 }
 
+void record_kvlock(const std::string& dir, const nlohmann::json& kvlock) {
+  update_manifest(dir, [&](nlohmann::json& m) { m["kvlock"] = kvlock; });
+}
+
 void check_bundle(const ModelBundle& b) {
   const std::string& where = b.layout.dir.empty() ? std::string("model") : b.layout.dir;
   if (b.dit.cfg.is_i2v() && b.dit.cfg.clip_dim != b.clip.cfg.dim)

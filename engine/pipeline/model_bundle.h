@@ -87,6 +87,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
 void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source);
 // Writes `calibration` (thresholds + where they came from) under "calibration" in the manifest, atomically.
 void record_calibration(const std::string& dir, const nlohmann::json& calibration);
+// Writes `kvlock` ({"tau": ..., "source": ...}, `focalscope calibrate`) into the manifest of model folder `dir`.
+void record_kvlock(const std::string& dir, const nlohmann::json& kvlock);
 
 // Checks that the components fit together (CLIP width = DiT clip_dim, umT5 width = text_dim, ...); throws Error.
 void check_bundle(const ModelBundle& b);

@@ -106,4 +106,18 @@ at::Tensor cfg_combine(const at::Tensor& uncond, const at::Tensor& cond, double 
   return uncond + scale * (cond - uncond);
 }
 
+at::Tensor cfg_zero_star_combine(const at::Tensor& uncond, const at::Tensor& cond, double omega, bool sstar,
+                                 double* sstar_out) {
+  if (!uncond.defined() || !cond.defined() || uncond.sizes() != cond.sizes())
+    fail("cfg_zero_star_combine", "conditional and unconditional outputs must have the same shape");
+  if (!std::isfinite(omega)) fail("cfg_zero_star_combine", "omega must be finite");
+  double s = 1.0;
+  if (sstar) {
+    const at::Tensor u = uncond.to(at::kDouble), c = cond.to(at::kDouble);
+    s = (u * c).sum().item<double>() / (u.pow(2).sum().item<double>() + 1e-8);
+  }
+  if (sstar_out) *sstar_out = s;
+  return (1.0 - omega) * s * uncond + omega * cond;
+}
+
 }  // namespace focalscope

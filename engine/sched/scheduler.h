@@ -146,6 +146,10 @@ std::unique_ptr<FlowScheduler> make_scheduler(const std::string& name, int num_t
 
 // Classifier-free guidance: uncond + scale * (cond - uncond).
 at::Tensor cfg_combine(const at::Tensor& uncond, const at::Tensor& cond, double scale);
+// CFG-Zero*'s form (engine/sched/dyn_cfg.h): (1 - omega) * s * uncond + omega * cond, s = <cond, uncond> /
+// (|uncond|^2 + 1e-8) over the whole tensor when `sstar`, else 1. *sstar_out receives s.
+at::Tensor cfg_zero_star_combine(const at::Tensor& uncond, const at::Tensor& cond, double omega, bool sstar,
+                                 double* sstar_out = nullptr);
 
 // Schedule helpers (float64, as numpy computes them).
 std::vector<double> numpy_linspace(double start, double stop, int64_t num);

@@ -7,7 +7,7 @@
 #   * validate-detector on the shipped planted model: outputs and the planted set read from its manifest;
 #   * analyze --control absent (the rejected matched-control variant) still runs;
 #   * analyze's default rule (text response) is named in metrics.json with the per-sample responses;
-#   * KV-Lock's hallucination metric through generate (summary line, CSV, flag errors);
+#   * KV-Lock's hallucination metric and dynamic CFG through generate (summary lines, CSV, flag errors);
 #   * plant-weak's one-line errors.
 # usage: test_trust_cli.sh FOCALSCOPE OUT_DIR      Exit 77 (ctest: skipped) when the embedded models are absent.
 set -euo pipefail
@@ -98,6 +98,24 @@ for bad in "--hallucination-out $OUT/h.txt" "--hallucination-window 1" "--halluc
   err=$("$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --out "$OUT/h2.mp4" $bad 2>&1) && fail "generate $bad must fail"
   [[ $err == *"--hallucination-"* && $(wc -l <<<"$err") == 1 ]] || fail "generate $bad: $err"
 done
+
+# 5d. Dynamic CFG through generate: the summary line with the model's calibrated tau; its flags need the mode; CFG 1
+#     is refused.
+"$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --steps 4 --threads 1 --out "$OUT/d.mp4" \
+  --guidance dyncfg >"$OUT/d.log" 2>&1 || { cat "$OUT/d.log"; fail "generate --guidance dyncfg"; }
+grep -q "^dynamic CFG (s\* + omega schedule, literal reading): s\* median .* (omega0 .*, calibrated)" "$OUT/d.log" \
+  || fail "no dynamic CFG summary: $(cat "$OUT/d.log")"
+err=$("$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --out "$OUT/d2.mp4" --kappa 5 2>&1) \
+  && fail "--kappa without dyncfg must fail"
+[[ $err == *"need --guidance dyncfg"* ]] || fail "--kappa message: $err"
+err=$("$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --out "$OUT/d3.mp4" --guidance dyncfg --cfg 1 2>&1) \
+  && fail "dyncfg with cfg 1 must fail"
+[[ $err == *"dynamic CFG"* && $err == *"CFG scale is 1"* ]] || fail "dyncfg cfg 1 message: $err"
+err=$("$APP" bench --suite shapes --guidance off,fg --omega-reading raise --limit 1 --out "$OUT/b" 2>&1) \
+  && fail "bench: dynamic CFG flags without a dyncfg row must fail"
+[[ $err == *"need a dyncfg row"* ]] || fail "bench dyncfg flag message: $err"
+err=$("$APP" bench --suite shapes --guidance off,dyncfg,dyncfg --limit 1 --out "$OUT/b2" 2>&1) && fail "a repeated row must fail"
+[[ $err == *"listed twice"* ]] || fail "bench repeated row message: $err"
 
 # 6. plant-weak refuses bad layer sets in one line naming the flag.
 for bad in "--weak-layers 99" "--weak-layers all" "--weak-layers 0-11"; do

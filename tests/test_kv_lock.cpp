@@ -1,0 +1,235 @@
+// KV-Lock (docs/kv_lock.md). The hallucination metric (engine/pipeline/hallucination.h): the sliding-window variance of
+// x̂0 on hand-worked trajectories (global, inside a mask, per-position maps, the first steps), its refusals, its
+// exports, and through generate(): one value per step on every run, never changing the video. Dynamic CFG
+// (engine/sched/dyn_cfg.h): the schedule, s*, the --guidance tokens, and through generate().
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/core/error.h"
+#include "engine/guidance/guidance_config.h"
+#include "engine/sched/dyn_cfg.h"
+#include "engine/sched/scheduler.h"
+#include "engine/pipeline/hallucination.h"
+#include "engine/pipeline/i2v_pipeline.h"
+#include "engine/pipeline/model_bundle.h"
+#include "tests/test_util.h"
+
+using namespace focalscope;
+
+namespace {
+// Sample variance (n - 1) of a few numbers.
+double var(std::initializer_list<double> v) {
+  double m = 0;
+  for (double x : v) m += x;
+  m /= double(v.size());
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return s / double(v.size() - 1);
+}
+}  // namespace
+
+TEST(Hallucination, SlidingWindowVarianceGlobalLocalAndMaps) {
+  c10::InferenceMode guard;
+  // Latent [C 2, F 1, H 2, W 2]. Position (0, 0, 0) takes the values 0, 1, 3, 6, 10 over five steps (both channels);
+  // everything else stays 0. Mask = that position only.
+  at::Tensor mask = at::zeros({1, 2, 2});
+  mask[0][0][0] = 1;
+  HallucinationTracker t(3, mask);
+  const double values[] = {0, 1, 3, 6, 10};
+  for (double v : values) {
+    at::Tensor x0 = at::zeros({2, 1, 2, 2});
+    x0.select(1, 0).select(1, 0).select(1, 0).fill_(v);
+    t.add(x0);
+  }
+  const auto& tr = t.trace();
+  ASSERT_EQ(tr.steps(), 5);
+  EXPECT_EQ(tr.window_used, (std::vector<int>{1, 2, 3, 3, 3}));
+  EXPECT_TRUE(std::isnan(tr.global[0]));
+  EXPECT_TRUE(std::isnan(tr.local[0]));
+  EXPECT_TRUE(tr.maps[0].empty());
+  // Window: the steps so far until W = 3 exist, then the last three.
+  const double expect[] = {NAN, var({0, 1}), var({0, 1, 3}), var({1, 3, 6}), var({3, 6, 10})};
+  for (int k = 1; k < 5; ++k) {
+    EXPECT_NEAR(tr.local[k], expect[k], 1e-5) << "step " << k;          // the one masked position, both channels
+    EXPECT_NEAR(tr.global[k], expect[k] / 4.0, 1e-5) << "step " << k;   // 2 of 8 elements vary
+    ASSERT_EQ(tr.maps[k].size(), 4u);
+    EXPECT_NEAR(tr.maps[k][0], expect[k], 1e-5);
+    for (int u = 1; u < 4; ++u) EXPECT_EQ(tr.maps[k][u], 0.0f);
+  }
+  EXPECT_EQ(&tr.curve(), &tr.local);  // the schedules read the local curve when there is a mask
+  EXPECT_EQ(tr.grid, (std::array<int64_t, 3>{1, 2, 2}));
+
+  // Exports: CSV rows per step (step 0 has no value), JSON with the maps; the summary counts steps above tau.
+  const std::string csv = hallucination_csv(tr);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,window,sigma2_global,sigma2_local");
+  EXPECT_NE(csv.find("\n0,1,,\n"), std::string::npos);
+  EXPECT_NE(hallucination_json(tr, 2.0).find("\"maps\""), std::string::npos);
+  const std::string line = hallucination_summary(tr, 2.0);  // local 0.5, 2.33, 6.33, 12.33: three above 2
+  EXPECT_NE(line.find("3 of 4 steps above tau 2"), std::string::npos) << line;
+  EXPECT_NE(line.find("inside the mask"), std::string::npos) << line;
+}
+
+TEST(Hallucination, RefusesWhatHasNoMeaning) {
+  EXPECT_THROW(HallucinationTracker(1), Error);
+  EXPECT_THROW(HallucinationTracker(3, at::zeros({1, 2, 2})), Error);  // empty mask
+  EXPECT_THROW(HallucinationTracker(3, at::ones({2, 2})), Error);      // not a grid
+  HallucinationTracker t(3, at::ones({1, 2, 2}));
+  EXPECT_THROW(t.add(at::zeros({2, 1, 3, 2})), Error);  // another grid than the mask's
+  EXPECT_THROW(t.add(at::zeros({2, 2})), Error);
+}
+
+TEST(Hallucination, EveryGenerationCarriesItAndItChangesNothing) {
+  c10::InferenceMode guard;
+  LoadOptions lo;
+  lo.check = false;
+  auto bundle = load_model_bundle(focalscope::testing::shared_fixture("wan_checkpoint_layout"), lo);
+  ClipVisionConfig c = bundle->clip.cfg;  // the folder's CLIP is narrower than its DiT's img_emb (as the layout test)
+  c.dim = 1280;
+  c.num_heads = 16;
+  c.num_layers = 2;
+  c.mlp_ratio = 1.0;
+  bundle->clip = ClipVision::random_init(c, 3);
+  GenerateRequest req;
+  at::manual_seed(0);
+  req.image = at::rand({3, 64, 64}) * 2 - 1;
+  req.prompt = "A cat walks on the grass.";
+  req.steps = 4;
+  req.frames = 5;
+  req.max_area = 64 * 64;
+  const GenerateResult on = generate(*bundle, req);
+  ASSERT_EQ(on.hallucination.steps(), 4);
+  EXPECT_EQ(on.hallucination.window, 10);
+  for (int k = 1; k < 4; ++k) EXPECT_TRUE(std::isfinite(on.hallucination.global[k]) && on.hallucination.global[k] > 0);
+  req.hallucination_window = 0;
+  const GenerateResult off = generate(*bundle, req);
+  EXPECT_EQ(off.hallucination.steps(), 0);
+  EXPECT_TRUE(at::equal(on.video, off.video));  // read-only
+  // A mask of another grid than the run's is refused, naming the mask.
+  req.hallucination_window = 10;
+  req.hallucination_mask = at::ones({1, 1, 1});
+  try {
+    generate(*bundle, req);
+    ADD_FAILURE() << "a wrong-grid mask must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hallucination mask"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DynamicCfg, ScheduleReadingsAndScaledKappa) {
+  DynCfgConfig c;
+  c.enabled = true;
+  EXPECT_EQ(scheduled_steps(c, 40), 20);
+  EXPECT_EQ(scheduled_steps(c, 60), 20);
+  EXPECT_EQ(scheduled_steps(c, 25), 13);  // ceil(20 * 25 / 40) = ceil(12.5)
+  EXPECT_EQ(scheduled_steps(c, 10), 5);
+  EXPECT_EQ(scheduled_steps(c, 1), 1);
+  const double w0 = 5, tau = 0.01;
+  // Outside the last kappa steps, or before the metric has a value: w0.
+  EXPECT_EQ(dyncfg_omega(c, 19, 40, w0, tau, 0.5), w0);
+  EXPECT_EQ(dyncfg_omega(c, 20, 40, w0, tau, NAN), w0);
+  // Literal: w0 * clamp(sigma2 / tau, 0, b).
+  EXPECT_DOUBLE_EQ(dyncfg_omega(c, 20, 40, w0, tau, 0.005), 2.5);
+  EXPECT_DOUBLE_EQ(dyncfg_omega(c, 39, 40, w0, tau, 0.015), 7.5);
+  EXPECT_DOUBLE_EQ(dyncfg_omega(c, 39, 40, w0, tau, 0.5), 10.0);  // clamped at b = 2
+  // Raise-only: never below w0.
+  c.reading = OmegaReading::RaiseOnly;
+  EXPECT_DOUBLE_EQ(dyncfg_omega(c, 20, 40, w0, tau, 0.005), 5.0);
+  EXPECT_DOUBLE_EQ(dyncfg_omega(c, 20, 40, w0, tau, 0.015), 7.5);
+  // Without the omega part the weight is w0 everywhere.
+  c.omega = false;
+  EXPECT_EQ(dyncfg_omega(c, 39, 40, w0, tau, 0.5), w0);
+  EXPECT_EQ(parse_omega_reading("raise"), OmegaReading::RaiseOnly);
+  EXPECT_THROW(parse_omega_reading("up"), Error);
+  c.sstar = false;
+  EXPECT_THROW(c.validate(), Error);  // neither part: plain CFG under another name
+  c.sstar = true;
+  c.b = 0.5;
+  EXPECT_THROW(c.validate(), Error);
+}
+
+TEST(DynamicCfg, CfgZeroStarCombine) {
+  c10::InferenceMode guard;
+  // s* = <c, u> / |u|^2: u = (1, 0), c = (2, 1) -> 2; v = (1 - w) * 2 * u + w * c.
+  const at::Tensor u = at::tensor({1.0f, 0.0f}), c = at::tensor({2.0f, 1.0f});
+  double s = 0;
+  const at::Tensor v = cfg_zero_star_combine(u, c, 3.0, true, &s);
+  EXPECT_NEAR(s, 2.0, 1e-6);
+  EXPECT_NEAR(v[0].item<float>(), (1 - 3.0) * 2 * 1 + 3 * 2, 1e-5);
+  EXPECT_NEAR(v[1].item<float>(), 3.0, 1e-5);
+  // Without s* it is plain CFG with weight w.
+  const at::Tensor a = at::randn({2, 3, 4}), b = at::randn({2, 3, 4});
+  EXPECT_TRUE(at::allclose(cfg_zero_star_combine(a, b, 2.5, false, &s), cfg_combine(a, b, 2.5), 1e-5, 1e-6));
+  EXPECT_EQ(s, 1.0);
+  EXPECT_THROW(cfg_zero_star_combine(a, at::zeros({3}), 1.0, true), Error);
+}
+
+TEST(DynamicCfg, GuidanceTokensComposeAndRoundTrip) {
+  GuidanceConfig g;
+  g.set_mode("fg+dyncfg");
+  EXPECT_TRUE(g.fsg && g.ac && g.dyncfg.enabled && g.dyncfg.sstar && g.dyncfg.omega);
+  EXPECT_EQ(g.mode(), "fg+dyncfg");
+  g.set_mode("dyncfg-sstar");
+  EXPECT_TRUE(!g.fsg && !g.ac && g.dyncfg.enabled && g.dyncfg.sstar && !g.dyncfg.omega);
+  EXPECT_EQ(g.mode(), "dyncfg-sstar");
+  g.set_mode("ac+dyncfg-omega");
+  EXPECT_EQ(g.mode(), "ac+dyncfg-omega");
+  g.set_mode("off");
+  EXPECT_EQ(g.mode(), "off");
+  EXPECT_FALSE(g.dyncfg.enabled);
+  EXPECT_THROW(g.set_mode("fg+kvlock-ish"), Error);
+  EXPECT_THROW(g.set_mode("off+fg"), Error);
+  g.set_mode("dyncfg");
+  g.dyncfg.reading = OmegaReading::RaiseOnly;
+  g.dyncfg.b = 3;
+  const GuidanceConfig back = GuidanceConfig::from_json(g.to_json());
+  EXPECT_TRUE(back.dyncfg.enabled);
+  EXPECT_EQ(back.dyncfg.reading, OmegaReading::RaiseOnly);
+  EXPECT_EQ(back.dyncfg.b, 3);
+  EXPECT_THROW(GuidanceConfig::from_json(nlohmann::json{{"dyncfg", {{"bogus", 1}}}}), Error);
+}
+
+TEST(DynamicCfg, RunsInTheSamplerAndRefusesWithoutCfg) {
+  c10::InferenceMode guard;
+  LoadOptions lo;
+  lo.check = false;
+  auto bundle = load_model_bundle(focalscope::testing::shared_fixture("wan_checkpoint_layout"), lo);
+  ClipVisionConfig c = bundle->clip.cfg;
+  c.dim = 1280;
+  c.num_heads = 16;
+  c.num_layers = 2;
+  c.mlp_ratio = 1.0;
+  bundle->clip = ClipVision::random_init(c, 3);
+  GenerateRequest req;
+  at::manual_seed(0);
+  req.image = at::rand({3, 64, 64}) * 2 - 1;
+  req.prompt = "A cat walks on the grass.";
+  req.steps = 6;
+  req.frames = 5;
+  req.max_area = 64 * 64;
+  req.guide_scale = 5.0;
+  const GenerateResult plain = generate(*bundle, req);
+  req.dyncfg.enabled = true;
+  req.dyncfg.tau = 1e-3;
+  const GenerateResult dyn = generate(*bundle, req);
+  ASSERT_EQ(dyn.dyncfg.size(), 6u);
+  EXPECT_EQ(dyn.dyncfg_kappa, 3);  // ceil(20 * 6 / 40)
+  EXPECT_EQ(dyn.dyncfg_omega0, 5.0);
+  for (const auto& st : dyn.dyncfg) {
+    EXPECT_EQ(st.scheduled, st.step >= 3);
+    if (!st.scheduled) EXPECT_EQ(st.omega, 5.0);
+    else EXPECT_DOUBLE_EQ(st.omega, 5.0 * std::clamp(st.sigma2 / 1e-3, 0.0, 2.0));
+    EXPECT_TRUE(std::isfinite(st.sstar));
+  }
+  EXPECT_FALSE(at::equal(dyn.video, plain.video));
+  // CFG 1 has no unconditional pass; the omega schedule needs the metric.
+  req.guide_scale = 1.0;
+  EXPECT_THROW(generate(*bundle, req), Error);
+  req.guide_scale = 5.0;
+  req.hallucination_window = 0;
+  EXPECT_THROW(generate(*bundle, req), Error);
+}
