@@ -87,6 +87,8 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
                {"response_ratio", s.rule->response_ratio}};
   if (s.rule->override_layers) rule["override"] = *s.rule->override_layers;
   j["weak_rule"] = rule;
+  j["intervals"] = s.uncertainty ? "95% percentile bootstrap over samples, 1000 resamples"
+                                 : "none: a single sample has no spread to resample (use --samples N >= 2)";
 
   const auto& R = *s.report;
   json weak = json::array();

@@ -315,7 +315,10 @@ int run(const std::vector<std::string>& argv) {
   sum.report = &report;
   sum.rule = &rule;
   sum.uncond_curves = uncond_curves.get();
-  sum.uncertainty = &unc;
+  // One sample has no spread to resample: its "intervals" would have zero width and P(weak) would be 0 or 1, so
+  // neither is reported (metrics.json omits them, the table says n/a).
+  const bool has_intervals = curves->samples() >= 2;
+  sum.uncertainty = has_intervals ? &unc : nullptr;
   sum.capture_bytes_per_sample = bytes_per_sample;
   sum.capture_layout = layout_text;
   sum.cancelled = cancelled;
@@ -337,10 +340,17 @@ int run(const std::vector<std::string>& argv) {
   for (size_t l = 0; l < layer_ids.size(); ++l) {
     const auto& u = unc[l];
     const bool weak = std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end();
-    std::printf("%5d  %.4f [%.4f, %.4f]     %+8.4f [%+.4f, %+.4f]   %+7.4f   %5.2f   %s\n", layer_ids[l], u.moran_median,
-                u.moran_lo, u.moran_hi, u.statistic, u.statistic_lo, u.statistic_hi, report.margin[l], u.p_weak,
-                weak ? "WEAK" : "");
+    if (has_intervals)
+      std::printf("%5d  %.4f [%.4f, %.4f]     %+8.4f [%+.4f, %+.4f]   %+7.4f   %5.2f   %s\n", layer_ids[l], u.moran_median,
+                  u.moran_lo, u.moran_hi, u.statistic, u.statistic_lo, u.statistic_hi, report.margin[l], u.p_weak,
+                  weak ? "WEAK" : "");
+    else
+      std::printf("%5d  %.4f [   n/a,    n/a]     %+8.4f [    n/a,     n/a]   %+7.4f     n/a   %s\n", layer_ids[l],
+                  u.moran_median, u.statistic, report.margin[l], weak ? "WEAK" : "");
   }
+  if (!has_intervals)
+    std::printf("one sample: no interval and no P(weak) (the bootstrap resamples samples; use --samples N, N >= 2 — the "
+                "validated protocol is --suite shapes --samples 30 --interleave)\n");
   std::printf("rule: %s (threshold %+.4f; margin > 0 = weak by that much); intervals: percentile bootstrap over %d "
               "samples, 1000 resamples (%.2f s)\n",
               by_response ? "the layer's text response (keywords swapped) over the layers' depth trend, median over "

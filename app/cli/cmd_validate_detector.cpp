@@ -254,7 +254,10 @@ int run(const std::vector<std::string>& argv) {
         if (!std::count(rb.weak.begin(), rb.weak.end(), l)) found.push_back(l);
       int tp = 0;
       for (int l : found) tp += static_cast<int>(std::count(p.planted.begin(), p.planted.end(), l));
-      const double precision = found.empty() ? 0.0 : double(tp) / double(found.size());
+      // Nothing found: precision is undefined (0 / 0), shown as "-" and null, not as 0.
+      const double precision = found.empty() ? std::nan("") : double(tp) / double(found.size());
+      char prec[16] = "-";
+      if (!found.empty()) std::snprintf(prec, sizeof prec, "%.2f", precision);
       const double recall = p.planted.empty() ? 0.0 : double(tp) / double(p.planted.size());
       json layers = json::array();
       for (size_t l = 0; l < rp.statistic.size(); ++l)
@@ -266,15 +269,16 @@ int run(const std::vector<std::string>& argv) {
                           {"moran_i", rp.moran_spread[l].median}, {"base_moran_i", rb.moran_spread[l].median}});
       jrule["models"].push_back({{"dir", p.dir}, {"name", p.name}, {"base", b.dir}, {"planted", p.planted},
                                  {"detected", rp.weak}, {"detected_on_base", rb.weak}, {"found", found},
-                                 {"precision", precision}, {"recall", recall}, {"layers", layers}});
+                                 {"precision", found.empty() ? json(nullptr) : json(precision)}, {"recall", recall},
+                                 {"layers", layers}});
       char row[512];
-      std::snprintf(row, sizeof row, "| %s | %s | %s | %s | %s | %.2f | %.2f |\n", p.name.c_str(),
-                    join(p.planted).c_str(), join(rp.weak).c_str(), join(rb.weak).c_str(), join(found).c_str(), precision,
+      std::snprintf(row, sizeof row, "| %s | %s | %s | %s | %s | %s | %.2f |\n", p.name.c_str(),
+                    join(p.planted).c_str(), join(rp.weak).c_str(), join(rb.weak).c_str(), join(found).c_str(), prec,
                     recall);
       md << row;
-      std::printf("[%s] %s: planted %s | detected %s | on base %s | found %s | precision %.2f recall %.2f\n",
+      std::printf("[%s] %s: planted %s | detected %s | on base %s | found %s | precision %s recall %.2f\n",
                   rule.name.c_str(), p.dir.c_str(), join(p.planted).c_str(), join(rp.weak).c_str(), join(rb.weak).c_str(),
-                  join(found).c_str(), precision, recall);
+                  join(found).c_str(), prec, recall);
     }
     md << "\n";
     jr.push_back(jrule);

@@ -85,6 +85,11 @@ err=$("$APP" analyze --suite shapes --samples 1 --control verbs --out "$OUT/abse
 grep -q '"reference": "response"' "$OUT/resp/metrics.json" || fail "metrics.json does not name the response rule"
 grep -q '"layer_text_response"' "$OUT/resp/metrics.json" || fail "metrics.json has no per-sample text response"
 grep -q 'text response / trend' "$OUT/resp.log" || fail "the summary table does not show the text response"
+# One sample: no zero-width "intervals" and no 0/1 P(weak); the table says n/a and why.
+"$APP" analyze --suite shapes --samples 1 --steps 3 --threads 1 --out "$OUT/one" >"$OUT/one.log" 2>&1 \
+  || { cat "$OUT/one.log"; fail "analyze --samples 1"; }
+grep -q "^one sample: no interval and no P(weak)" "$OUT/one.log" || fail "one-sample analyze does not say it has no interval"
+grep -q '"p_weak"' "$OUT/one/metrics.json" && fail "one-sample metrics.json reports P(weak)"
 err=$("$APP" analyze --suite shapes --samples 1 --response-ratio 2 --out "$OUT/resp2" 2>&1) && fail "--response-ratio 2 must fail"
 [[ $err == *"--response-ratio"* ]] || fail "--response-ratio message: $err"
 
