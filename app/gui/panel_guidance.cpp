@@ -230,10 +230,11 @@ void panel_guidance(AppState& st) {
   const int L = base ? base->num_layers : 0;
   ImGui::Text("Semantic-weak layers");
   ImGui::SameLine();
-  help_marker("Guidance acts on these layers. Unless you edit the set, it is the model's own (recorded in its manifest "
-              "by `focalscope analyze`), else the set detected from this session's baseline maps: layers whose Moran's I "
-              "falls well below the others (robust z-score, one contiguous band; analysis/weak_layers.h).");
-  ImGui::TextDisabled("model: %s   detected in this run: %s", ranges(from_model).c_str(), ranges(detected).c_str());
+  help_marker("Guidance acts on these layers. Unless you edit the set, it is the model's own, recorded in its manifest "
+              "by `focalscope analyze` with the validated rule (each layer's text response against the depth trend over "
+              "30 samples; docs/validation.md). Without one, the set from this session's single baseline run: a Moran's I "
+              "dip (robust z-score, one contiguous band) - a quick map reading, not the validated detector.");
+  ImGui::TextDisabled("model: %s   Moran's I dip in this run: %s", ranges(from_model).c_str(), ranges(detected).c_str());
   const std::vector<int> planted = base ? base->model_planted_weak_layers : std::vector<int>{};
   if (!planted.empty()) {
     ImGui::PushTextWrapPos(0);
