@@ -176,7 +176,7 @@ TEST(TextKnockout, AllLayersIsTheEmptyPromptAndNoneIsTheBaseline) {
   CrossContext empty;
   {
     c10::InferenceMode im;
-    empty = L.m->dit.precompute_text_cross(L.m->dit.pad_context(encode_prompt(*L.m, "").to(at::kFloat)));
+    empty = text_cross_context(*L.m, "");
   }
   auto knocked = [&](std::vector<int> layers) {
     RunHooks h;

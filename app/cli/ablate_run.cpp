@@ -16,10 +16,6 @@
 
 namespace focalscope::cli {
 
-CrossContext empty_text_context(const ModelBundle& m) {
-  c10::InferenceMode guard;
-  return m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, "").to(at::kFloat)));
-}
 
 namespace {
 

@@ -21,9 +21,6 @@ struct AblationOptions {
   std::function<void(int done, int total)> on_variant;  // after each generation of the unit
 };
 
-// The empty prompt's per-layer text keys / values (what a knocked-out layer sees). Computed once per model.
-CrossContext empty_text_context(const ModelBundle& m);
-
 // Runs one unit; returns its rows (baseline, all layers, each layer), or an empty vector when cancelled.
 std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const CrossContext& empty,
                                                      const shapes::BenchCase& bc, int seed_index,

@@ -176,7 +176,7 @@ FixedDirections absent_control_directions(const ModelBundle& m, const std::vecto
   std::vector<std::vector<at::Tensor>> rows(L);
   for (const auto& c : controls) {
     const auto ck = resolve_keywords(*m.tokenizer, c.text, {c.word}, m.text_len);
-    const CrossContext cc = m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, c.text).to(at::kFloat)));
+    const CrossContext cc = text_cross_context(m, c.text);
     const at::Tensor idx = at::tensor(ck.front().tokens, at::TensorOptions().dtype(at::kLong)).to(cc.layers[0].v.device());
     for (size_t l = 0; l < L; ++l) rows[l].push_back(cc.layers[l].v[0].index_select(0, idx).to(at::kFloat).mean(0));
     d.names.push_back(c.word + "~" + c.keyword);
@@ -291,16 +291,15 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
   }
   std::unique_ptr<TextResponseProbe> response;
   if (st.text_response) {
-    c10::InferenceMode guard;
-    const CrossContext prompt_ctx = m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, s.prompt).to(at::kFloat)));
+    const CrossContext prompt_ctx = text_cross_context(m, s.prompt);
     // Compared with: the prompt with each colour / shape keyword swapped for the first word of its class that the
     // prompt does not name (absent_controls), so the response is to WHICH word, not to text being there; a prompt
     // without such a word is compared with the empty prompt. One alternative per keyword: the probe's cost grows
     // with the alternatives (docs/validation.md measures both).
     std::vector<CrossContext> alts;
     for (const auto& c : absent_controls(s.prompt, s.keywords, kTextResponseAlternativesPerKeyword))
-      alts.push_back(m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, c.text).to(at::kFloat))));
-    if (alts.empty()) alts.push_back(m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, "").to(at::kFloat))));
+      alts.push_back(text_cross_context(m, c.text));
+    if (alts.empty()) alts.push_back(text_cross_context(m, ""));
     response = std::make_unique<TextResponseProbe>(prompt_ctx, std::move(alts), o.layout, m.dit.cfg.num_heads);
     chain.add(response.get());
   }

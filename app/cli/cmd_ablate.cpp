@@ -178,7 +178,7 @@ int run(const std::vector<std::string>& argv) {
     if (!r) fail(runs_path.string(), "cannot write");
   }
 
-  const CrossContext empty = empty_text_context(*model);
+  const CrossContext empty = text_cross_context(*model, "");
   std::atomic<bool>& cancel = install_cancel_on_sigint();
   opt.cancel = &cancel;
   const int units = static_cast<int>(cases.size()) * seeds;

@@ -66,6 +66,11 @@ at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt) {
   return ctx.at(0);
 }
 
+CrossContext text_cross_context(const ModelBundle& m, const std::string& text) {
+  c10::InferenceMode guard;
+  return m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)));
+}
+
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
   c10::InferenceMode guard;
   if (!req.allow_empty_prompt) validate_prompt(req.prompt, "prompt");

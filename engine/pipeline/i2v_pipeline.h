@@ -102,6 +102,9 @@ RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req);
 
 // Text features for one prompt: [L, text_dim] (real tokens + EOS, as T5EncoderModel returns them).
 at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
+// Every DiT layer's text keys / values for one text (batch 1, float32 context): what the model's cross-attention
+// sees for it. "" gives the empty prompt's (the causal ablation's knockout context).
+CrossContext text_cross_context(const ModelBundle& m, const std::string& text);
 
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks = {});
 
