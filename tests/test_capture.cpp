@@ -21,6 +21,7 @@
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/text/tokenizer.h"
+#include "tests/layout_bundle.h"
 #include "tests/test_util.h"
 
 using namespace focalscope;
@@ -457,16 +458,8 @@ TEST(LayerStats, MeansOverFramesKeywordsAndStepsAndWeakLayers) {
 // ---- end to end through generate() ----------------------------------------------------------------------
 
 TEST(SimilarityCapture, EndToEndRunOnTheCheckpointLayout) {
-  LoadOptions lo;
-  lo.check = false;
-  auto bundle = load_model_bundle(shared_fixture("wan_checkpoint_layout"), lo);
-  // The folder's CLIP tower is narrower than its DiT's img_emb: swap in a random 1280-wide one (as the layout test).
-  ClipVisionConfig c = bundle->clip.cfg;
-  c.dim = 1280;
-  c.num_heads = 16;
-  c.num_layers = 2;
-  c.mlp_ratio = 1.0;
-  bundle->clip = ClipVision::random_init(c, 3);
+  // The folder's CLIP tower is narrower than its DiT's img_emb: tests/layout_bundle.h swaps in a 1280-wide one.
+  auto bundle = focalscope::testing::runnable_layout_bundle();
 
   GenerateRequest req;
   at::manual_seed(0);

@@ -17,6 +17,7 @@
 #include "engine/pipeline/hallucination.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
+#include "tests/layout_bundle.h"
 #include "tests/test_util.h"
 
 using namespace focalscope;
@@ -85,15 +86,7 @@ TEST(Hallucination, RefusesWhatHasNoMeaning) {
 
 TEST(Hallucination, EveryGenerationCarriesItAndItChangesNothing) {
   c10::InferenceMode guard;
-  LoadOptions lo;
-  lo.check = false;
-  auto bundle = load_model_bundle(focalscope::testing::shared_fixture("wan_checkpoint_layout"), lo);
-  ClipVisionConfig c = bundle->clip.cfg;  // the folder's CLIP is narrower than its DiT's img_emb (as the layout test)
-  c.dim = 1280;
-  c.num_heads = 16;
-  c.num_layers = 2;
-  c.mlp_ratio = 1.0;
-  bundle->clip = ClipVision::random_init(c, 3);
+  auto bundle = focalscope::testing::runnable_layout_bundle();
   GenerateRequest req;
   at::manual_seed(0);
   req.image = at::rand({3, 64, 64}) * 2 - 1;
@@ -195,15 +188,7 @@ TEST(DynamicCfg, GuidanceTokensComposeAndRoundTrip) {
 
 TEST(DynamicCfg, RunsInTheSamplerAndRefusesWithoutCfg) {
   c10::InferenceMode guard;
-  LoadOptions lo;
-  lo.check = false;
-  auto bundle = load_model_bundle(focalscope::testing::shared_fixture("wan_checkpoint_layout"), lo);
-  ClipVisionConfig c = bundle->clip.cfg;
-  c.dim = 1280;
-  c.num_heads = 16;
-  c.num_layers = 2;
-  c.mlp_ratio = 1.0;
-  bundle->clip = ClipVision::random_init(c, 3);
+  auto bundle = focalscope::testing::runnable_layout_bundle();
   GenerateRequest req;
   at::manual_seed(0);
   req.image = at::rand({3, 64, 64}) * 2 - 1;
