@@ -11,8 +11,9 @@ namespace focalscope::cli {
 
 HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a) {
   if (a.has("tau")) return {a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"};
-  if (!std::isnan(m.calibrated_kvlock_tau)) return {m.calibrated_kvlock_tau, "calibrated for this model"};
-  return {kPaperHallucinationTau, "tau is the paper's value, not calibrated for this model"};
+  bool calibrated = false;
+  const double tau = kvlock_tau(m, &calibrated);
+  return {tau, calibrated ? "calibrated for this model" : "tau is the paper's value, not calibrated for this model"};
 }
 
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c) {

@@ -381,8 +381,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     cur->keywords = capture->keywords();
     cur->capture_keywords = capture->capture_keywords();
 
-    cur->hallucination_tau_calibrated = !std::isnan(m->calibrated_kvlock_tau);
-    cur->hallucination_tau = cur->hallucination_tau_calibrated ? m->calibrated_kvlock_tau : kPaperHallucinationTau;
+    cur->hallucination_tau = kvlock_tau(*m, &cur->hallucination_tau_calibrated);
     RunHooks hooks;
     hooks.cancel = &cancel_;
     hooks.listener = capture->listener();

@@ -71,6 +71,12 @@ CrossContext text_cross_context(const ModelBundle& m, const std::string& text) {
   return m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)));
 }
 
+double kvlock_tau(const ModelBundle& m, bool* calibrated) {
+  const bool cal = !std::isnan(m.calibrated_kvlock_tau);
+  if (calibrated) *calibrated = cal;
+  return cal ? m.calibrated_kvlock_tau : kPaperHallucinationTau;
+}
+
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
   c10::InferenceMode guard;
   if (!req.allow_empty_prompt) validate_prompt(req.prompt, "prompt");
@@ -141,8 +147,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     if (!use_cfg) fail("dynamic CFG", "needs classifier-free guidance: the run's CFG scale is 1 (no unconditional pass)");
     if (dc.omega && !hallucination) fail("dynamic CFG", "the omega schedule reads the hallucination metric, which is off (window 0)");
     r.dyncfg_omega0 = dc.omega0 > 0 ? dc.omega0 : P.guide_scale;
-    r.dyncfg_tau_calibrated = !(dc.tau > 0) && !std::isnan(m.calibrated_kvlock_tau);
-    r.dyncfg_tau = dc.tau > 0 ? dc.tau : r.dyncfg_tau_calibrated ? m.calibrated_kvlock_tau : kPaperHallucinationTau;
+    r.dyncfg_tau = dc.tau > 0 ? dc.tau : kvlock_tau(m, &r.dyncfg_tau_calibrated);
     r.dyncfg_kappa = dc.omega ? scheduled_steps(dc, P.steps) : 0;
   }
   auto ts = Clock::now();

@@ -105,6 +105,9 @@ at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
 // Every DiT layer's text keys / values for one text (batch 1, float32 context): what the model's cross-attention
 // sees for it. "" gives the empty prompt's (the causal ablation's knockout context).
 CrossContext text_cross_context(const ModelBundle& m, const std::string& text);
+// KV-Lock's sigma2 threshold for this model when none is given: its calibrated kvlock tau, else the paper's 0.01.
+// *calibrated (optional) says which.
+double kvlock_tau(const ModelBundle& m, bool* calibrated = nullptr);
 
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks = {});
 
