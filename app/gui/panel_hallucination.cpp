@@ -36,19 +36,7 @@ void heatmap_row(const RunSnapshot& s, int k, float vmax, float tile, const char
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     ImGui::PushID(static_cast<int>(f));
     ImGui::InvisibleButton("tile", ImVec2(cell * W, cell * H));
-    // Large grids (Wan 480p: 60 x 104) draw as blocks of cells, at most ~64 per side, each its block's mean.
-    const int64_t bh = std::max<int64_t>(1, (H + 63) / 64), bw = std::max<int64_t>(1, (W + 63) / 64);
-    for (int64_t y = 0; y < H; y += bh)
-      for (int64_t x = 0; x < W; x += bw) {
-        double sum = 0;
-        int n = 0;
-        for (int64_t yy = y; yy < std::min(H, y + bh); ++yy)
-          for (int64_t xx = x; xx < std::min(W, x + bw); ++xx) sum += map[static_cast<size_t>((f * H + yy) * W + xx)], ++n;
-        const float v = static_cast<float>(sum / n);
-        const ImVec2 a(p0.x + cell * x, p0.y + cell * y);
-        const ImVec2 b(p0.x + cell * std::min(W, x + bw), p0.y + cell * std::min(H, y + bh));
-        dl->AddRectFilled(a, b, colormap_u32(render::Colormap::Inferno, vmax > 0 ? std::clamp(v / vmax, 0.0f, 1.0f) : 0.0f));
-      }
+    draw_hallucination_frame(dl, map, f, H, W, p0, ImVec2(cell * W, cell * H), vmax, /*translucent=*/false);
     if (ImGui::IsItemHovered()) {
       const ImVec2 m = ImGui::GetIO().MousePos;
       const int64_t x = std::clamp<int64_t>(static_cast<int64_t>((m.x - p0.x) / cell), 0, W - 1);
@@ -63,6 +51,22 @@ void heatmap_row(const RunSnapshot& s, int k, float vmax, float tile, const char
 }
 
 }  // namespace
+
+void draw_hallucination_frame(ImDrawList* dl, const std::vector<float>& map, int64_t f, int64_t H, int64_t W, ImVec2 p0,
+                              ImVec2 size, float vmax, bool translucent) {
+  const int64_t bh = std::max<int64_t>(1, (H + 63) / 64), bw = std::max<int64_t>(1, (W + 63) / 64);
+  for (int64_t y = 0; y < H; y += bh)
+    for (int64_t x = 0; x < W; x += bw) {
+      double sum = 0;
+      int n = 0;
+      for (int64_t yy = y; yy < std::min(H, y + bh); ++yy)
+        for (int64_t xx = x; xx < std::min(W, x + bw); ++xx) sum += map[static_cast<size_t>((f * H + yy) * W + xx)], ++n;
+      const float a = vmax > 0 ? std::clamp(static_cast<float>(sum / n) / vmax, 0.0f, 1.0f) : 0.0f;
+      dl->AddRectFilled(ImVec2(p0.x + size.x * x / W, p0.y + size.y * y / H),
+                        ImVec2(p0.x + size.x * std::min(W, x + bw) / W, p0.y + size.y * std::min(H, y + bh) / H),
+                        colormap_u32(render::Colormap::Inferno, a, translucent ? static_cast<int>(40 + 150 * a) : 255));
+    }
+}
 
 void hallucination_section(AppState& st, float height) {
   const RunSnapshot* runs[2] = {trace_of(st, 0), trace_of(st, 1)};

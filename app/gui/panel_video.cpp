@@ -34,17 +34,7 @@ float overlay_hallucination(const RunSnapshot& s, int f, ImVec2 p0, ImVec2 sz, f
   const HallucinationTrace& t = s.hallucination;
   if (t.steps() == 0 || t.maps.back().empty() || vmax <= 0) return -1;
   const int64_t F = t.grid[0], H = t.grid[1], W = t.grid[2], lf = latent_frame(f, F);
-  ImDrawList* dl = ImGui::GetWindowDrawList();
-  // Large grids draw as blocks of at most ~64 per side.
-  const int64_t bh = std::max<int64_t>(1, (H + 63) / 64), bw = std::max<int64_t>(1, (W + 63) / 64);
-  for (int64_t y = 0; y < H; y += bh)
-    for (int64_t x = 0; x < W; x += bw) {
-      const float val = t.maps.back()[static_cast<size_t>((lf * H + y) * W + x)];
-      const float a = std::clamp(val / vmax, 0.0f, 1.0f);
-      dl->AddRectFilled(ImVec2(p0.x + sz.x * x / W, p0.y + sz.y * y / H),
-                        ImVec2(p0.x + sz.x * std::min(W, x + bw) / W, p0.y + sz.y * std::min(H, y + bh) / H),
-                        colormap_u32(render::Colormap::Inferno, a, static_cast<int>(40 + 150 * a)));
-    }
+  draw_hallucination_frame(ImGui::GetWindowDrawList(), t.maps.back(), lf, H, W, p0, sz, vmax, /*translucent=*/true);
   return vmax;
 }
 

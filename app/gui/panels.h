@@ -26,6 +26,11 @@ void panel_export(AppState& st);
 // KV-Lock's hallucination metric of A and B (curve over steps with tau, per-frame heatmap): the Large view pane's
 // second tab.
 void hallucination_section(AppState& st, float height);
+// Latent frame f of a hallucination map (F*H*W, row-major) drawn into the rectangle p0 + size, Inferno on [0, vmax];
+// translucent (alpha rising with the value) for overlays. Large grids (Wan 480p: 60 x 104) draw as blocks of at most
+// ~64 cells per side, each its block's mean.
+void draw_hallucination_frame(ImDrawList* dl, const std::vector<float>& map, int64_t f, int64_t H, int64_t W, ImVec2 p0,
+                              ImVec2 size, float vmax, bool translucent);
 
 // Exports started from the UI run on a background task (poll each frame for the result message).
 void start_export_all(AppState& st);
