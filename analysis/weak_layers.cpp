@@ -153,6 +153,15 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
   rep.statistic.resize(layers);
   rep.margin.resize(layers);
   std::vector<double> gain(layers);
+  // The statistic-below-threshold rules (null excess, text response): layer l is weak by margin threshold - statistic;
+  // its band gain is that margin in units of the statistic's scale, clamped as for the z rule.
+  auto judge_below = [&](std::size_t l, double statistic, double unit) {
+    rep.statistic[l] = statistic;
+    rep.score[l] = statistic;
+    rep.margin[l] = rep.threshold - statistic;
+    if (rep.margin[l] > 0) rep.weak.push_back(static_cast<int>(l));
+    gain[l] = std::clamp(rep.margin[l] / unit, -1.0, 1.0);
+  };
   if (o.reference == WeakReference::TextResponse) {
     if (null_mean.empty()) raise("weak layers", "the text-response rule needs the layers' text response curves");
     check_curves("text response", null_mean, layers, samples);
@@ -186,13 +195,8 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
     std::vector<double> icept(layers);
     for (std::size_t l = 0; l < layers; ++l) icept[l] = log_level[l] - slope * double(l);
     const double intercept = quantile(icept, 0.5);
-    for (std::size_t l = 0; l < layers; ++l) {
-      rep.statistic[l] = std::exp(log_level[l] - (intercept + slope * double(l)));
-      rep.score[l] = rep.statistic[l];
-      rep.margin[l] = rep.threshold - rep.statistic[l];
-      if (rep.margin[l] > 0) rep.weak.push_back(static_cast<int>(l));
-      gain[l] = std::clamp(rep.margin[l] / 0.05, -1.0, 1.0);
-    }
+    for (std::size_t l = 0; l < layers; ++l)
+      judge_below(l, std::exp(log_level[l] - (intercept + slope * double(l))), /*unit=*/0.05);
   } else if (uses_null(o.reference)) {
     if (null_mean.empty())
       raise("weak layers", o.reference == WeakReference::RandomDirections
@@ -204,12 +208,7 @@ WeakLayerReport WeakLayerDetector::detect(const std::vector<std::vector<double>>
       std::vector<double> ex(samples);
       for (std::size_t s = 0; s < samples; ++s) ex[s] = moran[l][s] - null_mean[l][s];
       rep.excess_spread.push_back(spread_of(ex));
-      rep.statistic[l] = rep.excess_spread.back().median;
-      rep.score[l] = rep.statistic[l];
-      rep.margin[l] = rep.threshold - rep.statistic[l];
-      if (rep.margin[l] > 0) rep.weak.push_back(static_cast<int>(l));
-      // Band gain in units of the margin's scale (0.01 Moran's I ~ one unit), clamped as for the z rule.
-      gain[l] = std::clamp(rep.margin[l] / 0.01, -1.0, 1.0);
+      judge_below(l, rep.excess_spread.back().median, /*unit: 0.01 Moran's I*/ 0.01);
     }
   } else {
     // The threshold on Moran's I itself: below both center - z * scale and center - min_drop.

@@ -149,8 +149,8 @@ std::vector<RuleSpec> parse_rules(const std::string& spec) {
     const std::string kind = item.substr(0, colon);
     r.options = analysis::validated_weak_rule();
     r.options.reference = analysis::parse_weak_reference(kind);
+    // The median rule's defaults are the struct's own (the original rule); its reference is the default one.
     if (!analysis::uses_reference_curves(r.options.reference)) r.options = analysis::WeakLayerOptions{};
-    r.options.reference = analysis::parse_weak_reference(kind);
     if (colon != std::string::npos) {
       try {
         size_t used = 0;
