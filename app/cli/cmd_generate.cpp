@@ -67,8 +67,11 @@ int run(const std::vector<std::string>& argv) {
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
   req.hallucination_window = static_cast<int>(a.integer("hallucination-window", 10, 0, 1000));
   if (req.hallucination_window == 1) fail("--hallucination-window", "1 is too small: a variance needs 2 steps (0 turns it off)");
+  // An .mp4 goes into an existing folder (a frames folder is created with its parents when written).
+  if (std::filesystem::path(out).extension() == ".mp4") check_output_folder(out, "--out");
   const std::string hall_out = a.str("hallucination-out");
   if (!hall_out.empty()) {
+    check_output_folder(hall_out, "--hallucination-out");
     const auto ext = std::filesystem::path(hall_out).extension();
     if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + hall_out + "' must end in .csv or .json");
     if (req.hallucination_window == 0) fail("--hallucination-out", "the metric is off (--hallucination-window 0)");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/core/error.h"
@@ -40,6 +41,13 @@ std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c) {
     }
   }
   return out;
+}
+
+void check_output_folder(const std::string& path, const std::string& flag) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    fail(flag, "'" + path + "': its folder " + dir.string() + " does not exist");
 }
 
 void write_text_file(const std::string& path, const std::string& text) {

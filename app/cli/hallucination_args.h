@@ -20,6 +20,10 @@ HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a);
 // One line on what dynamic CFG did in a run: s* (median, range), omega over the scheduled steps, omega0, tau.
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c);
 
+// Before a long run: the folder an output file goes to must exist (Error naming the flag, the file and the folder),
+// so a typo fails in a second instead of after the generation.
+void check_output_folder(const std::string& path, const std::string& flag);
+
 // Writes text to path, or an Error naming the file.
 void write_text_file(const std::string& path, const std::string& text);
 

@@ -183,8 +183,9 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
         const auto& k = m["kvlock"];
         if (!k.is_object()) fail(where, "kvlock must be an object");
         if (k.contains("tau")) {
+          if (!k["tau"].is_number() || !(k["tau"].get<double>() > 0 && k["tau"].get<double>() < 1e6))
+            fail(where, "kvlock.tau must be a positive number, got " + k["tau"].dump());
           b->calibrated_kvlock_tau = k["tau"].get<double>();
-          if (!(b->calibrated_kvlock_tau > 0 && b->calibrated_kvlock_tau < 1e6)) fail(where, "kvlock.tau must be a positive number");
         }
       }
     } catch (const nlohmann::json::exception& e) {

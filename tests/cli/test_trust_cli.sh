@@ -99,7 +99,8 @@ err=$("$APP" analyze --suite shapes --samples 1 --response-ratio 2 --out "$OUT/r
   --hallucination-out "$OUT/h.csv" >"$OUT/h.log" 2>&1 || { cat "$OUT/h.log"; fail "generate --hallucination-out"; }
 grep -q "^hallucination sigma2 (whole latent, window 10): final" "$OUT/h.log" || fail "no hallucination summary: $(cat "$OUT/h.log")"
 [ "$(wc -l <"$OUT/h.csv")" = 5 ] || fail "h.csv should have a header and 4 steps: $(cat "$OUT/h.csv")"
-for bad in "--hallucination-out $OUT/h.txt" "--hallucination-window 1" "--hallucination-window 0 --hallucination-out $OUT/h2.csv"; do
+for bad in "--hallucination-out $OUT/h.txt" "--hallucination-window 1" "--hallucination-window 0 --hallucination-out $OUT/h2.csv" \
+           "--hallucination-out $OUT/missing/h.csv"; do
   err=$("$APP" generate --image "$CASE/ref.png" --prompt "The red ball moves." --out "$OUT/h2.mp4" $bad 2>&1) && fail "generate $bad must fail"
   [[ $err == *"--hallucination-"* && $(wc -l <<<"$err") == 1 ]] || fail "generate $bad: $err"
 done
