@@ -113,6 +113,14 @@ class Checker {
         objs_.push_back(ob);
       }
       final_state_ = ann.at("states").back();
+      // Objects that move on their own (the editing world's drifting distractors): tracked like the others
+      // so they claim their own blobs, but asked nothing; the background metrics judge them.
+      if (ann.contains("background_motion"))
+        for (const auto& v : ann.at("background_motion")) {
+          const int id = v.get<int>();
+          for (size_t i = 0; i < objs_.size(); ++i)
+            if (objs_[i].id == id) background_.push_back(static_cast<int>(i));
+        }
     } catch (const json::exception& e) {
       raise("shapes annotation", std::string("malformed (") + e.what() + ")");
     }
@@ -197,6 +205,7 @@ class Checker {
     return color_name(b->color) + " " + shape_class_name(b->shape) + ", area " + std::to_string(b->area) + " px at (" +
            fmt("%.0f", b->cx) + ", " + fmt("%.0f", b->cy) + ")";
   }
+  bool is_background(int i) const { return std::find(background_.begin(), background_.end(), i) != background_.end(); }
   double disp(int i, int t) const {
     const Blob* b = blob(i, t);
     return b ? std::hypot(b->cx - objs_[i].x0, b->cy - objs_[i].y0) : 0.0;
@@ -241,6 +250,7 @@ class Checker {
   // Every object not in `moving` stays within tolerance of its start in every frame, unchanged at the end.
   void others_stay_put(CaseVerdict& v, std::vector<int> moving) const {
     moving.push_back(actor_);
+    moving.insert(moving.end(), background_.begin(), background_.end());
     std::string names, worst;
     bool ok = true;
     for (size_t i = 0; i < objs_.size(); ++i) {
@@ -307,6 +317,7 @@ class Checker {
     int best = -1;
     double bd = 0;
     for (size_t i = 0; i < objs_.size(); ++i) {
+      if (is_background(static_cast<int>(i))) continue;  // drifts by design; not a candidate for "who acted"
       const double d = disp(static_cast<int>(i), last());
       if (blob(static_cast<int>(i), last()) && d > bd) {
         bd = d;
@@ -425,9 +436,15 @@ class Checker {
     const Obj& o = objs_[actor_];
     const Blob* end = blob(actor_, last());
     // Whatever is left of it near where it was, in its own colour.
+    // A drifting distractor of the same colour passing nearby is not what is left of the actor.
+    std::vector<char> mover_blob(fb_[last()].blobs.size(), 0);
+    for (int i : background_)
+      if (assign_[i][last()] >= 0) mover_blob[assign_[i][last()]] = 1;
     double left = 0;
-    for (const auto& bl : fb_[last()].blobs)
-      if (bl.color == o.color_idx && std::hypot(bl.cx - o.x0, bl.cy - o.y0) <= o.size) left += bl.area;
+    for (size_t k = 0; k < fb_[last()].blobs.size(); ++k) {
+      const Blob& bl = fb_[last()].blobs[k];
+      if (!mover_blob[k] && bl.color == o.color_idx && std::hypot(bl.cx - o.x0, bl.cy - o.y0) <= o.size) left += bl.area;
+    }
     if (end && end->color != o.color_idx) left += end->area;
     v.answers.push_back({"Is " + o.name() + " gone at the end?", fmt("< %.0f px visible", 0.2 * o.area0),
                          fmt("%.0f px visible", left), left < 0.2 * o.area0});
@@ -618,6 +635,7 @@ class Checker {
   std::string action_;
   json params_, final_state_;
   std::vector<Obj> objs_;
+  std::vector<int> background_;  // indices into objs_ of "background_motion" objects
   BackgroundModel bg_;
   std::vector<FrameBlobs> fb_;
   std::vector<std::vector<int>> assign_;

@@ -12,6 +12,8 @@
 
 #include "engine/core/error.h"
 #include "engine/guidance/guidance_config.h"
+#include "engine/guidance/guided_edit.h"
+#include "engine/pipeline/kv_lock.h"
 #include "engine/sched/dyn_cfg.h"
 #include "engine/sched/scheduler.h"
 #include "engine/pipeline/hallucination.h"
@@ -217,4 +219,186 @@ TEST(DynamicCfg, RunsInTheSamplerAndRefusesWithoutCfg) {
   req.guide_scale = 5.0;
   req.hallucination_window = 0;
   EXPECT_THROW(generate(*bundle, req), Error);
+}
+
+// ---- the background lock (engine/pipeline/kv_lock.h) and editing (engine/guidance/guided_edit.h) ----
+
+TEST(KvLock, MaskMapsToLatentsAndTokensByStrideAndPatch) {
+  c10::InferenceMode guard;
+  // 9 pixel frames (stride 4: latent frames {0}, {1-4}, {5-8}), 16x16 pixels (stride 8: 2x2 latents).
+  at::Tensor pm = at::zeros({9, 16, 16});
+  pm[6][3][12] = 1;  // pixel frame 6 -> latent frame 2; row 3 -> 0; column 12 -> 1
+  at::Tensor lm = latent_mask_from_pixels(pm, 4, 8);
+  ASSERT_EQ(lm.sizes(), (at::IntArrayRef{3, 2, 2}));
+  EXPECT_EQ(lm.sum().item<double>(), 1.0);
+  EXPECT_EQ(lm[2][0][1].item<double>(), 1.0);
+  pm.zero_();
+  pm[0][15][0] = 1;  // frame 0 is its own latent frame
+  lm = latent_mask_from_pixels(pm, 4, 8);
+  EXPECT_EQ(lm[0][1][0].item<double>(), 1.0);
+  EXPECT_EQ(lm.sum().item<double>(), 1.0);
+  // Patch (1, 2, 2): any token touching an edited latent is foreground.
+  at::Tensor tm = token_mask_from_latent(at::zeros({2, 4, 4}).index_put_({0, 3, 1}, 1), {1, 2, 2});
+  ASSERT_EQ(tm.sizes(), (at::IntArrayRef{2, 2, 2}));
+  EXPECT_EQ(tm[0][1][0].item<double>(), 1.0);
+  EXPECT_EQ(tm.sum().item<double>(), 1.0);
+  EXPECT_THROW(latent_mask_from_pixels(at::zeros({8, 16, 16}), 4, 8), Error);  // not 1 + 4k frames
+}
+
+TEST(KvLock, AlphaScheduleAndFusionOnBackgroundTokensOnly) {
+  KvLockConfig c;
+  c.variant = "kvlock";
+  c.lock = true;
+  EXPECT_EQ(locked_steps(c, 40), 20);
+  EXPECT_EQ(locked_steps(c, 25), 13);  // ceil(20 * 25 / 40)
+  EXPECT_EQ(kvlock_alpha(c, 11, 25, 0.01, 0.005), 0.0);   // before the locked steps
+  EXPECT_DOUBLE_EQ(kvlock_alpha(c, 12, 25, 0.01, 0.005), 0.5);
+  EXPECT_EQ(kvlock_alpha(c, 20, 25, 0.01, 0.05), 1.0);     // clamped
+  EXPECT_EQ(kvlock_alpha(c, 20, 25, 0.01, NAN), 0.0);      // no metric yet: no lock
+  c.alpha_fixed = 0.5;
+  EXPECT_EQ(kvlock_alpha(c, 20, 25, 0.01, 0.0), 0.5);
+  c.lock = false;
+  EXPECT_EQ(kvlock_alpha(c, 20, 25, 0.01, 0.05), 0.0);
+
+  c10::InferenceMode guard;
+  at::Tensor background = at::tensor({1.f, 0.f, 1.f});  // token 1 is edited
+  KvLockCache cache(1, background, c10::Device(c10::kCPU));
+  ForwardInfo info;
+  at::Tensor ks = at::randn({1, 2, 3, 4}), vs = at::randn({1, 2, 3, 4});
+  SelfKvProbe rec{info, 0, ks, vs};
+  cache.record_next();
+  cache.on_self_attn_kv(rec);
+  EXPECT_EQ(cache.bytes(), 2 * 24 * 4);
+  at::Tensor k = at::randn({2, 2, 3, 4}), v = at::randn({2, 2, 3, 4});  // a CFG batch of 2
+  SelfKvProbe p{info, 0, k, v};
+  cache.fuse_next(0.25);
+  cache.on_self_attn_kv(p);
+  for (int64_t t : {0, 2}) {
+    EXPECT_TRUE(at::allclose(p.k.select(2, t), k.select(2, t) * 0.75 + ks.select(2, t) * 0.25, 1e-6, 1e-6));
+    EXPECT_TRUE(at::allclose(p.v.select(2, t), v.select(2, t) * 0.75 + vs.select(2, t) * 0.25, 1e-6, 1e-6));
+  }
+  EXPECT_TRUE(at::equal(p.k.select(2, 1), k.select(2, 1)));  // the edited token keeps its own
+  EXPECT_TRUE(at::equal(p.v.select(2, 1), v.select(2, 1)));
+}
+
+TEST(KvLock, TokensComposeRoundTripAndRefuseConflicts) {
+  for (const std::string& v : kvlock_variants()) {
+    GuidanceConfig g;
+    g.set_mode("fg+" + v);
+    EXPECT_EQ(g.mode(), "fg+" + v);
+    EXPECT_TRUE(g.fsg && g.ac && g.kvlock.editing());
+    const GuidanceConfig back = GuidanceConfig::from_json(g.to_json());
+    EXPECT_EQ(back.mode(), g.mode()) << v;
+    EXPECT_EQ(back.kvlock.lock, g.kvlock.lock) << v;
+    EXPECT_EQ(back.kvlock.alpha_fixed, g.kvlock.alpha_fixed) << v;
+    EXPECT_EQ(back.dyncfg.enabled, g.dyncfg.enabled) << v;
+    EXPECT_EQ(back.dyncfg.sstar, g.dyncfg.sstar) << v;
+    EXPECT_EQ(back.dyncfg.omega, g.dyncfg.omega) << v;
+  }
+  GuidanceConfig g;
+  g.set_mode("kvlock-kv");
+  EXPECT_TRUE(g.kvlock.lock && !g.dyncfg.enabled);
+  g.set_mode("kvlock-sstar-omega");
+  EXPECT_TRUE(!g.kvlock.lock && g.dyncfg.sstar && g.dyncfg.omega && g.kvlock.local);
+  g.set_mode("kvlock-global");
+  EXPECT_TRUE(g.kvlock.lock && !g.kvlock.local);
+  g.set_mode("kvlock-fixed");
+  EXPECT_EQ(g.kvlock.alpha_fixed, 0.5);
+  EXPECT_THROW(g.set_mode("kvlock+dyncfg"), Error);
+  EXPECT_THROW(g.set_mode("kvlock+kvlock-kv"), Error);
+}
+
+namespace {
+// A 9-frame source (a square drifting right on noise), a static mask over its left third.
+EditRequest layout_edit_request() {
+  EditRequest r;
+  at::manual_seed(3);
+  r.source_video = (at::rand({3, 9, 64, 64}) * 2 - 1) * 0.3;
+  for (int f = 0; f < 9; ++f) r.source_video.select(1, f).narrow(1, 20, 16).narrow(2, 3 * f + 24, 16).fill_(0.8);
+  r.mask = at::zeros({1, 64, 64});
+  r.mask.narrow(2, 0, 24).fill_(1);
+  r.gen.prompt = "A cat walks on the grass.";
+  r.gen.steps = 6;
+  r.gen.frames = 9;
+  r.gen.max_area = 64 * 64;
+  r.gen.guide_scale = 5.0;
+  return r;
+}
+double background_mse(const EditResult& e) {
+  const at::Tensor bg = (1 - e.mask).unsqueeze(0);
+  return ((e.guided.run.video - e.source).pow(2) * bg).sum().item<double>() / bg.sum().item<double>() / 3;
+}
+}  // namespace
+
+TEST(KvLock, OffIsThePlainRunBitForBitAndAFullLockKeepsTheBackground) {
+  c10::InferenceMode guard;
+  auto bundle = focalscope::testing::runnable_layout_bundle();
+  const EditRequest req = layout_edit_request();
+  GuidanceConfig off;
+  const EditResult plain = run_edit(*bundle, prepare_edit(*bundle, req, off));
+  // The plain edit is ordinary I2V from the source's first frame: generate() bit for bit.
+  GenerateRequest g = req.gen;
+  g.image = req.source_video.select(1, 0);
+  EXPECT_TRUE(at::equal(plain.guided.run.video, generate(*bundle, g).video));
+  // A lock whose ratio is 0 runs no source pass and attaches nothing: the plain edit, bit for bit, and says so.
+  GuidanceConfig zero;
+  zero.set_mode("kvlock-kv");
+  zero.kvlock.alpha_fixed = 0;
+  const EditResult z = run_edit(*bundle, prepare_edit(*bundle, req, zero));
+  EXPECT_TRUE(at::equal(z.guided.run.video, plain.guided.run.video));
+  ASSERT_FALSE(z.noops.empty());
+  EXPECT_NE(z.noops.back().find("did nothing"), std::string::npos);
+  // The full lock (alpha 1 in every step) on background tokens: the background moves toward the source's.
+  GuidanceConfig full;
+  full.set_mode("kvlock-kv");
+  full.kvlock.alpha_fixed = 1;
+  full.kvlock.kappa = 40;
+  const EditJob job = prepare_edit(*bundle, req, full);
+  EXPECT_EQ(job.cost.source_forwards, 6);
+  EXPECT_GT(job.cost.cache_bytes, 0);
+  const EditResult locked = run_edit(*bundle, job);
+  int passes = 0;
+  for (const auto& s : locked.guided.run.kvlock) passes += s.source_pass;
+  EXPECT_EQ(passes, 6);
+  EXPECT_EQ(locked.guided.run.kvlock_cache_bytes, job.cost.cache_bytes);
+  EXPECT_LT(background_mse(locked), background_mse(plain));
+  // The CPU cache gives the same video on a CPU model.
+  full.kvlock.cache_on_cpu = true;
+  EXPECT_TRUE(at::equal(run_edit(*bundle, prepare_edit(*bundle, req, full)).guided.run.video, locked.guided.run.video));
+}
+
+TEST(KvLock, EditRefusesBadInputsNamingTheFile) {
+  c10::InferenceMode guard;
+  auto bundle = focalscope::testing::runnable_layout_bundle();
+  GuidanceConfig kv;
+  kv.set_mode("kvlock");
+  auto expect_error = [&](EditRequest r, const std::string& needle) {
+    r.source_name = "src.mp4";
+    r.mask_name = "mask.png";
+    try {
+      prepare_edit(*bundle, r, kv);
+      ADD_FAILURE() << "expected an error containing '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  EditRequest r = layout_edit_request();
+  r.mask = at::zeros({1, 64, 64});
+  expect_error(r, "mask.png: is empty");
+  r.mask = at::ones({1, 64, 64});
+  expect_error(r, "mask.png: covers every pixel");
+  r.mask = at::ones({1, 32, 64});
+  expect_error(r, "mask.png: is 64x32 but the video (src.mp4) is 64x64");
+  r = layout_edit_request();
+  r.source_video = r.source_video.narrow(1, 0, 5);
+  expect_error(r, "src.mp4: has 5 frames; the model makes 9");
+  r = layout_edit_request();
+  r.mask = at::zeros({3, 64, 64}).index_put_({0, 0, 0}, 1);
+  expect_error(r, "mask.png: has 3 frames");
+  // A kvlock mode without an edit's inputs (plain generate) is refused.
+  GenerateRequest g = layout_edit_request().gen;
+  g.image = at::zeros({3, 64, 64});
+  GuidanceConfig k2;
+  k2.set_mode("kvlock");
+  EXPECT_THROW(generate_guided(*bundle, g, k2), Error);
 }

@@ -18,6 +18,9 @@
 
 #include "analysis/weak_layers.h"
 #include "app/cli/args.h"
+#include "engine/guidance/guided_edit.h"
+#include "engine/pipeline/kv_lock.h"
+#include "engine/shapes/shapes_edit.h"
 #include "app/cli/command.h"
 #include "app/cli/model_arg.h"
 #include "app/cli/progress.h"
@@ -33,6 +36,7 @@ namespace focalscope::cli {
 namespace {
 
 constexpr uint64_t kStreamCalibrate = 0x43414c01;  // fixed forever, like the streams in train_options.h
+constexpr uint64_t kStreamCalibrateEdit = 0x43414c02;
 
 const char* kUsage =
     "usage: focalscope calibrate [--model-dir DIR] [--cases N] [--percentile P] [--kvlock-percentile P] [--seed S]\n"
@@ -45,7 +49,9 @@ const char* kUsage =
     "writes the distributions as JSON. Needs the model's weak layers (focalscope analyze --record-weak-layers).\n"
     "The same runs give KV-Lock's tau on this model's latent scale: the --kvlock-percentile P-th percentile (default\n"
     "90) of the hallucination metric over the steps dynamic CFG schedules (the last kappa of each run), stored under\n"
-    "\"kvlock\" with its distribution (docs/kv_lock.md).\n";
+    "\"kvlock\" with its distribution (docs/kv_lock.md); and, from N plain edits per dimension of training-range Shapes\n"
+    "edit cases, tau_local: the same percentile of sigma2 inside each edit's mask over KV-Lock's locked steps (what an\n"
+    "edit's alpha and omega read).\n";
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -139,6 +145,38 @@ int run(const std::vector<std::string>& argv) {
       print_progress("[calibrate] cases", idx + 1, total, el, el / (idx + 1) * (total - idx - 1));
     }
   end_progress();
+  // The local reading: plain edits of training-range Shapes edit cases, sigma2 inside each edit's mask over the
+  // steps the lock is scheduled in (what KV-Lock's alpha and an edit's omega read).
+  std::vector<double> local_sigma2;
+  const KvLockConfig lock_defaults;
+  int edits = 0;
+  const auto te = std::chrono::steady_clock::now();
+  for (shapes::Dimension dim : shapes::all_dimensions())
+    for (int k = 0; k < per_dim && !cancel.load(); ++k, ++edits) {
+      const uint64_t ws = train::world_seed(seed, kStreamCalibrateEdit, static_cast<uint64_t>(edits)) % shapes::kTrainSeedLimit;
+      const shapes::EditCase ec = shapes::sample_edit_case(ws, world.config(), dim);
+      std::vector<at::Tensor> frames;
+      for (const auto& f : shapes::render_annotation(ec.source.annotation)) frames.push_back(train::frame_to_tensor(f));
+      EditRequest er;
+      er.source_video = at::stack(frames, 1);
+      er.mask = at::from_blob(const_cast<uint8_t*>(ec.mask.data()), {1, ec.mask_h, ec.mask_w}, at::kByte).to(at::kFloat);
+      er.gen.prompt = ec.instruction();
+      er.gen.seed = static_cast<int64_t>(ws % 1000003);
+      EditJob job = prepare_edit(*model, er, GuidanceConfig{});
+      job.gen.hallucination_mask = latent_mask_from_pixels(job.gen.kvlock.pixel_mask, model->vae.cfg.temporal_stride(),
+                                                           model->vae.cfg.spatial_stride());
+      RunHooks hooks;
+      hooks.cancel = &cancel;
+      const EditResult r = run_edit(*model, job, hooks);
+      if (r.guided.run.cancelled) break;
+      const auto& sig = r.guided.run.hallucination.local;
+      const int steps = r.guided.run.hallucination.steps();
+      for (int s = steps - locked_steps(lock_defaults, steps); s < steps; ++s)
+        if (s >= 0 && std::isfinite(sig[static_cast<size_t>(s)])) local_sigma2.push_back(sig[static_cast<size_t>(s)]);
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+      print_progress("[calibrate] edits", edits + 1, total, el, el / (edits + 1) * (total - edits - 1));
+    }
+  end_progress();
   if (cancel.load()) {
     std::fprintf(stderr, "cancelled: nothing written\n");
     return 130;
@@ -148,6 +186,8 @@ int run(const std::vector<std::string>& argv) {
   if (late_sigma2.empty()) fail("calibrate", "no hallucination metric values in the scheduled steps (too few steps?)");
   const double tau_cache = analysis::quantile(cache, pct / 100.0);
   const double kv_tau = analysis::quantile(late_sigma2, kv_pct / 100.0);
+  if (local_sigma2.empty()) fail("calibrate", "no hallucination metric values inside the edit masks in the locked steps");
+  const double kv_tau_local = analysis::quantile(local_sigma2, kv_pct / 100.0);
   const auto [tau_sel, j] = youden_threshold(obj_scores, other_scores);
   nlohmann::json dist = {{"cache_values", summary(cache)}, {"object_word_scores", summary(obj_scores)},
                          {"other_word_scores", summary(other_scores)}, {"youden_j", j}};
@@ -178,10 +218,20 @@ int run(const std::vector<std::string>& argv) {
               kv_pct, kv_tau,
               100.0 * double(std::count_if(late_sigma2.begin(), late_sigma2.end(), [](double v) { return v > 0.01; })) /
                   double(late_sigma2.size()));
+  std::printf("sigma2 inside the edit mask over the last %d steps of %d plain edits (KV-Lock's locked steps): n %zu, "
+              "p10 %.3g, median %.3g, p90 %.3g, max %.3g\n", locked_steps(lock_defaults, model->defaults.steps), edits,
+              local_sigma2.size(), analysis::quantile(local_sigma2, 0.1), analysis::quantile(local_sigma2, 0.5),
+              analysis::quantile(local_sigma2, 0.9), analysis::quantile(local_sigma2, 1));
+  std::printf("  -> kvlock tau_local = p%.0f = %.4g\n", kv_pct, kv_tau_local);
   const nlohmann::json kvlock = {{"tau", kv_tau},
+                                 {"tau_local", kv_tau_local},
                                  {"source", {{"command", command}, {"cases", idx}, {"seed", seed}, {"percentile", kv_pct},
                                              {"steps", "the last kappa (dynamic CFG's scheduled steps) of each run"},
-                                             {"sigma2", summary(late_sigma2)}}}};
+                                             {"sigma2", summary(late_sigma2)}}},
+                                 {"source_local", {{"command", command}, {"edits", edits}, {"seed", seed}, {"percentile", kv_pct},
+                                                   {"runs", "plain edits (guidance off) of training-range Shapes edit cases"},
+                                                   {"steps", "the last kappa (KV-Lock's locked steps) of each edit"},
+                                                   {"sigma2", summary(local_sigma2)}}}};
   if (a.has("out")) {
     std::ofstream out(a.str("out"));
     out << nlohmann::json{{"calibration", cal}, {"kvlock", kvlock}}.dump(1) << "\n";

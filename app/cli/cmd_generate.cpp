@@ -53,6 +53,8 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   const GuidanceConfig guidance = guidance_from_args(a);
+  if (guidance.kvlock.editing())
+    fail("--guidance", "'" + guidance.kvlock.variant + "' edits a source video: use focalscope edit --video SRC --mask MASK");
   const std::string out = a.required("out");
   GenerateRequest req;
   req.image = load_image_tensor(a.required("image"));

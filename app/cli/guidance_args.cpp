@@ -21,12 +21,18 @@ const char* kGuidanceUsage =
     "  --tau X                sigma2 threshold (default: the model's calibrated kvlock tau, else the paper's 0.01)\n"
     "  --dyncfg-b X           upper clamp of sigma2 / tau (default 2)\n"
     "  --kappa N              scheduled last steps at 40 steps, scaled for fewer (default 20)\n"
-    "  --omega-reading R      literal: w0 * clamp(sigma2/tau, 0, b) (default) | raise: w0 * clamp(sigma2/tau, 1, b)\n";
+    "  --omega-reading R      literal: w0 * clamp(sigma2/tau, 0, b) (default) | raise: w0 * clamp(sigma2/tau, 1, b)\n"
+    "KV-Lock editing (focalscope edit; --guidance kvlock | kvlock-fixed | kvlock-kv | kvlock-omega | kvlock-sstar |\n"
+    "kvlock-sstar-omega | kvlock-global, composable with fsg / ac / fg). --tau and --kappa apply to the lock too:\n"
+    "  --kv-alpha X           a fixed fusion ratio in [0, 1] in the locked steps (default: clamp(sigma2/tau, 0, 1))\n"
+    "  --kv-noise N           shared: noise the source with the edit's own initial noise (default) | fresh\n"
+    "  --kv-cache WHERE       device (default) | cpu: keep the source K/V cache in host memory\n";
 
 const std::set<std::string>& guidance_value_options() {
   static const std::set<std::string> s = {"guidance", "guidance-config", "keywords", "weak-layers", "tau-sel",
                                           "tau-region", "tau-cache", "lambda-txt", "lambda-lat", "lambda-cache",
-                                          "cache-source", "omega0", "tau", "dyncfg-b", "kappa", "omega-reading"};
+                                          "cache-source", "omega0", "tau", "dyncfg-b", "kappa", "omega-reading",
+                                          "kv-alpha", "kv-noise", "kv-cache"};
   return s;
 }
 
@@ -58,7 +64,7 @@ bool dyncfg_flags_given(const Args& a) {
   return a.has("omega0") || a.has("dyncfg-b") || a.has("kappa") || a.has("omega-reading");
 }
 
-GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode) {
+GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode, const char* default_mode) {
   const GuidanceConfig file = a.has("guidance-config") ? GuidanceConfig::load(a.str("guidance-config")) : GuidanceConfig{};
   nlohmann::json j = a.has("guidance-config") ? file.to_json() : nlohmann::json::object();
   auto num = [&](const char* flag, const char* key, double lo, double hi) {
@@ -85,8 +91,27 @@ GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode) {
   g.tau_sel_given = file.tau_sel_given || a.has("tau-sel");
   g.tau_cache_given = file.tau_cache_given || a.has("tau-cache");
   if (a.has("guidance")) g.set_mode(a.str("guidance"));
-  if (require_dyncfg_mode && dyncfg_flags_given(a) && !g.dyncfg.enabled)
-    fail("--guidance", "dynamic CFG flags (--omega0, --dyncfg-b, --kappa, --omega-reading) need --guidance dyncfg");
+  else if (default_mode) g.set_mode(default_mode);
+  if (require_dyncfg_mode && dyncfg_flags_given(a) && !g.dyncfg.enabled && !(g.kvlock.editing() && !a.has("omega0") &&
+                                                                              !a.has("dyncfg-b") && !a.has("omega-reading")))
+    fail("--guidance", "dynamic CFG flags (--omega0, --dyncfg-b, --kappa, --omega-reading) need --guidance dyncfg or a kvlock mode with an omega part");
+  if (require_dyncfg_mode && (a.has("kv-alpha") || a.has("kv-noise") || a.has("kv-cache")) && !g.kvlock.lock)
+    fail("--guidance", "--kv-alpha / --kv-noise / --kv-cache need a kvlock mode with the background lock (kvlock, kvlock-kv, kvlock-fixed, kvlock-global)");
+  if (g.kvlock.editing()) {
+    if (a.has("tau")) g.kvlock.tau = a.number("tau", 0.01, 1e-12, 1e6);
+    if (a.has("kappa")) g.kvlock.kappa = static_cast<int>(a.integer("kappa", 20, 0, 1000));
+    if (a.has("kv-alpha")) g.kvlock.alpha_fixed = a.number("kv-alpha", 0.5, 0, 1);
+    if (a.has("kv-noise")) {
+      const std::string n = a.str("kv-noise");
+      if (n != "shared" && n != "fresh") fail("--kv-noise", "'" + n + "' is not shared or fresh");
+      g.kvlock.shared_noise = n == "shared";
+    }
+    if (a.has("kv-cache")) {
+      const std::string c = a.str("kv-cache");
+      if (c != "device" && c != "cpu") fail("--kv-cache", "'" + c + "' is not device or cpu");
+      g.kvlock.cache_on_cpu = c == "cpu";
+    }
+  }
   if (a.has("omega0")) g.dyncfg.omega0 = a.number("omega0", 1, 0.01, 100);
   if (a.has("tau")) g.dyncfg.tau = a.number("tau", 0.01, 1e-12, 1e6);
   if (a.has("dyncfg-b")) g.dyncfg.b = a.number("dyncfg-b", 2, 1, 1000);

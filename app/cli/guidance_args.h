@@ -14,7 +14,8 @@ namespace focalscope::cli {
 const std::set<std::string>& guidance_value_options();
 // The guidance flags as a config. Dynamic CFG's own flags without a dyncfg mode are an error naming --guidance,
 // unless require_dyncfg_mode is false (bench sets the modes itself, per row: it checks with dyncfg_flags_given).
-GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode = true);
+// default_mode: the mode when --guidance is absent (edit: "kvlock"); null = off / the config file's.
+GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode = true, const char* default_mode = nullptr);
 bool dyncfg_flags_given(const Args& a);
 extern const char* kGuidanceUsage;
 

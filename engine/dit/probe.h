@@ -15,6 +15,11 @@
 //        on_cross_attn_output(p)  x after the cross-attention residual add (read-only by convention).
 //   Replace, don't mutate: tensors handed out may be shared with per-run caches, so a listener assigns a new
 //   tensor (p.text_v = p.text_v + delta) instead of writing in place.
+//   3. Self-attention keys / values (KV-Lock's background lock, engine/pipeline/kv_lock.h) have their own ask,
+//      `wants_self_kv(info, layer)`, so a listener of one kind leaves the other path untouched:
+//        on_self_attn_kv(p)       k / v of the layer's self-attention, head-major [B, heads, L, head_dim], k after
+//                                 RMSNorm and RoPE (the form the attention reads). The listener may read them (a
+//                                 cache) or REPLACE them (a fusion); queries are never touched.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -48,10 +53,20 @@ struct BlockProbe {
   at::Tensor img_v;              // [B, n_img, dim] (undefined for t2v), set before on_cross_attn_values
 };
 
+// Self-attention keys / values of one block (see protocol 3 above).
+struct SelfKvProbe {
+  const ForwardInfo& info;
+  int layer;
+  at::Tensor k;  // [B, heads, L, head_dim]; may be a strided view of a reused buffer: copy what you keep
+  at::Tensor v;  // [B, heads, L, head_dim]
+};
+
 class ProbeListener {
  public:
   virtual ~ProbeListener() = default;
   virtual bool wants(const ForwardInfo& info, int layer) const = 0;
+  virtual bool wants_self_kv(const ForwardInfo&, int) const { return false; }
+  virtual void on_self_attn_kv(SelfKvProbe&) {}
   virtual void on_cross_attn_input(BlockProbe&) {}
   virtual void on_cross_attn_values(BlockProbe&) {}
   virtual void on_cross_attn_output(BlockProbe&) {}
@@ -69,6 +84,11 @@ class ProbeChain : public ProbeListener {
   void on_cross_attn_input(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_input(p); }
   void on_cross_attn_values(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_values(p); }
   void on_cross_attn_output(BlockProbe& p) override { for (auto* l : list_) if (l->wants(p.info, p.layer)) l->on_cross_attn_output(p); }
+  bool wants_self_kv(const ForwardInfo& info, int layer) const override {
+    for (auto* l : list_) if (l->wants_self_kv(info, layer)) return true;
+    return false;
+  }
+  void on_self_attn_kv(SelfKvProbe& p) override { for (auto* l : list_) if (l->wants_self_kv(p.info, p.layer)) l->on_self_attn_kv(p); }
 
  private:
   std::vector<ProbeListener*> list_;

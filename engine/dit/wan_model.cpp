@@ -382,14 +382,20 @@ at::Tensor residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& 
   return in_place ? x.addcmul_(y, gate) : at::addcmul(x, y, gate);
 }
 
+// `kv`: a listener asking for this layer's keys / values (probe.h protocol 3), else null.
 at::Tensor self_attention(const WanConfig& cfg, const WanBlockWeights& b, const at::Tensor& h, const at::Tensor& cos,
-                          const at::Tensor& sin, bool fast) {
+                          const at::Tensor& sin, bool fast, ProbeListener* kv, const ForwardInfo& info, int layer) {
   const int64_t B = h.size(0), L = h.size(1), N = cfg.num_heads, hd = cfg.head_dim(), D = cfg.dim;
   if (!fast) {
     at::Tensor q = rms_norm(b.sa_q(h), b.sa_norm_q.w, cfg.eps).view({B, L, N, hd});
-    at::Tensor k = rms_norm(b.sa_k(h), b.sa_norm_k.w, cfg.eps).view({B, L, N, hd});
+    at::Tensor k = apply_rope(rms_norm(b.sa_k(h), b.sa_norm_k.w, cfg.eps).view({B, L, N, hd}), cos, sin);
     at::Tensor v = b.sa_v(h).view({B, L, N, hd});
-    return b.sa_o(attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v));
+    if (kv) {
+      SelfKvProbe p{info, layer, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3})};
+      kv->on_self_attn_kv(p);
+      k = p.k.permute({0, 2, 1, 3}), v = p.v.permute({0, 2, 1, 3});
+    }
+    return b.sa_o(attention(apply_rope(q, cos, sin), k, v));
   }
   Workspace& ws = workspace();
   // One GEMM for q, k and v when they are still packed (the usual case), else three.
@@ -404,8 +410,14 @@ at::Tensor self_attention(const WanConfig& cfg, const WanBlockWeights& b, const 
   at::Tensor q = cpu::rms_norm_rope_heads(ql, b.sa_norm_q.w, cfg.eps, N, cos, sin, 1.0 / std::sqrt(double(hd)),
                                           ws.get(Workspace::kQ, {B, N, L, hd}));
   at::Tensor k = cpu::rms_norm_rope_heads(kl, b.sa_norm_k.w, cfg.eps, N, cos, sin, 1.0, ws.get(Workspace::kK, {B, N, L, hd}));
+  at::Tensor v = heads_view(vl, B, N);
+  if (kv) {
+    SelfKvProbe p{info, layer, k, v};
+    kv->on_self_attn_kv(p);
+    k = p.k, v = p.v;
+  }
   at::Tensor o = rows_buffer(Workspace::kAttn, h, D);
-  attention_into(q, k, heads_view(vl, B, N), heads_view(o, B, N), /*accumulate=*/false);
+  attention_into(q, k, v, heads_view(o, B, N), /*accumulate=*/false);
   return linear_into(b.sa_o, o, rows_buffer(Workspace::kOut, h, D));
 }
 
@@ -446,7 +458,8 @@ at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0
 
   // self-attention
   at::Tensor h = norm_modulate(x, m[1], m[0], cfg.eps, fast);
-  at::Tensor y = self_attention(cfg, b, h, cos, sin, fast);
+  ProbeListener* kv = (opt.listener && opt.listener->wants_self_kv(info, layer)) ? opt.listener : nullptr;
+  at::Tensor y = self_attention(cfg, b, h, cos, sin, fast, kv, info, layer);
   if (t0) tap(opt, "block0_self_attn_out", y);
   x = residual(x, y, m[2], fast, in_place);
 

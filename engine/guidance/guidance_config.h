@@ -6,8 +6,10 @@
 #include <optional>
 #include <string>
 
-#include "engine/sched/dyn_cfg.h"
 #include <vector>
+
+#include "engine/pipeline/kv_lock_config.h"
+#include "engine/sched/dyn_cfg.h"
 
 namespace focalscope {
 
@@ -50,6 +52,10 @@ struct GuidanceConfig {
   // KV-Lock's dynamic CFG (engine/sched/dyn_cfg.h), composable with FSG / AC: `--guidance dyncfg`, `fg+dyncfg`.
   // JSON: "dyncfg": {"sstar", "omega", "reading", "omega0", "tau", "b", "kappa"}.
   DynCfgConfig dyncfg;
+  // KV-Lock editing (engine/pipeline/kv_lock_config.h), set by the kvlock tokens (with their dynamic CFG part in
+  // `dyncfg`); needs a source video and a mask (focalscope edit). JSON: "kvlock": {"variant", "alpha_fixed", "local",
+  // "tau", "kappa", "shared_noise", "cache_on_cpu"}.
+  KvLockConfig kvlock;
 
   bool active() const;  // anything that can change the output
   nlohmann::json to_json() const;
@@ -59,9 +65,15 @@ struct GuidanceConfig {
   void validate(const std::string& where = "guidance config") const;
 
   // --guidance: '+'-joined tokens: off | fsg | ac | fg, and dyncfg | dyncfg-sstar (s* only) | dyncfg-omega (the
-  // omega schedule only); e.g. "fg+dyncfg". A mode resets what it does not name.
+  // omega schedule only); e.g. "fg+dyncfg"; and for edits one KV-Lock token (kvlock_variants()). A mode resets
+  // what it does not name.
   void set_mode(const std::string& mode);
   std::string mode() const;  // the same tokens: "off", "fsg", "fg", "dyncfg", "fg+dyncfg", ...
 };
+
+// The KV-Lock tokens, the notes' ablation rows: kvlock (full: background lock + s* + omega, local sigma2),
+// kvlock-fixed (lock with alpha 0.5), kvlock-kv (the lock only), kvlock-omega, kvlock-sstar, kvlock-sstar-omega (the
+// CFG parts only, no lock), kvlock-global (full, sigma2 over the whole latent).
+const std::vector<std::string>& kvlock_variants();
 
 }  // namespace focalscope

@@ -19,6 +19,7 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
   const GuidanceConfig& g = out.config;
   GenerateRequest run_req = req;  // dynamic CFG rides in the request (the sampler applies it)
   if (g.dyncfg.enabled) run_req.dyncfg = g.dyncfg;
+  if (g.kvlock.editing()) run_req.kvlock.config = g.kvlock;  // the edit's inputs (source, mask) ride in req.kvlock
   if (!g.active()) {
     out.run = generate(m, run_req, hooks);
     // Switched on with every strength at 0: the baseline, bit for bit; say so rather than pass silently.

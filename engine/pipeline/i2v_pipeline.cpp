@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "engine/core/error.h"
+#include "engine/core/weights.h"
 #include "engine/dit/conditioning.h"
 #include "engine/sched/scheduler.h"
 
@@ -71,11 +72,49 @@ CrossContext text_cross_context(const ModelBundle& m, const std::string& text) {
   return m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)));
 }
 
-double kvlock_tau(const ModelBundle& m, bool* calibrated) {
+double kvlock_tau(const ModelBundle& m, bool* calibrated, bool local) {
+  if (local && !std::isnan(m.calibrated_kvlock_tau_local)) {
+    if (calibrated) *calibrated = true;
+    return m.calibrated_kvlock_tau_local;
+  }
   const bool cal = !std::isnan(m.calibrated_kvlock_tau);
   if (calibrated) *calibrated = cal;
   return cal ? m.calibrated_kvlock_tau : kPaperHallucinationTau;
 }
+
+KvLockCost kvlock_cost(const ModelBundle& m, const RunParams& p, const KvLockConfig& c) {
+  const auto& ps = m.dit.cfg.patch_size;
+  const int64_t tokens = (p.lat_f / ps[0]) * (p.lat_h / ps[1]) * (p.lat_w / ps[2]);
+  const int64_t bytes = m.dit.blocks.front().sa_k.w.element_size();
+  return kvlock_cost(m.dit.cfg.num_layers, tokens, m.dit.cfg.dim, bytes, c.lock ? locked_steps(c, p.steps) : 0, p.steps,
+                     p.guide_scale != 1.0);
+}
+
+namespace {
+
+// The source half of a KV-Lock edit: the source latent, its conditioning (one batch row) and the cache.
+struct SourcePass {
+  at::Tensor z;      // [16, lat_f, lat_h, lat_w] VAE latent of the source video
+  at::Tensor noise;  // the epsilon it is noised with
+  at::Tensor y, clip_fea;
+  CrossContext cross;
+  std::unique_ptr<KvLockCache> cache;
+};
+
+// Checks the edit inputs against the run and maps the mask to the latent grid (local sigma2) and tokens (the lock).
+at::Tensor edit_latent_mask(const ModelBundle& m, const RunParams& P, const KvLockRequest& kv) {
+  const at::Tensor& pm = kv.pixel_mask;
+  if (!pm.defined() || pm.dim() != 3 || pm.size(0) != P.frames || pm.size(1) != P.height || pm.size(2) != P.width)
+    fail("mask", "must be [" + std::to_string(P.frames) + ", " + std::to_string(P.height) + ", " + std::to_string(P.width) +
+                     "] (the run's frames and output size)" + (pm.defined() ? ", got " + shape_str(pm.sizes()) : ""));
+  const at::Tensor lm = latent_mask_from_pixels(pm.to(at::kCPU), m.vae.cfg.temporal_stride(), m.vae.cfg.spatial_stride());
+  const double cover = lm.mean().item<double>();
+  if (cover == 0) fail("mask", "is empty: nothing to edit");
+  if (kv.config.lock && cover == 1) fail("mask", "covers the whole video on the latent grid: no background left to lock");
+  return lm;
+}
+
+}  // namespace
 
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
   c10::InferenceMode guard;
@@ -121,9 +160,70 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     hooks.on_conditioned(rc);
   }
 
+  // KV-Lock editing: the mask on the latent grid (local sigma2) and, with the lock, the source pass.
+  const KvLockConfig& kc = req.kvlock.config;
+  at::Tensor edit_mask;
+  SourcePass src;
+  if (kc.editing()) {
+    kc.validate("kvlock");
+    if (!req.kvlock.pixel_mask.defined())
+      fail("kvlock", "'" + kc.variant + "' is an editing mode: it needs a source video and a mask (focalscope edit)");
+    edit_mask = edit_latent_mask(m, P, req.kvlock);
+    r.kvlock_tau = kc.tau > 0 ? kc.tau : kvlock_tau(m, &r.kvlock_tau_calibrated, kc.local);
+    r.kvlock_kappa = kc.lock ? locked_steps(kc, P.steps) : 0;
+  }
+  if (kc.editing() && kc.lock) {
+    const at::Tensor& sv = req.kvlock.source_video;
+    if (!sv.defined() || sv.dim() != 4 || sv.size(0) != 3 || sv.size(1) != P.frames || sv.size(2) != P.height || sv.size(3) != P.width)
+      fail("source video", "must be [3, " + std::to_string(P.frames) + ", " + std::to_string(P.height) + ", " +
+                               std::to_string(P.width) + "] (the run's frames and output size)" +
+                               (sv.defined() ? ", got " + shape_str(sv.sizes()) : ""));
+    if (!at::isfinite(sv).all().item<bool>()) fail("source video", "contains NaN or Inf");
+    stage("encode source");
+    src.z = m.vae.encode(sv.to(dev, at::kFloat).unsqueeze(0))[0];
+    if (req.kvlock.source_image.defined()) {
+      at::Tensor si = req.kvlock.source_image.to(dev, at::kFloat);
+      src.clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(si), m.clip_blocks) : m.clip.clip_fea(si);
+      src.clip_fea = src.clip_fea.to(at::kFloat);
+      at::Tensor rs = at::upsample_bicubic2d(si.unsqueeze(0), {P.height, P.width}, false);
+      at::Tensor vin = at::cat({rs.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width}, rs.options())}, 2);
+      src.y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), m.vae.encode(vin)}, 1);
+    } else {
+      src.clip_fea = clip_fea;
+      src.y = y;
+    }
+    // One batch row: the edit's conditional text (row 0), or the source prompt's.
+    if (req.kvlock.source_prompt.empty() && !req.kvlock.source_image.defined()) {
+      src.cross.text = cross.text.narrow(0, 0, 1);
+      if (cross.img.defined()) src.cross.img = cross.img.narrow(0, 0, 1);
+      for (const auto& l : cross.layers) {
+        auto row = [](const at::Tensor& t) { return t.defined() ? t.narrow(0, 0, 1) : t; };
+        src.cross.layers.push_back({row(l.k), row(l.v), row(l.k_img), row(l.v_img)});
+      }
+    } else {
+      const std::string& text = req.kvlock.source_prompt.empty() ? req.prompt : req.kvlock.source_prompt;
+      if (!req.kvlock.source_prompt.empty()) validate_prompt(text, "source prompt");
+      src.cross = m.dit.precompute_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)).to(dev),
+                                         src.clip_fea.defined() ? src.clip_fea.expand({1, src.clip_fea.size(1), src.clip_fea.size(2)})
+                                                                : src.clip_fea);
+    }
+    const auto& ps = m.dit.cfg.patch_size;
+    const at::Tensor background = 1 - token_mask_from_latent(edit_mask, {ps[0], ps[1], ps[2]}).reshape({-1});
+    const c10::Device cache_dev = kc.cache_on_cpu ? c10::Device(c10::kCPU) : dev;
+    src.cache = std::make_unique<KvLockCache>(m.dit.cfg.num_layers, background.to(dev), cache_dev);
+  }
+
   // Noise from a seeded CPU generator so a seed gives the same video on any device.
   auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));
   at::Tensor latent = at::randn({m.dit.cfg.out_dim, P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat)).to(dev);
+  if (src.cache) {
+    if (kc.shared_noise) {
+      src.noise = latent;
+    } else {  // an independent draw, from a generator derived from the seed
+      auto g2 = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed) ^ 0x9E3779B97F4A7C15ULL);
+      src.noise = at::randn(latent.sizes(), g2, at::TensorOptions().dtype(at::kFloat)).to(dev);
+    }
+  }
 
   auto sched = make_scheduler(P.solver);
   sched->set_timesteps(P.steps, P.shift);
@@ -134,8 +234,11 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   opt.roles = use_cfg ? std::vector<PassRole>{PassRole::Cond, PassRole::Uncond} : std::vector<PassRole>{PassRole::Cond};
   at::Tensor yB = y.defined() ? y.expand({B, y.size(1), y.size(2), y.size(3), y.size(4)}) : y;
   std::unique_ptr<HallucinationTracker> hallucination;
+  if (kc.editing() && req.hallucination_window <= 0)
+    fail("kvlock", "its schedules read the hallucination metric, which is off (window 0)");
   if (req.hallucination_window > 0) {
-    const at::Tensor& hm = req.hallucination_mask;
+    // An edit reads sigma2 inside its mask (local) unless the variant is global.
+    const at::Tensor& hm = req.hallucination_mask.defined() || !kc.editing() || !kc.local ? req.hallucination_mask : edit_mask;
     if (hm.defined() && (hm.dim() != 3 || hm.size(0) != P.lat_f || hm.size(1) != P.lat_h || hm.size(2) != P.lat_w))
       fail("hallucination mask", "must be the latent grid [" + std::to_string(P.lat_f) + ", " + std::to_string(P.lat_h) +
                                      ", " + std::to_string(P.lat_w) + "]");
@@ -147,7 +250,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     if (!use_cfg) fail("dynamic CFG", "needs classifier-free guidance: the run's CFG scale is 1 (no unconditional pass)");
     if (dc.omega && !hallucination) fail("dynamic CFG", "the omega schedule reads the hallucination metric, which is off (window 0)");
     r.dyncfg_omega0 = dc.omega0 > 0 ? dc.omega0 : P.guide_scale;
-    r.dyncfg_tau = dc.tau > 0 ? dc.tau : kvlock_tau(m, &r.dyncfg_tau_calibrated);
+    r.dyncfg_tau = dc.tau > 0 ? dc.tau : kvlock_tau(m, &r.dyncfg_tau_calibrated, kc.editing() && kc.local);
     r.dyncfg_kappa = dc.omega ? scheduled_steps(dc, P.steps) : 0;
   }
   auto ts = Clock::now();
@@ -162,13 +265,47 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     in.y = yB;
     in.clip_fea = clip_fea;
     opt.step = i;
+    const double sigma2_prev = hallucination && hallucination->trace().steps() > 0 ? hallucination->trace().curve().back()
+                                                                                   : std::numeric_limits<double>::quiet_NaN();
+    ProbeChain chain;
+    if (kc.editing()) {
+      KvLockStep ks;
+      ks.step = i;
+      ks.sigma2 = sigma2_prev;
+      ks.scheduled = kc.lock && i >= P.steps - r.kvlock_kappa;
+      ks.alpha = kvlock_alpha(kc, i, P.steps, r.kvlock_tau, sigma2_prev);
+      if (src.cache && ks.alpha > 0) {
+        // The source at this step's noise level, x_sigma = (1 - sigma) z + sigma eps, through the model once.
+        const double sg = sched->sigmas()[i];
+        DitInputs sx;
+        sx.x = ((1 - sg) * src.z + sg * src.noise).unsqueeze(0);
+        sx.t = at::full({1}, static_cast<double>(timesteps[i]), at::TensorOptions().dtype(at::kDouble));
+        sx.y = src.y;
+        sx.clip_fea = src.clip_fea;
+        ForwardOptions so;
+        so.step = i;
+        so.cross = &src.cross;
+        so.roles = {PassRole::Cond};
+        so.listener = src.cache.get();
+        src.cache->record_next();
+        m.dit.forward(sx, so);
+        r.kvlock_cache_bytes = std::max(r.kvlock_cache_bytes, src.cache->bytes());
+        src.cache->fuse_next(ks.alpha);
+        ks.source_pass = true;
+        chain.add(src.cache.get());
+        chain.add(hooks.listener);
+        opt.listener = &chain;
+      }
+      r.kvlock.push_back(ks);
+    }
     at::Tensor out = m.dit.forward(in, opt);
+    opt.listener = hooks.listener;
+    if (src.cache) src.cache->idle();
     at::Tensor v;
     if (use_cfg && dc.enabled) {
       DynCfgStep st;
       st.step = i;
-      st.sigma2 = hallucination && hallucination->trace().steps() > 0 ? hallucination->trace().curve().back()
-                                                                      : std::numeric_limits<double>::quiet_NaN();
+      st.sigma2 = sigma2_prev;
       st.scheduled = dc.omega && i >= P.steps - r.dyncfg_kappa;
       st.omega = dyncfg_omega(dc, i, P.steps, r.dyncfg_omega0, r.dyncfg_tau, st.sigma2);
       v = cfg_zero_star_combine(out[1], out[0], st.omega, dc.sstar, &st.sstar);

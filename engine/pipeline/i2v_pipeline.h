@@ -13,10 +13,21 @@
 
 #include "engine/dit/probe.h"
 #include "engine/pipeline/hallucination.h"
+#include "engine/pipeline/kv_lock.h"
+#include "engine/pipeline/kv_lock_config.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/sched/dyn_cfg.h"
 
 namespace focalscope {
+
+// KV-Lock editing inputs (engine/pipeline/kv_lock_config.h): a run with config.editing() is an edit of a source video.
+struct KvLockRequest {
+  KvLockConfig config;
+  at::Tensor source_video;    // [3, F, H, W] in [-1, 1] at the run's output size and frame count (resolve_params)
+  at::Tensor pixel_mask;      // [F, H, W], nonzero = edited, at the run's output size and frame count
+  std::string source_prompt;  // the source pass's text; "" -> the edit prompt
+  at::Tensor source_image;    // [3, H, W] the source pass's reference; undefined -> the request's image
+};
 
 struct GenerateRequest {
   at::Tensor image;                 // [3, H, W] float in [-1, 1]
@@ -38,6 +49,7 @@ struct GenerateRequest {
   // KV-Lock's dynamic CFG (engine/sched/dyn_cfg.h); needs CFG (guide scale != 1) and, for the omega schedule, the
   // hallucination metric.
   DynCfgConfig dyncfg;
+  KvLockRequest kvlock;
 };
 
 // The resolved run parameters (defaults filled in, validated).
@@ -92,6 +104,12 @@ struct GenerateResult {
   double dyncfg_omega0 = 0, dyncfg_tau = 0;
   int dyncfg_kappa = 0;
   bool dyncfg_tau_calibrated = false;
+  // KV-Lock editing: what each step did, the tau alpha read, the locked steps, and the cache's peak size.
+  std::vector<KvLockStep> kvlock;
+  double kvlock_tau = 0;
+  bool kvlock_tau_calibrated = false;
+  int kvlock_kappa = 0;
+  int64_t kvlock_cache_bytes = 0;
 };
 
 // Latent size for an image of h x w pixels at `max_area` (upstream's float64 floor arithmetic; see
@@ -106,8 +124,12 @@ at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
 // sees for it. "" gives the empty prompt's (the causal ablation's knockout context).
 CrossContext text_cross_context(const ModelBundle& m, const std::string& text);
 // KV-Lock's sigma2 threshold for this model when none is given: its calibrated kvlock tau, else the paper's 0.01.
-// *calibrated (optional) says which.
-double kvlock_tau(const ModelBundle& m, bool* calibrated = nullptr);
+// `local`: for sigma2 read inside an edit mask: the calibrated tau_local when the model has one. *calibrated
+// (optional) says whether a calibrated value was used.
+double kvlock_tau(const ModelBundle& m, bool* calibrated = nullptr, bool local = false);
+
+// The KV lock's cost for a run (cache size, extra forwards), known before it starts.
+KvLockCost kvlock_cost(const ModelBundle& m, const RunParams& p, const KvLockConfig& c);
 
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks = {});
 

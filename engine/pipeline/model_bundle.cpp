@@ -187,6 +187,11 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
             fail(where, "kvlock.tau must be a positive number, got " + k["tau"].dump());
           b->calibrated_kvlock_tau = k["tau"].get<double>();
         }
+        if (k.contains("tau_local")) {
+          if (!k["tau_local"].is_number() || !(k["tau_local"].get<double>() > 0 && k["tau_local"].get<double>() < 1e6))
+            fail(where, "kvlock.tau_local must be a positive number, got " + k["tau_local"].dump());
+          b->calibrated_kvlock_tau_local = k["tau_local"].get<double>();
+        }
       }
     } catch (const nlohmann::json::exception& e) {
       fail(where, std::string("bad weak_layers, calibration or kvlock: ") + e.what());

@@ -76,6 +76,9 @@ struct ModelBundle {
   double calibrated_tau_sel = std::numeric_limits<double>::quiet_NaN();
   // KV-Lock's hallucination threshold on this model's latent scale (manifest "kvlock" -> "tau"); NaN: none.
   double calibrated_kvlock_tau = std::numeric_limits<double>::quiet_NaN();
+  // The same for the local reading (sigma2 inside an edit mask, which runs larger than the whole latent's): manifest
+  // "kvlock" -> "tau_local", from plain edits of training-range Shapes edit cases (focalscope calibrate).
+  double calibrated_kvlock_tau_local = std::numeric_limits<double>::quiet_NaN();
   WanVAE vae;
   SamplingDefaults defaults;
   LoadOptions options;

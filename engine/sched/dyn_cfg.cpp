@@ -24,10 +24,12 @@ void DynCfgConfig::validate(const std::string& where) const {
   if (!std::isfinite(omega0) || !std::isfinite(tau)) fail(where, "omega0 and tau must be finite");
 }
 
-int scheduled_steps(const DynCfgConfig& c, int steps) {
-  if (steps >= c.kappa_reference_steps) return std::min(c.kappa, steps);
-  return std::min(steps, static_cast<int>(std::ceil(double(c.kappa) * steps / double(c.kappa_reference_steps))));
+int scaled_kappa(int kappa, int reference_steps, int steps) {
+  if (steps >= reference_steps) return std::min(kappa, steps);
+  return std::min(steps, static_cast<int>(std::ceil(double(kappa) * steps / double(reference_steps))));
 }
+
+int scheduled_steps(const DynCfgConfig& c, int steps) { return scaled_kappa(c.kappa, c.kappa_reference_steps, steps); }
 
 double dyncfg_omega(const DynCfgConfig& c, int step, int steps, double omega0, double tau, double sigma2_prev) {
   if (!c.omega || step < steps - scheduled_steps(c, steps) || !std::isfinite(sigma2_prev) || !(tau > 0)) return omega0;

@@ -35,7 +35,10 @@ struct DynCfgConfig {
   void validate(const std::string& where = "dynamic CFG") const;
 };
 
-// Steps scheduled in a run of `steps` steps: kappa when steps >= the reference, else ceil(kappa * steps / reference).
+// KV-Lock's "last kappa steps" in a run of `steps` steps: kappa when steps >= the reference, else
+// ceil(kappa * steps / reference) (the same fraction of the run). Shared by dynamic CFG and the background lock.
+int scaled_kappa(int kappa, int reference_steps, int steps);
+// Steps scheduled in a run of `steps` steps: scaled_kappa(c.kappa, c.kappa_reference_steps, steps).
 int scheduled_steps(const DynCfgConfig& c, int steps);
 // The guidance weight at step `step` (0-based) of `steps`, given the metric of the step before (NaN: none yet).
 double dyncfg_omega(const DynCfgConfig& c, int step, int steps, double omega0, double tau, double sigma2_prev);

@@ -1,6 +1,7 @@
 // A plain 8-bit RGB frame, shared by the Shapes world (engine/shapes) and its checker (analysis/).
 // Deliberately torch-free: generated videos arrive here as plain bytes, whatever produced them.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -7,43 +7,19 @@
 #include <cmath>
 
 #include "engine/core/error.h"
+#include "engine/shapes/shapes_plan.h"
 #include "engine/shapes/shapes_prompts.h"
 #include "engine/shapes/shapes_rng.h"
 
 namespace focalscope::shapes {
-namespace {
+namespace detail {
 
 using nlohmann::json;
 constexpr double kPi = 3.14159265358979323846;
 
-struct Obj {
-  std::string role;
-  ShapeKind shape;
-  std::string color;
-  SizeClass size_class;
-  double size;
-};
-
-struct State {
-  double x = 0, y = 0, size = 0, rotation = 0, opacity = 1;
-  Rgb color{};
-  int z = 0;
-};
-
-struct Plan {
-  std::vector<Obj> objs;
-  std::vector<std::vector<State>> tracks;  // [object][frame]
-  json params = json::object();
-};
-
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
-// Everything that does not depend on positions: which objects, which colours and shapes, the action's own
-// parameters that are not geometric.
-struct Cast {
-  std::vector<Obj> objs;  // actor first, then target (interactions), then distractors
-  std::string to_color;   // change_color only
-};
+namespace {
 
 bool pair_taken(const std::vector<Obj>& objs, const std::string& color, ShapeKind shape) {
   for (const auto& o : objs)
@@ -53,6 +29,8 @@ bool pair_taken(const std::vector<Obj>& objs, const std::string& color, ShapeKin
 
 std::string pick_color(SplitMix64& rng) { return rng.pick(named_colors()).name; }
 ShapeKind pick_shape(SplitMix64& rng) { return rng.pick(all_shapes()); }
+
+}  // namespace
 
 Cast choose_cast(const std::string& action, Dimension dim, int n_objects, SplitMix64& rng, double k) {
   Cast cast;
@@ -96,17 +74,38 @@ Cast choose_cast(const std::string& action, Dimension dim, int n_objects, SplitM
   }
   for (auto& o : cast.objs) o.size = size_pixels(o.size_class) * k;
 
-  if (action == "change_color") {
-    std::vector<std::string> free;
-    for (const auto& c : named_colors()) {
-      bool used = false;
-      for (const auto& o : cast.objs) used = used || o.color == c.name;
-      if (!used) free.push_back(c.name);
-    }
-    cast.to_color = rng.pick(free);
-  }
+  if (action == "change_color") cast.to_color = rng.pick(free_colors(cast));
   return cast;
 }
+
+std::vector<std::string> free_colors(const Cast& cast) {
+  std::vector<std::string> free;
+  for (const auto& c : named_colors()) {
+    bool used = false;
+    for (const auto& o : cast.objs) used = used || o.color == c.name;
+    if (!used) free.push_back(c.name);
+  }
+  return free;
+}
+
+bool cast_fits(const std::string& action, const Cast& cast) {
+  if (cast.objs.empty()) return false;
+  const Obj& a = cast.objs[0];
+  const bool small = a.size_class == SizeClass::Small, large = a.size_class == SizeClass::Large;
+  const Obj* t = cast.objs.size() > 1 && cast.objs[1].role == "target" ? &cast.objs[1] : nullptr;
+  if (action == "spin") return a.shape != ShapeKind::Circle && !small;
+  if (action == "grow") return !large;
+  if (action == "shrink") return !small;
+  if (action == "change_color") return !free_colors(cast).empty();
+  if (action == "circle") return t && small;
+  if (action == "hide_behind")
+    return t && small && t->size_class == SizeClass::Large && (t->shape == ShapeKind::Circle || t->shape == ShapeKind::Square);
+  if (action == "move_to") return t && !large;
+  if (action == "push" || action == "swap") return t && !large && t->size_class != SizeClass::Large;
+  return true;
+}
+
+namespace {
 
 Rgb lerp_rgb(const Rgb& a, const Rgb& b, double t) {
   Rgb out;
@@ -116,18 +115,18 @@ Rgb lerp_rgb(const Rgb& a, const Rgb& b, double t) {
 
 double clamp01(double v) { return std::min(1.0, std::max(0.0, v)); }
 
-struct Vec {
-  double x, y;
-};
 Vec operator+(Vec a, Vec b) { return {a.x + b.x, a.y + b.y}; }
 Vec operator-(Vec a, Vec b) { return {a.x - b.x, a.y - b.y}; }
 Vec operator*(Vec a, double s) { return {a.x * s, a.y * s}; }
 double norm(Vec a) { return std::hypot(a.x, a.y); }
 
+}  // namespace
+
 // One layout attempt: start positions and per-frame states. Returns false when the action's own geometric
-// constraints cannot be met from these start positions (the caller then tries new ones).
+// constraints cannot be met from these start positions (the caller then tries new ones). With fixed_start the
+// draws of start positions, orbit and target placement are skipped (their random numbers are not consumed).
 bool plan_trajectories(const std::string& action, const Cast& cast, const ShapesWorldConfig& cfg, SplitMix64& rng,
-                       double k, Plan& plan) {
+                       double k, Plan& plan, const std::vector<Vec>* fixed_start) {
   const int T = cfg.frames, n = static_cast<int>(cast.objs.size());
   const double W = cfg.width, H = cfg.height;
   plan = Plan{};
@@ -136,9 +135,16 @@ bool plan_trajectories(const std::string& action, const Cast& cast, const Shapes
   auto R = [&](int i) { return circumradius_factor(cast.objs[i].shape) * cast.objs[i].size; };
   auto random_point = [&](double r) { return Vec{rng.uniform(r + 2 * k, W - r - 2 * k), rng.uniform(r + 2 * k, H - r - 2 * k)}; };
   std::vector<Vec> p0(n);
-  for (int i = 0; i < n; ++i) p0[i] = random_point(R(i));
+  if (fixed_start) {
+    if (static_cast<int>(fixed_start->size()) != n)
+      throw Error("shapes world: fixed start for " + std::to_string(fixed_start->size()) + " objects, cast has " +
+                  std::to_string(n));
+    p0 = *fixed_start;
+  } else {
+    for (int i = 0; i < n; ++i) p0[i] = random_point(R(i));
+  }
   double orbit = 0;
-  if (action == "circle") {
+  if (action == "circle" && !fixed_start) {
     // Place the orbit first: centre (the target) where the whole circle fits, actor on it.
     orbit = std::max(R(0) + R(1) + 5 * k, 20 * k) + rng.uniform(0, 4 * k);
     p0[1] = random_point(orbit + R(0));
@@ -207,7 +213,7 @@ bool plan_trajectories(const std::string& action, const Cast& cast, const Shapes
     }
   } else if (action == "move_to" || action == "push" || action == "hide_behind") {
     // Place the target at a travel distance from the actor (random start positions are rarely far enough apart).
-    {
+    if (!fixed_start) {
       const double stop0 = action == "hide_behind" ? 0 : R(0) + R(1) + (action == "push" ? 1 : 2) * k;
       const double travel = (action == "push" ? rng.uniform(20, 30) : rng.uniform(28, 40)) * k;
       const double reach = std::max(stop0 + travel, R(0) + R(1) + 4 * k);
@@ -269,17 +275,24 @@ bool plan_trajectories(const std::string& action, const Cast& cast, const Shapes
     throw Error("shapes world: unknown action '" + action + "'");
   }
 
-  // Validity: inside the canvas, and apart unless the action brings the pair together.
+  return layout_valid(action, cast.objs, plan.tracks, cfg, k);
+}
+
+// Validity: inside the canvas, and apart unless the action brings the pair together.
+bool layout_valid(const std::string& action, const std::vector<Obj>& objs, const std::vector<std::vector<State>>& tracks,
+                  const ShapesWorldConfig& cfg, double k) {
+  const int n = static_cast<int>(objs.size()), T = cfg.frames;
+  const double W = cfg.width, H = cfg.height;
   const bool pair_exempt = action == "move_to" || action == "push" || action == "hide_behind";
   for (int t = 0; t < T; ++t) {
     for (int i = 0; i < n; ++i) {
-      const State& s = plan.tracks[i][t];
-      const double r = circumradius_factor(cast.objs[i].shape) * s.size;
+      const State& s = tracks[i][t];
+      const double r = circumradius_factor(objs[i].shape) * s.size;
       if (s.x - r < 1 * k || s.y - r < 1 * k || s.x + r > W - 1 * k || s.y + r > H - 1 * k) return false;
       for (int j = i + 1; j < n; ++j) {
         if (pair_exempt && i == 0 && j == 1) continue;
-        const State& q = plan.tracks[j][t];
-        const double rq = circumradius_factor(cast.objs[j].shape) * q.size;
+        const State& q = tracks[j][t];
+        const double rq = circumradius_factor(objs[j].shape) * q.size;
         if (std::hypot(s.x - q.x, s.y - q.y) < r + rq + 4 * k) return false;
       }
     }
@@ -298,7 +311,68 @@ json state_json(int id, const State& s) {
               {"z", s.z}};
 }
 
-}  // namespace
+std::vector<int> draw_order(int n_objects, bool actor_hides, SplitMix64& rng) {
+  std::vector<int> z(n_objects);
+  for (int i = 0; i < n_objects; ++i) z[i] = i;
+  for (int i = n_objects - 1; i > 0; --i) std::swap(z[i], z[rng.range(0, i)]);
+  if (actor_hides && z[0] > z[1]) std::swap(z[0], z[1]);
+  return z;
+}
+
+json draw_background(uint64_t seed, SplitMix64& rng) {
+  const auto& tones = background_tones();
+  const int t0 = rng.range(0, static_cast<int>(tones.size()) - 1);
+  int t1 = t0;
+  if (rng.chance(0.6))
+    while (t1 == t0) t1 = rng.range(0, static_cast<int>(tones.size()) - 1);
+  // A braced list evaluates its elements in order, so the draws below happen in the order written.
+  return json{{"color0", {tones[t0][0], tones[t0][1], tones[t0][2]}},
+              {"color1", {tones[t1][0], tones[t1][1], tones[t1][2]}},
+              {"angle_deg", 45.0 * rng.range(0, 7)},
+              {"noise_amp", rng.chance(0.5) ? static_cast<double>(rng.range(2, 5)) : 0.0},
+              {"noise_seed", mix_seed(seed, 3) >> 12}};
+}
+
+json build_annotation(uint64_t seed, const ShapesWorldConfig& cfg, Dimension dim, const std::string& action,
+                      const Plan& plan, const std::vector<int>& z, const json& background) {
+  const int nobj = static_cast<int>(plan.objs.size());
+  json objects = json::array();
+  for (int i = 0; i < nobj; ++i) {
+    const Obj& o = plan.objs[i];
+    objects.push_back({{"id", i}, {"role", o.role}, {"shape", shape_name(o.shape)}, {"color", o.color},
+                       {"size_class", size_name(o.size_class)}, {"size", round3(o.size)}});
+  }
+  json states = json::array();
+  for (int t = 0; t < cfg.frames; ++t) {
+    json frame = json::array();
+    for (int i = 0; i < nobj; ++i) {
+      State s = plan.tracks[i][t];
+      s.z = z[i];
+      frame.push_back(state_json(i, s));
+    }
+    states.push_back(frame);
+  }
+  return json{{"format", "focalscope.shapes/1"},
+              {"seed", seed},
+              {"width", cfg.width},
+              {"height", cfg.height},
+              {"frames", cfg.frames},
+              {"fps", cfg.fps},
+              {"dimension", dimension_name(dim)},
+              {"action", action},
+              {"background", background},
+              {"objects", objects},
+              {"actor", 0},
+              {"target", dim == Dimension::Interaction ? 1 : -1},
+              {"params", plan.params},
+              {"states", states}};
+}
+
+}  // namespace detail
+
+using detail::Cast;
+using detail::Plan;
+using nlohmann::json;
 
 const std::vector<Dimension>& all_dimensions() {
   static const std::vector<Dimension> v{Dimension::DynamicAttributes, Dimension::Motion, Dimension::Interaction};
@@ -342,66 +416,21 @@ ShapesCase sample_case(uint64_t seed, const ShapesWorldConfig& cfg, std::optiona
   const int most = std::max(need, std::min(3, max_objects));
   int n = rng.range(need, most);
 
-  Cast cast = choose_cast(c.action, c.dim, n, rng, k);
+  Cast cast = detail::choose_cast(c.action, c.dim, n, rng, k);
   Plan plan;
   bool ok = false;
   for (int attempt = 0; attempt < 2000 && !ok; ++attempt) {
     // A crowded layout that keeps failing loses a distractor rather than the case.
     if (attempt > 0 && attempt % 400 == 0 && static_cast<int>(cast.objs.size()) > need) cast.objs.pop_back();
-    ok = plan_trajectories(c.action, cast, cfg, rng, k, plan);
+    ok = detail::plan_trajectories(c.action, cast, cfg, rng, k, plan);
   }
   if (!ok) throw Error("shapes world: seed " + std::to_string(seed) + ": no valid layout for '" + c.action + "'");
 
   // Drawing order: random, except a hiding actor is always behind its cover.
-  const int nobj = static_cast<int>(plan.objs.size());
-  std::vector<int> z(nobj);
-  for (int i = 0; i < nobj; ++i) z[i] = i;
-  for (int i = nobj - 1; i > 0; --i) std::swap(z[i], z[rng.range(0, i)]);
-  if (c.action == "hide_behind" && z[0] > z[1]) std::swap(z[0], z[1]);
-
+  const std::vector<int> z = detail::draw_order(static_cast<int>(plan.objs.size()), c.action == "hide_behind", rng);
   // Background: a solid tone or a gentle gradient between two tones, sometimes with faint large-scale noise.
-  const auto& tones = background_tones();
-  const int t0 = rng.range(0, static_cast<int>(tones.size()) - 1);
-  int t1 = t0;
-  if (rng.chance(0.6))
-    while (t1 == t0) t1 = rng.range(0, static_cast<int>(tones.size()) - 1);
-  json bg{{"color0", {tones[t0][0], tones[t0][1], tones[t0][2]}},
-          {"color1", {tones[t1][0], tones[t1][1], tones[t1][2]}},
-          {"angle_deg", 45.0 * rng.range(0, 7)},
-          {"noise_amp", rng.chance(0.5) ? static_cast<double>(rng.range(2, 5)) : 0.0},
-          {"noise_seed", mix_seed(seed, 3) >> 12}};
-
-  json objects = json::array();
-  for (int i = 0; i < nobj; ++i) {
-    const Obj& o = plan.objs[i];
-    objects.push_back({{"id", i}, {"role", o.role}, {"shape", shape_name(o.shape)}, {"color", o.color},
-                       {"size_class", size_name(o.size_class)}, {"size", round3(o.size)}});
-  }
-  json states = json::array();
-  for (int t = 0; t < cfg.frames; ++t) {
-    json frame = json::array();
-    for (int i = 0; i < nobj; ++i) {
-      State s = plan.tracks[i][t];
-      s.z = z[i];
-      frame.push_back(state_json(i, s));
-    }
-    states.push_back(frame);
-  }
-
-  c.annotation = json{{"format", "focalscope.shapes/1"},
-                      {"seed", seed},
-                      {"width", cfg.width},
-                      {"height", cfg.height},
-                      {"frames", cfg.frames},
-                      {"fps", cfg.fps},
-                      {"dimension", dimension_name(c.dim)},
-                      {"action", c.action},
-                      {"background", bg},
-                      {"objects", objects},
-                      {"actor", 0},
-                      {"target", c.dim == Dimension::Interaction ? 1 : -1},
-                      {"params", plan.params},
-                      {"states", states}};
+  const json bg = detail::draw_background(seed, rng);
+  c.annotation = detail::build_annotation(seed, cfg, c.dim, c.action, plan, z, bg);
   c.prompt = make_prompt(c.annotation, seed);
   c.annotation["prompt"] = c.prompt;
   return c;
