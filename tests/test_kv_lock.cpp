@@ -402,3 +402,36 @@ TEST(KvLock, EditRefusesBadInputsNamingTheFile) {
   k2.set_mode("kvlock");
   EXPECT_THROW(generate_guided(*bundle, g, k2), Error);
 }
+
+TEST(KvLock, FusedAndReferenceForwardsHandOutAndTakeTheSameKeysAndValues) {
+  c10::InferenceMode guard;
+  auto bundle = focalscope::testing::runnable_layout_bundle();
+  const WanModel& dit = bundle->dit;
+  at::manual_seed(5);
+  DitInputs in;
+  in.x = at::randn({2, dit.cfg.out_dim, 2, 4, 4});
+  in.t = at::full({2}, 700.0);
+  in.y = at::randn({2, dit.cfg.in_dim - dit.cfg.out_dim, 2, 4, 4});
+  in.clip_fea = at::randn({2, 257, dit.cfg.clip_dim});
+  in.context = at::randn({2, 8, dit.cfg.text_dim});
+  DitInputs src = in;
+  src.x = in.x.narrow(0, 0, 1), src.t = in.t.narrow(0, 0, 1), src.y = in.y.narrow(0, 0, 1);
+  src.clip_fea = in.clip_fea.narrow(0, 0, 1), src.context = in.context.narrow(0, 0, 1) * 0.5;
+  const int64_t L = 2 * (4 / dit.cfg.patch_size[1]) * (4 / dit.cfg.patch_size[2]);
+  at::Tensor background = at::ones({L});
+  background[0] = 0;
+  at::Tensor out[2];
+  for (bool reference : {false, true}) {
+    KvLockCache cache(dit.cfg.num_layers, background, c10::Device(c10::kCPU));
+    ForwardOptions o;
+    o.reference_path = reference;
+    o.listener = &cache;
+    cache.record_next();
+    dit.forward(src, o);
+    cache.fuse_next(0.7);
+    out[reference] = dit.forward(in, o);
+  }
+  EXPECT_TRUE(at::allclose(out[0], out[1], 1e-4, 1e-4)) << (out[0] - out[1]).abs().max().item<double>();
+  ForwardOptions plain;
+  EXPECT_FALSE(at::allclose(out[0], dit.forward(in, plain), 1e-4, 1e-4)) << "the fusion must change the forward";
+}
