@@ -435,3 +435,21 @@ TEST(KvLock, FusedAndReferenceForwardsHandOutAndTakeTheSameKeysAndValues) {
   ForwardOptions plain;
   EXPECT_FALSE(at::allclose(out[0], dit.forward(in, plain), 1e-4, 1e-4)) << "the fusion must change the forward";
 }
+
+TEST(KvLock, EveryVariantComposesWithFocalGuidance) {
+  c10::InferenceMode guard;
+  auto bundle = focalscope::testing::runnable_layout_bundle();
+  EditRequest req = layout_edit_request();
+  req.gen.steps = 4;
+  req.gen.frames = 5;
+  for (const std::string& v : kvlock_variants()) {
+    GuidanceConfig g;
+    g.set_mode("fg+" + v);
+    g.weak_layers = {1};
+    g.keywords = {"cat"};
+    const EditResult r = run_edit(*bundle, prepare_edit(*bundle, req, g));
+    EXPECT_TRUE(at::isfinite(r.guided.run.video).all().item<bool>()) << v;
+    EXPECT_EQ(r.guided.run.kvlock.size(), 4u) << v;
+    EXPECT_EQ(r.guided.config.mode(), "fg+" + v);
+  }
+}
