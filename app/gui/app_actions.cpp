@@ -145,6 +145,8 @@ void submit_run(AppState& st) {
 }
 
 void maybe_auto_run(AppState& st) {
+  // The Edit mode runs only when asked: a generate run started here would cancel the edit in flight.
+  if (st.settings.view.edit_mode) return;
   const bool changed = !st.submitted_once || st.settings.inputs != st.submitted_inputs ||
                        st.settings.guidance != st.submitted_guidance || st.analyze_words != st.submitted_words ||
                        st.settings.view.ab != st.submitted_ab;

@@ -14,6 +14,7 @@
 #include "app/gui/map_atlas.h"
 #include "app/session/ablation_file.h"
 #include "app/session/demo_presets.h"
+#include "app/session/edit_session.h"
 #include "app/session/run_snapshot.h"
 #include "app/session/session_runner.h"
 #include "app/session/settings.h"
@@ -50,6 +51,31 @@ struct LargeViewState {
   bool follow_latest = true;    // keep the column on the newest finished step
   GlTexture frame_tex, map_tex;
   std::string frame_key, map_key;  // what the textures hold (re-uploaded when it changes)
+};
+
+// The Edit mode (KV-Lock video editing): the source's first frame to paint on, the mask being painted (a byte plane,
+// edited on the UI thread; a run takes a copy), and the results' textures and playback. Files load off the UI thread.
+struct EditState {
+  std::string video_path;                            // whose frame 0 `reference` is
+  std::shared_ptr<const render::Image> reference;    // source frame 0 (null: none, or the load failed)
+  std::future<std::shared_ptr<const render::Image>> video_pending;
+  std::string video_pending_path;
+  render::Mask mask;                                 // at the reference's size; width 0: none yet
+  std::string mask_name = "the painted mask";        // what errors call it (a loaded file's path, once loaded)
+  std::future<render::Mask> mask_pending;
+  std::string mask_pending_path;
+  bool run_after_load = false;                       // Run was pressed while the video was still loading
+  std::string error;                                 // the last load's or run's one-line error ("" after a good one)
+  bool ref_dirty = false, mask_dirty = false;
+  GlTexture ref_tex, mask_tex;
+  bool stroke = false;                               // a brush stroke is in progress (from last_x, last_y)
+  float last_x = 0, last_y = 0;
+  session::EditSnapshotPtr snap, done;               // the latest edit snapshot, the last finished one
+  VideoState video;                                  // source | edit playback (tex[0] source, tex[1] edit)
+  bool show_outline = true;                          // the mask's outline over both videos
+  float ref_rect[4] = {};                            // the reference image, the two videos, the alpha plot (x, y, w, h)
+  float video_rect[2][4] = {};
+  float plot_rect[4] = {};
 };
 
 // The layer curves with their bootstrap bands (session::layer_curves), kept until the snapshot, keyword or pass
@@ -106,6 +132,7 @@ struct AppState {
   AblationOverlay ablation;
   VideoState video;
   MapAtlas atlas;
+  EditState edit;
 
   std::string export_dir = "focalscope_export";
   std::future<std::string> export_task;    // result message of a background export ("error: ..." on failure)
@@ -120,7 +147,7 @@ struct AppState {
   int click_frames = 0;
   bool request_reset_layout = false;
   bool show_export = false;               // demo mode hides the Export pane unless asked for
-  float pane_rect[8][4] = {};             // x, y, w, h of each pane's window this frame (Pane order)
+  float pane_rect[16][4] = {};            // x, y, w, h of each pane's window this frame (Pane order; 0: not drawn)
   float grid_rect[4] = {};                // the grid's cells, the large view's image, the two videos (x, y, w, h)
   float view_rect[4] = {};
   float video_rect[2][4] = {};
@@ -155,5 +182,14 @@ void set_keyword(AppState& st, const std::string& word);  // analyse a word (re-
 bool load_ablation(AppState& st, const std::string& path);
 // The planted model folder and whether it exists, refreshed at most every 2 s.
 void refresh_planted_model(AppState& st);
+
+// Edit mode actions (edit_actions.cpp). Loads run off the UI thread; poll_edit picks up what finished and the worker's
+// latest edit snapshot. A mask file must match the source's size (else the one-line error, mask unchanged).
+void load_edit_video_async(AppState& st, const std::string& path);
+void load_edit_mask_async(AppState& st, const std::string& path);
+void poll_edit(AppState& st);
+void submit_edit(AppState& st);          // runs the edit on the session worker (loads the video first if needed)
+void set_edit_error(AppState& st, const std::string& msg);  // shows and logs a one-line error
+bool edit_loading(const AppState& st);   // a video or mask file is still being read
 
 }  // namespace focalscope::gui

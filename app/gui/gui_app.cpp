@@ -43,6 +43,11 @@ void on_glfw_error(int code, const char* desc) { std::fprintf(stderr, "glfw erro
 
 void on_drop(GLFWwindow*, int count, const char** paths) {
   if (!g_state || count < 1 || !paths[0]) return;
+  if (g_state->settings.view.edit_mode) {  // Edit mode: a dropped video or frame folder is the source
+    g_state->settings.edit.video_path = paths[0];
+    load_edit_video_async(*g_state, paths[0]);
+    return;
+  }
   g_state->settings.inputs.image_path = paths[0];
   load_image_async(*g_state, paths[0]);
 }
@@ -85,7 +90,10 @@ void remember_window(GLFWwindow* win, session::WindowSettings& ws) {
 
 void shortcuts(AppState& st) {
   const ImGuiIO& io = ImGui::GetIO();
-  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_R, false)) submit_run(st);
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_R, false)) {
+    if (st.settings.view.edit_mode) submit_edit(st);
+    else submit_run(st);
+  }
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_Q, false)) st.want_quit = true;
   if (!io.WantTextInput && ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false) && st.busy()) st.runner->cancel();
   if (ImGui::IsKeyPressed(GLFW_KEY_F12, false)) st.screenshot_request = st.export_dir + "/screenshot.png";
@@ -207,6 +215,8 @@ int run_app(const AppOptions& opt) {
   } else if (!script && !opt.demo && st.settings.inputs.prompt.empty() && !st.presets.empty()) {
     apply_preset(st, 0);  // first start: something to look at right away (auto re-run starts it)
   }
+  // The Edit mode's source from the settings (its painted mask is not kept between sessions).
+  if (!st.settings.edit.video_path.empty()) load_edit_video_async(st, st.settings.edit.video_path);
   st.info(std::string("FocalScope ") + (opt.demo ? "demo" : script ? "script " + opt.script : "ready") +
           "; settings in " + cfg + (persist ? "" : " (not saved this session)"));
 
@@ -236,7 +246,8 @@ int run_app(const AppOptions& opt) {
     const bool animating = st.busy() || opt.demo || opt.exit_after || (script && !script->finished()) ||
                            (st.video.playing && (st.done[0] || st.done[1])) || st.image.pending.valid() ||
                            st.export_task.valid() || st.run_after_image || !st.screenshot_request.empty() ||
-                           st.dirty_since >= 0 || io.WantTextInput;
+                           st.dirty_since >= 0 || io.WantTextInput || edit_loading(st) || st.edit.run_after_load ||
+                           (st.settings.view.edit_mode && st.edit.video.playing && st.edit.done);
     bool waited = false;
     if (!animating && linger <= 0) {
       const double t0 = glfwGetTime();
@@ -252,6 +263,7 @@ int run_app(const AppOptions& opt) {
     last = st.now;
 
     poll_image(st);
+    poll_edit(st);
     poll_exports(st);
     grab_snapshots(st);
     if (script) script->step(st);
@@ -269,15 +281,26 @@ int run_app(const AppOptions& opt) {
     ImGui::NewFrame();
     shortcuts(st);
     for (float* r : {st.grid_rect, st.view_rect, st.video_rect[0], st.video_rect[1]}) std::fill(r, r + 4, 0.0f);
+    // One mode's panes at a time; the other mode's keep no rectangle (state dumps, the overlap test in begin_pane).
+    const bool edit_mode = st.settings.view.edit_mode;
+    for (int p = 0; p < static_cast<int>(Pane::Count); ++p)
+      if (is_edit_pane(static_cast<Pane>(p)) != edit_mode) std::fill(st.pane_rect[p], st.pane_rect[p] + 4, 0.0f);
     draw_menu_bar(st);
-    panel_inputs(st);
-    panel_guidance(st);
-    panel_keywords(st);
-    panel_grid(st);
-    panel_curves(st);
-    panel_large_view(st);
-    panel_video(st);
-    panel_export(st);
+    if (edit_mode) {
+      panel_edit_inputs(st);
+      panel_edit_mask(st);
+      panel_edit_result(st);
+      panel_edit_lock(st);
+    } else {
+      panel_inputs(st);
+      panel_guidance(st);
+      panel_keywords(st);
+      panel_grid(st);
+      panel_curves(st);
+      panel_large_view(st);
+      panel_video(st);
+      panel_export(st);
+    }
     st.request_reset_layout = false;
     ImGui::Render();
     const auto t_built = Clock::now();
@@ -369,6 +392,9 @@ int run_app(const AppOptions& opt) {
   st.large.frame_tex.reset();
   st.large.map_tex.reset();
   for (auto& t : st.video.tex) t.reset();
+  for (auto& t : st.edit.video.tex) t.reset();
+  st.edit.ref_tex.reset();
+  st.edit.mask_tex.reset();
   ImGui_ImplOpenGL3_Shutdown();
   ImGui_ImplGlfw_Shutdown();
   ImGui::DestroyContext();

@@ -19,10 +19,19 @@ const char* pane_title(Pane p) {
     case Pane::Curves: return "Layer curves (Fig. 2)";
     case Pane::Video: return "Video A/B";
     case Pane::Export: return "Export & log";
+    case Pane::EditInputs: return "Edit";
+    case Pane::EditMask: return "Mask (source frame 0)";
+    case Pane::EditResult: return "Source | edit";
+    case Pane::EditLock: return "Background fidelity and KV-Lock";
     case Pane::Count: break;
   }
   return "?";
 }
+
+bool is_edit_pane(Pane p) {
+  return p == Pane::EditInputs || p == Pane::EditMask || p == Pane::EditResult || p == Pane::EditLock;
+}
+static_assert(static_cast<int>(Pane::Count) <= 16, "AppState::pane_rect holds 16 panes");
 
 namespace {
 struct Rect {
@@ -43,6 +52,12 @@ Rect default_rect(Pane p, ImVec2 d, float top, bool demo) {
     case Pane::LargeView: return {x3, top, c3, H * 0.46f};
     case Pane::Video: return {x3, top + H * 0.46f, c3, H * (demo ? 0.54f : 0.34f)};
     case Pane::Export: return {x3, top + H * 0.80f, c3, H * 0.20f};
+    // Edit mode: inputs where the Inputs pane is; the mask painter and the two videos side by side in a row of
+    // squarish panes (source frames are usually as wide as tall or wider), the numbers and the plot below them.
+    case Pane::EditInputs: return {0, top, c1, H};
+    case Pane::EditMask: return {x2, top, d.x * 0.3f, H * 0.55f};
+    case Pane::EditResult: return {x2 + d.x * 0.3f, top, d.x - x2 - d.x * 0.3f, H * 0.55f};
+    case Pane::EditLock: return {x2, top + H * 0.55f, d.x - x2, H * 0.45f};
     case Pane::Count: break;
   }
   return {0, top, 300, 200};

@@ -17,8 +17,9 @@ void draw_menu_bar(AppState& st) {
     if (ImGui::MenuItem("Quit", "Ctrl+Q")) st.want_quit = true;
     ImGui::EndMenu();
   }
+  const bool edit = st.settings.view.edit_mode;
   if (ImGui::BeginMenu("Run")) {
-    if (ImGui::MenuItem("Run", "Ctrl+R")) submit_run(st);
+    if (ImGui::MenuItem(edit ? "Run edit" : "Run", "Ctrl+R")) edit ? submit_edit(st) : submit_run(st);
     if (ImGui::MenuItem("Cancel", "Esc", false, st.busy())) st.runner->cancel();
     ImGui::MenuItem("Auto re-run", nullptr, &st.settings.view.auto_run);
     ImGui::MenuItem("A/B (baseline + guided)", nullptr, &st.settings.view.ab);
@@ -35,8 +36,10 @@ void draw_menu_bar(AppState& st) {
     ImGui::TextDisabled("Grid = paper Fig. 1, curves = Fig. 2. Hover anything for exact values.");
     ImGui::TextDisabled("Drop an image on the window to use it as the reference.");
     ImGui::TextDisabled("Ctrl+R run, Esc cancel, F12 screenshot, Space play/pause (video panel).");
+    ImGui::TextDisabled("Edit mode: paint the mask on the source's first frame (left drag paints, right drag erases).");
     ImGui::EndMenu();
   }
+  mode_tabs(st);
 
   // Right side: status of both runs + fps.
   char status[256];
@@ -55,11 +58,29 @@ void draw_menu_bar(AppState& st) {
   part(a, "A", pa, sizeof pa);
   part(b, "B", pb, sizeof pb);
   std::snprintf(status, sizeof status, "%s   %s   |  %.0f fps", pa, pb, st.stats.current_fps());
+  if (edit) {
+    const session::EditSnapshot* e = st.edit.snap.get();
+    if (!e || e->job_id == 0) std::snprintf(pa, sizeof pa, "edit idle");
+    else if (e->state == session::RunState::Sampling)
+      std::snprintf(pa, sizeof pa, "edit step %d/%d ETA %.1fs", e->steps_done, e->steps_total, e->eta_s);
+    else std::snprintf(pa, sizeof pa, "edit %s", session::run_state_name(e->state));
+    std::snprintf(status, sizeof status, "%s   |  %.0f fps", pa, st.stats.current_fps());
+  }
   const float w = ImGui::CalcTextSize(status).x;
   ImGui::SameLine(ImGui::GetWindowWidth() - w - 16);
   if (st.busy()) ImGui::TextColored(palette::kWarnText, "%s", status);
   else ImGui::TextDisabled("%s", status);
   ImGui::EndMainMenuBar();
+}
+
+void mode_tabs(AppState& st) {
+  // Two tabs in the menu bar rather than a row in the Inputs pane: the Generate mode's layout stays as it was.
+  bool& edit = st.settings.view.edit_mode;
+  ImGui::TextDisabled("|");
+  if (ImGui::MenuItem("Generate / analyze", nullptr, !edit)) edit = false;
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("image + prompt -> video, with the layer x step analysis and Focal Guidance");
+  if (ImGui::MenuItem("Edit (KV-Lock)", nullptr, edit)) edit = true;
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("source video + painted mask + prompt -> edited video, background kept by KV-Lock");
 }
 
 }  // namespace focalscope::gui

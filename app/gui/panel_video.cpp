@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app/gui/panels.h"
+#include "app/gui/video_playback.h"
 #include "app/gui/widgets.h"
 
 namespace focalscope::gui {
@@ -59,29 +60,11 @@ void panel_video(AppState& st) {
       fps = v->fps > 0 ? v->fps : fps;
     }
   auto& vs = st.video;
-  // Advance the clock (the frame loop's dt, so playback speed does not depend on the UI frame rate).
-  if (nframes > 0 && vs.playing) {
-    vs.clock += ImGui::GetIO().DeltaTime;
-    const double period = 1.0 / fps;
-    while (vs.clock >= period) {
-      vs.clock -= period;
-      if (vs.frame + 1 < nframes) ++vs.frame;
-      else if (st.settings.view.loop) vs.frame = 0;
-      else vs.playing = false;
-    }
-  }
-  vs.frame = nframes > 0 ? std::clamp(vs.frame, 0, nframes - 1) : 0;
-
-  if (ImGui::Button(vs.playing ? "Pause" : "Play") || (ImGui::IsWindowFocused() && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Space)))) vs.playing = !vs.playing;
-  ImGui::SameLine();
-  ImGui::Checkbox("loop", &st.settings.view.loop);
-  ImGui::SameLine();
+  advance_playback(vs, nframes, fps, st.settings.view.loop);
   // Room on the line for "16 fps" and the sigma2 checkbox.
-  ImGui::SetNextItemWidth(-ImGui::CalcTextSize("16 fps").x - ImGui::CalcTextSize("sigma2").x - ImGui::GetFrameHeight() -
-                          4 * ImGui::GetStyle().ItemSpacing.x - 12);
-  char fmt[48];
-  std::snprintf(fmt, sizeof fmt, "frame %%d / %d", std::max(0, nframes - 1));
-  if (ImGui::SliderInt("##scrub", &vs.frame, 0, std::max(0, nframes - 1), fmt)) vs.clock = 0;
+  playback_controls(vs, nframes, &st.settings.view.loop,
+                    ImGui::CalcTextSize("16 fps").x + ImGui::CalcTextSize("sigma2").x + ImGui::GetFrameHeight() +
+                        4 * ImGui::GetStyle().ItemSpacing.x + 12);
   ImGui::SameLine();
   ImGui::TextDisabled("%d fps", fps);
   ImGui::SameLine();
@@ -111,10 +94,7 @@ void panel_video(AppState& st) {
     const int f = std::min<int>(vs.frame, static_cast<int>(frames.size()) - 1);
     char key[96];
     std::snprintf(key, sizeof key, "%llu/%d", static_cast<unsigned long long>(s->job_id), f);
-    if (vs.tex_key[v] != key) {
-      vs.tex[v].upload(frames[f], false);
-      vs.tex_key[v] = key;
-    }
+    show_frame(vs, v, key, frames[f]);
     const float cw = (avail.x - gap * (shown - 1)) / shown;
     float dw = cw, dh = dw * frames[f].height / std::max(1, frames[f].width);
     if (dh > avail.y - line - 4) {

@@ -7,7 +7,9 @@
 
 namespace focalscope::gui {
 
-enum class Pane { Inputs, Guidance, Keywords, Grid, LargeView, Curves, Video, Export, Count };
+// The generate / analyze panes, then the Edit mode's (only one mode's panes are drawn at a time).
+enum class Pane { Inputs, Guidance, Keywords, Grid, LargeView, Curves, Video, Export, EditInputs, EditMask, EditResult, EditLock, Count };
+bool is_edit_pane(Pane p);
 
 // Window title of a pane (also its ImGui id, so the saved layout finds it again).
 const char* pane_title(Pane p);
@@ -23,6 +25,17 @@ void panel_large_view(AppState& st);
 void panel_curves(AppState& st);
 void panel_video(AppState& st);
 void panel_export(AppState& st);
+// Edit mode (KV-Lock video editing): source, prompts, guidance, Run / Cancel / progress; the reference frame with the
+// mask brush and the mask file; source | edit side by side with the mask outline; background fidelity, warnings and
+// the lock's alpha over steps.
+void panel_edit_inputs(AppState& st);
+void panel_edit_mask(AppState& st);
+void panel_edit_result(AppState& st);
+void panel_edit_lock(AppState& st);
+// The edit whose results those panes show: the live one once it has the source, else the last finished one.
+const session::EditSnapshot* shown_edit(const AppState& st);
+// The mode switch: two tabs in the main menu bar.
+void mode_tabs(AppState& st);
 // KV-Lock's hallucination metric of A and B (curve over steps with tau, per-frame heatmap): the Large view pane's
 // second tab.
 void hallucination_section(AppState& st, float height);

@@ -7,6 +7,7 @@
 
 #include "app/gui/panels.h"
 #include "app/gui/state_dump.h"
+#include "app/session/edit_mask.h"
 
 namespace focalscope::gui {
 
@@ -14,6 +15,7 @@ bool app_settled(const AppState& st) {
   if (!st.runner || st.runner->busy()) return false;
   if (st.runner->finished_job() < st.runner->last_job()) return false;
   if (st.image.pending.valid() || st.run_after_image || st.export_task.valid()) return false;
+  if (edit_loading(st) || st.edit.run_after_load) return false;
   return true;
 }
 
@@ -128,7 +130,7 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
     st.large.column = std::stoi(c.args[1]);
     st.large.follow_latest = false;
   } else if (v == "frame") {
-    st.large.frame = st.video.frame = static_cast<int>(c.number);
+    st.large.frame = st.video.frame = st.edit.video.frame = static_cast<int>(c.number);
   } else if (v == "pass") {
     st.pass = c.args[0] == "uncond" ? session::PassKind::Uncond : session::PassKind::Cond;
   } else if (v == "hallucination") {
@@ -137,9 +139,9 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
   } else if (v == "opacity") {
     st.settings.view.overlay_opacity = static_cast<float>(c.number);
   } else if (v == "play") {
-    st.video.playing = true;
+    st.video.playing = st.edit.video.playing = true;
   } else if (v == "pause") {
-    st.video.playing = false;
+    st.video.playing = st.edit.video.playing = false;
   } else if (v == "sleep") {
     if (st.now - started_ < c.number) return false;
   } else if (v == "screenshot") {
@@ -193,6 +195,47 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
       write_state_json(st, c.rest);
     } catch (const std::exception& e) {
       fail(st, c, e.what());
+    }
+  } else if (v == "mode") {
+    st.settings.view.edit_mode = c.args[0] == "edit";
+  } else if (v == "edit_video") {
+    st.settings.edit.video_path = c.rest;
+    load_edit_video_async(st, c.rest);
+  } else if (v == "edit_mask") {
+    st.settings.edit.mask_path = c.rest;
+    load_edit_mask_async(st, c.rest);  // a bad file or size shows the Edit mode's one-line error, like a bad image
+  } else if (v == "brush" || v == "erase" || v == "mask_clear" || v == "mask_invert") {
+    if (edit_loading(st)) return false;  // the mask exists once the video (and a mask file) arrived
+    EditState& e = st.edit;
+    if (!e.reference || e.mask.data.empty()) {
+      fail(st, c, v + ": no source video is loaded (edit_video PATH first)");
+      return true;
+    }
+    if (v == "mask_clear") session::clear_mask(e.mask);
+    else if (v == "mask_invert") session::invert_mask(e.mask);
+    else session::paint_disc(e.mask, std::stof(c.args[0]), std::stof(c.args[1]), static_cast<float>(c.number), v == "brush");
+    e.mask_dirty = true;
+  } else if (v == "edit_prompt") {
+    st.settings.edit.prompt = c.rest;
+  } else if (v == "edit_source_prompt") {
+    st.settings.edit.source_prompt = c.rest;
+  } else if (v == "edit_guidance") {
+    session::set_edit_guidance(st.settings.edit, c.args[0]);  // parse_script checked it
+  } else if (v == "edit_fg") {
+    st.settings.edit.compose_fg = on;
+  } else if (v == "edit_run") {
+    submit_edit(st);
+  } else if (v == "expect_edit_done") {
+    const auto& s = st.edit.snap;
+    if (!s || s->state != session::RunState::Done) {
+      fail(st, c, std::string("expected the edit to be done, it is ") + (s ? session::run_state_name(s->state) : "missing") +
+                      (s && !s->error.empty() ? " (" + s->error + ")" : ""));
+      return true;
+    }
+  } else if (v == "expect_edit_error") {
+    if (st.edit.error.find(c.rest) == std::string::npos) {
+      fail(st, c, "expected an Edit mode error containing '" + c.rest + "', the error is '" + st.edit.error + "'");
+      return true;
     }
   } else if (v == "mouse_off") {
     st.mouse_override = true;

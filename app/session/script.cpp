@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/session/edit_session.h"
 #include "app/session/run_config.h"
 #include "engine/core/error.h"
 
@@ -14,7 +15,7 @@ namespace focalscope::session {
 
 namespace {
 
-enum class Arg { None, Rest, Number, OnOff, Set, Cell, OptNumber, Pass };
+enum class Arg { None, Rest, Number, OnOff, Set, Cell, OptNumber, Pass, Mode, Brush, EditGuidance };
 
 const std::map<std::string, Arg>& verbs() {
   static const std::map<std::string, Arg> v = {
@@ -27,7 +28,12 @@ const std::map<std::string, Arg>& verbs() {
       {"play", Arg::None},       {"pause", Arg::None},       {"sleep", Arg::Number},    {"screenshot", Arg::Rest},
       {"export", Arg::Rest},     {"expect_done", Arg::None}, {"quit", Arg::None},       {"mouse", Arg::Cell},
       {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest},
-      {"load_ablation", Arg::Rest}, {"hallucination", Arg::OnOff}, {"dyncfg", Arg::OnOff}};
+      {"load_ablation", Arg::Rest}, {"hallucination", Arg::OnOff}, {"dyncfg", Arg::OnOff},
+      // Edit mode (KV-Lock video editing).
+      {"mode", Arg::Mode},       {"edit_video", Arg::Rest},  {"edit_mask", Arg::Rest},  {"brush", Arg::Brush},
+      {"erase", Arg::Brush},     {"mask_clear", Arg::None},  {"mask_invert", Arg::None}, {"edit_prompt", Arg::Rest},
+      {"edit_source_prompt", Arg::Rest}, {"edit_guidance", Arg::EditGuidance}, {"edit_fg", Arg::OnOff},
+      {"edit_run", Arg::None},   {"expect_edit_done", Arg::None}, {"expect_edit_error", Arg::Rest}};
   return v;
 }
 
@@ -98,6 +104,24 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
                       "(or 'auto' for tau_sel / tau_cache)");
         if (!set_guidance_param(scratch, c.args[0], c.args[1], &err)) fail(where, err);
         if (c.args[1] != "auto") parse_number(c.args[1], c.number);
+        break;
+      }
+      case Arg::Mode:
+        if (c.args.size() != 1 || (c.args[0] != "generate" && c.args[0] != "edit")) fail(where, "mode needs generate or edit");
+        break;
+      case Arg::Brush: {
+        double v[3];
+        if (c.args.size() != 3 || !parse_number(c.args[0], v[0]) || !parse_number(c.args[1], v[1]) ||
+            !parse_number(c.args[2], v[2]) || v[2] <= 0)
+          fail(where, c.verb + " needs X Y R: a source pixel and a radius > 0 (pixels)");
+        c.number = v[2];
+        break;
+      }
+      case Arg::EditGuidance: {
+        EditInputs scratch;
+        std::string err;
+        if (c.args.size() != 1 || !set_edit_guidance(scratch, c.args[0], &err))
+          fail(where, err.empty() ? "edit_guidance needs one mode (e.g. kvlock, off, fg+kvlock)" : err);
         break;
       }
       case Arg::Cell: {

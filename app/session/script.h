@@ -18,7 +18,7 @@
 //   generate                     start a run (A/B when ab is on)
 //   wait [SECONDS]               until no run is in flight (default limit 600 s; a timeout fails the script)
 //   cell LAYER STEP              open the large view on a grid cell (STEP: index of the sampled column)
-//   frame N | pass cond|uncond | opacity X | play | pause
+//   frame N | pass cond|uncond | opacity X | play | pause   (frame / play / pause: the Edit mode's videos too)
 //   mouse X Y | mouse_off        hover at window pixel (X, Y) (tooltips in screenshots) / no mouse (default)
 //   click X Y                    left click at window pixel (X, Y)
 //   sleep SECONDS                keep rendering for a while
@@ -30,6 +30,17 @@
 //   load_ablation PATH           overlay a `focalscope ablate` result (ablate.json, or its folder) on the layer curves
 //   dump_state PATH              write the panes' window rectangles and the runs' states as JSON (for tests)
 //   expect_done                  fail unless both variants finished without error
+//   mode generate|edit           switch the app's mode (Edit: KV-Lock video editing)
+//   edit_video PATH              the edit's source video (file or frame folder); frame 0 is shown to paint on
+//   edit_mask PATH               load a mask file (image, mask video or folder); must match the video's size
+//   brush X Y R | erase X Y R    paint / erase a disc of radius R at source pixel (X, Y) (after the video loaded)
+//   mask_clear | mask_invert
+//   edit_prompt TEXT... | edit_source_prompt TEXT...
+//   edit_guidance MODE           off | kvlock | kvlock-fixed | kvlock-kv | ... | fg+kvlock ... (fg+: compose with FG)
+//   edit_fg on|off               compose the edit with Focal Guidance
+//   edit_run                     start the edit (on the session worker; `wait` waits for it)
+//   expect_edit_done             fail unless the last edit finished without error
+//   expect_edit_error TEXT...    fail unless the Edit mode shows a one-line error containing TEXT
 //   quit
 #pragma once
 #include <string>

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/session/capture_bridge.h"
+#include "app/session/runner_util.h"
 #include "engine/core/error.h"
 #include "engine/guidance/focal_guidance.h"
 #include "engine/guidance/guided_generate.h"
@@ -40,53 +41,6 @@ void append_new_steps(const HallucinationTrace& from, HallucinationTrace& to) {
     if (from.has_local()) to.local.push_back(from.local[k]);
     to.maps.push_back(from.maps[k]);
   }
-}
-
-// RGB8 image -> the pipeline's [3, H, W] float in [-1, 1].
-at::Tensor to_tensor(const render::Image& img) {
-  render::Image rgb = img.channels == 3 ? img : render::convert_channels(img, 3);
-  at::Tensor t = at::from_blob(rgb.pixels.data(), {rgb.height, rgb.width, 3}, at::kByte).clone();
-  return t.permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
-}
-
-// [3, F, H, W] in [-1, 1] -> F RGB8 frames.
-std::vector<render::Image> to_frames(const at::Tensor& video) {
-  if (video.dim() != 4 || video.size(0) != 3) fail("video", "expected [3, F, H, W]");
-  at::Tensor u8 = video.detach().to(at::kCPU, at::kFloat).clamp(-1, 1).add(1).mul(127.5).round().to(at::kByte)
-                      .permute({1, 2, 3, 0}).contiguous();  // [F, H, W, 3]
-  std::vector<render::Image> out;
-  const int F = static_cast<int>(u8.size(0)), H = static_cast<int>(u8.size(1)), W = static_cast<int>(u8.size(2));
-  const uint8_t* p = u8.data_ptr<uint8_t>();
-  for (int f = 0; f < F; ++f) {
-    render::Image img(W, H, 3);
-    std::memcpy(img.pixels.data(), p + static_cast<size_t>(f) * W * H * 3, img.pixels.size());
-    out.push_back(std::move(img));
-  }
-  return out;
-}
-
-// The engine's Focal Guidance settings for a guided run. Weak layers: the user's set when edited, else the model's
-// (its manifest, from `focalscope analyze`), else the set detected from this session's baseline maps.
-// Thresholds left on "model default" go in as not given, so generate_guided() applies the model's calibrated values
-// (with_model_defaults), or the engine's defaults where the model has none.
-focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelBundle& m, const RunSnapshot* baseline) {
-  focalscope::GuidanceConfig e;
-  e.fsg = g.fsg;
-  e.ac = g.ac;
-  e.tau_sel_given = !g.tau_sel_auto;
-  e.tau_cache_given = !g.tau_cache_auto;
-  if (e.tau_sel_given) e.tau_sel = g.tau_sel;
-  if (e.tau_cache_given) e.tau_cache = g.tau_cache;
-  e.tau_region = g.tau_region;
-  e.lambda_txt = g.lambda_txt;
-  e.lambda_lat = g.lambda_lat;
-  e.lambda_cache = g.lambda_cache;
-  e.keywords = g.guided_words;
-  if (g.weak_override) e.weak_layers = g.weak_layers;
-  else if (m.weak_layers.empty() && baseline) e.weak_layers = baseline->weak_layers;
-  e.dyncfg.enabled = g.dyncfg;
-  e.dyncfg.reading = g.dyncfg_raise ? OmegaReading::RaiseOnly : OmegaReading::Literal;
-  return e;
 }
 
 // Eq. 6 scores of the prompt's words against the reference image, for the keyword chips (needs the model's CLIP
@@ -144,6 +98,53 @@ bool same_baseline(const RunRequest& a, const RunRequest& b) {
 }
 }  // namespace
 
+// RGB8 image -> the pipeline's [3, H, W] float in [-1, 1].
+at::Tensor to_tensor(const render::Image& img) {
+  render::Image rgb = img.channels == 3 ? img : render::convert_channels(img, 3);
+  at::Tensor t = at::from_blob(rgb.pixels.data(), {rgb.height, rgb.width, 3}, at::kByte).clone();
+  return t.permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
+}
+
+// [3, F, H, W] in [-1, 1] -> F RGB8 frames.
+std::vector<render::Image> to_frames(const at::Tensor& video) {
+  if (video.dim() != 4 || video.size(0) != 3) fail("video", "expected [3, F, H, W]");
+  at::Tensor u8 = video.detach().to(at::kCPU, at::kFloat).clamp(-1, 1).add(1).mul(127.5).round().to(at::kByte)
+                      .permute({1, 2, 3, 0}).contiguous();  // [F, H, W, 3]
+  std::vector<render::Image> out;
+  const int F = static_cast<int>(u8.size(0)), H = static_cast<int>(u8.size(1)), W = static_cast<int>(u8.size(2));
+  const uint8_t* p = u8.data_ptr<uint8_t>();
+  for (int f = 0; f < F; ++f) {
+    render::Image img(W, H, 3);
+    std::memcpy(img.pixels.data(), p + static_cast<size_t>(f) * W * H * 3, img.pixels.size());
+    out.push_back(std::move(img));
+  }
+  return out;
+}
+
+// The engine's Focal Guidance settings for a guided run. Weak layers: the user's set when edited, else the model's
+// (its manifest, from `focalscope analyze`), else the set detected from this session's baseline maps.
+// Thresholds left on "model default" go in as not given, so generate_guided() applies the model's calibrated values
+// (with_model_defaults), or the engine's defaults where the model has none.
+focalscope::GuidanceConfig engine_guidance(const GuidanceConfig& g, const ModelBundle& m, const RunSnapshot* baseline) {
+  focalscope::GuidanceConfig e;
+  e.fsg = g.fsg;
+  e.ac = g.ac;
+  e.tau_sel_given = !g.tau_sel_auto;
+  e.tau_cache_given = !g.tau_cache_auto;
+  if (e.tau_sel_given) e.tau_sel = g.tau_sel;
+  if (e.tau_cache_given) e.tau_cache = g.tau_cache;
+  e.tau_region = g.tau_region;
+  e.lambda_txt = g.lambda_txt;
+  e.lambda_lat = g.lambda_lat;
+  e.lambda_cache = g.lambda_cache;
+  e.keywords = g.guided_words;
+  if (g.weak_override) e.weak_layers = g.weak_layers;
+  else if (m.weak_layers.empty() && baseline) e.weak_layers = baseline->weak_layers;
+  e.dyncfg.enabled = g.dyncfg;
+  e.dyncfg.reading = g.dyncfg_raise ? OmegaReading::RaiseOnly : OmegaReading::Literal;
+  return e;
+}
+
 std::string resolve_model_dir(const std::string& dir) {
   if (!dir.empty()) return dir;
   std::string d = default_model_dir();
@@ -170,6 +171,7 @@ SessionRunner::SessionRunner(RunnerOptions opt) : opt_(opt) {
     s->variant = static_cast<Variant>(v);
     slots_[v] = s;
   }
+  edit_slot_ = std::make_shared<EditSnapshot>();
   thread_ = std::thread([this] { worker_loop(); });
 }
 
@@ -178,6 +180,7 @@ SessionRunner::~SessionRunner() {
     std::lock_guard<std::mutex> lk(mu_);
     quit_ = true;
     pending_.reset();
+    pending_edit_.reset();
     cancel_ = true;
   }
   cv_.notify_all();
@@ -190,6 +193,7 @@ uint64_t SessionRunner::submit(RunRequest req) {
     std::lock_guard<std::mutex> lk(mu_);
     id = next_id_++;
     pending_ = std::move(req);
+    pending_edit_.reset();
     pending_id_ = id;
     last_job_ = id;
     cancel_ = true;  // the run in flight stops at its next step boundary
@@ -198,9 +202,25 @@ uint64_t SessionRunner::submit(RunRequest req) {
   return id;
 }
 
+uint64_t SessionRunner::submit_edit(EditRunRequest req) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    id = next_id_++;
+    pending_edit_ = std::move(req);
+    pending_.reset();
+    pending_id_ = id;
+    last_job_ = id;
+    cancel_ = true;
+  }
+  cv_.notify_all();
+  return id;
+}
+
 void SessionRunner::cancel() {
   std::lock_guard<std::mutex> lk(mu_);
   pending_.reset();
+  pending_edit_.reset();
   cancel_ = true;
 }
 
@@ -209,9 +229,14 @@ SnapshotPtr SessionRunner::snapshot(Variant v) const {
   return slots_[static_cast<int>(v)];
 }
 
+EditSnapshotPtr SessionRunner::edit_snapshot() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return edit_slot_;
+}
+
 bool SessionRunner::busy() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return running_ || pending_.has_value();
+  return running_ || pending_.has_value() || pending_edit_.has_value();
 }
 
 uint64_t SessionRunner::last_job() const {
@@ -229,6 +254,11 @@ void SessionRunner::publish(Variant v, std::shared_ptr<RunSnapshot> s) {
   slots_[static_cast<int>(v)] = std::move(s);
 }
 
+void SessionRunner::publish_edit(std::shared_ptr<EditSnapshot> s) {
+  std::lock_guard<std::mutex> lk(mu_);
+  edit_slot_ = std::move(s);
+}
+
 void SessionRunner::worker_loop() {
   // Torch's intra-op pool is per process but sized from the thread that sets it; only this thread runs torch.
   // OpenBLAS keeps its own pool (2 threads on a 2-core machine would starve the UI): size it too.
@@ -240,19 +270,23 @@ void SessionRunner::worker_loop() {
   // frame's worth of CPU first; the worker still uses everything the UI leaves idle.
   if (opt_.worker_nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), opt_.worker_nice);
   for (;;) {
-    RunRequest req;
+    std::optional<RunRequest> req;
+    std::optional<EditRunRequest> edit;
     uint64_t job;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return quit_ || pending_.has_value(); });
+      cv_.wait(lk, [&] { return quit_ || pending_.has_value() || pending_edit_.has_value(); });
       if (quit_) return;
-      req = std::move(*pending_);
+      req = std::move(pending_);
+      edit = std::move(pending_edit_);
       pending_.reset();
+      pending_edit_.reset();
       job = pending_id_;
       cancel_ = false;
       running_ = true;
     }
-    run_job(req, job);
+    if (req) run_job(*req, job);
+    else if (edit) run_edit_job(*edit, job);
     {
       std::lock_guard<std::mutex> lk(mu_);
       running_ = false;

@@ -7,6 +7,10 @@
 // An A/B request runs the baseline, then the guided variant. The baseline is reused when its inputs (and the
 // analysed words) did not change, so moving a guidance slider re-runs only the guided side.
 // The model is loaded on the worker and cached per directory.
+//
+// The Edit mode's runs (KV-Lock editing, edit_session.h) go through the same worker and model cache:
+//   runner.submit_edit(edit_request);     // replaces anything queued (a generation too) and cancels the run in flight
+//   EditSnapshotPtr e = runner.edit_snapshot();
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -17,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "app/session/edit_session.h"
 #include "app/session/run_config.h"
 #include "app/session/run_snapshot.h"
 
@@ -41,9 +46,12 @@ class SessionRunner {
 
   // Queues req (replacing anything queued) and cancels the run in flight. Returns the job id.
   uint64_t submit(RunRequest req);
+  // An edit (source video + mask + prompt): like submit(), one queue for both kinds of job.
+  uint64_t submit_edit(EditRunRequest req);
   void cancel();
 
   SnapshotPtr snapshot(Variant v) const;
+  EditSnapshotPtr edit_snapshot() const;
   bool busy() const;                 // a job is queued or running
   uint64_t last_job() const;         // id of the last submitted job
   uint64_t finished_job() const;     // id of the last job that ran to its end (done, failed or cancelled)
@@ -55,16 +63,20 @@ class SessionRunner {
   // Returns false when cancelled or failed.
   bool run_variant(const RunRequest& req, Variant v, uint64_t job);
   void publish(Variant v, std::shared_ptr<RunSnapshot> s);
+  void run_edit_job(const EditRunRequest& req, uint64_t job);  // edit_job.cpp
+  void publish_edit(std::shared_ptr<EditSnapshot> s);
   ModelBundle* model_for(const std::string& dir, std::string& resolved, double& seconds);
 
   RunnerOptions opt_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::optional<RunRequest> pending_;
+  std::optional<EditRunRequest> pending_edit_;  // at most one of pending_ / pending_edit_ is set
   uint64_t pending_id_ = 0, next_id_ = 1, last_job_ = 0, finished_job_ = 0;
   bool running_ = false, quit_ = false;
   std::atomic<bool> cancel_{false};
   SnapshotPtr slots_[kNumVariants];
+  EditSnapshotPtr edit_slot_;
 
   // Worker-only state.
   std::string model_dir_;

@@ -1,9 +1,11 @@
 #include "app/session/settings.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace focalscope::session {
 namespace fs = std::filesystem;
@@ -57,7 +59,13 @@ AppSettings load_settings(const std::string& path, std::string* warning) {
     get(v, "loop", s.view.loop);
     get(v, "show_hallucination", s.view.show_hallucination);
     get(v, "font_scale", s.view.font_scale);
+    get(v, "edit_mode", s.view.edit_mode);
+    get(v, "brush_radius", s.view.brush_radius);
+    std::vector<float> c;
+    get(v, "mask_color", c);
+    if (c.size() == 4) std::copy(c.begin(), c.end(), s.view.mask_color);
   }
+  if (j.contains("edit")) s.edit = edit_inputs_from_json(j["edit"]);
   if (j.contains("window")) {
     const json& w = j["window"];
     get(w, "x", s.window.x);
@@ -78,7 +86,11 @@ bool save_settings(const std::string& path, const AppSettings& s, std::string* e
                {"overlay_opacity", s.view.overlay_opacity}, {"colormap", s.view.colormap},
                {"shared_scale", s.view.shared_scale}, {"loop", s.view.loop},
                {"show_hallucination", s.view.show_hallucination},
-               {"font_scale", s.view.font_scale}};
+               {"font_scale", s.view.font_scale},
+               {"edit_mode", s.view.edit_mode},
+               {"brush_radius", s.view.brush_radius},
+               {"mask_color", std::vector<float>(s.view.mask_color, s.view.mask_color + 4)}};
+  j["edit"] = to_json(s.edit);
   j["window"] = {{"x", s.window.x},
                  {"y", s.window.y},
                  {"width", s.window.width},

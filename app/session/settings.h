@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "app/session/edit_session.h"
 #include "app/session/run_config.h"
 
 namespace focalscope::session {
@@ -16,6 +17,9 @@ struct ViewSettings {
   bool loop = true;
   float font_scale = 1.0f;
   bool show_hallucination = false;  // overlay the hallucination map on the videos
+  bool edit_mode = false;        // the Edit mode (KV-Lock video editing) instead of generate / analyze
+  float brush_radius = 4.0f;     // Edit mode's mask brush, in source pixels
+  float mask_color[4] = {1.0f, 0.2f, 0.55f, 0.45f};  // the painted mask's overlay (RGBA)
 };
 
 struct WindowSettings {
@@ -27,6 +31,7 @@ struct WindowSettings {
 struct AppSettings {
   RunInputs inputs;
   GuidanceConfig guidance;
+  EditInputs edit;               // the Edit mode's fields (the painted mask itself is not kept)
   ViewSettings view;
   WindowSettings window;
 };

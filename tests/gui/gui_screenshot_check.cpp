@@ -7,7 +7,8 @@
 //     values (a blank or constant map fails); the large view must be shown at opacity 1 for exact colours;
 //   * layer curves: the Moran's I (sky blue) and std (orange) lines are drawn, and the causal-effect curve (reddish
 //     purple) when the script loaded an ablation;
-//   * video A/B: both frames have texture (luminance spread), not a flat fill.
+//   * video A/B: both frames have texture (luminance spread), not a flat fill;
+//   * Edit mode (state "mode": "edit"): the reference frame, source | edit with the mask outline, the lock's plot.
 // Prints one line per check; exit 0 only when all pass.
 #include <algorithm>
 #include <array>
@@ -119,6 +120,27 @@ void check_texture(const Image& img, Rect r, const std::string& name) {
   check(n >= 400 && sd >= 4.0, buf);
 }
 
+// The Edit mode after a finished edit: the reference frame with the painted mask, source | edit with the mask outline
+// (yellow) over both, and the lock's plot with alpha (reddish purple) and sigma2 (sky blue) drawn.
+int check_edit_mode(const Image& img, const nlohmann::json& st) {
+  const auto& e = st.at("edit");
+  check_texture(img, rect_of(e.at("reference_image"), img), "edit: reference frame");
+  for (int v = 0; v < 2; ++v) {
+    const Rect r = rect_of(e.at("videos")[v], img);
+    const std::string name = v == 0 ? "edit: source video" : "edit: edited video";
+    check_texture(img, r, name);
+    const long outline = count(img, r, 255, 221, 0, 10);
+    check(outline >= 20, name + ": " + std::to_string(outline) + " mask outline pixels");
+  }
+  const Rect plot = rect_of(e.at("plot"), img);
+  const long alpha = count(img, plot, 204, 121, 167, 12), sigma = count(img, plot, 86, 180, 233, 12);
+  check(alpha >= 30 && sigma >= 30,
+        "edit: lock plot: " + std::to_string(alpha) + " alpha pixels, " + std::to_string(sigma) + " sigma2 pixels");
+  check(e.value("state", std::string()) == "done", "edit: state " + e.value("state", std::string()));
+  std::printf("%s: %d check(s) failed\n", failures ? "FAILED" : "OK", failures);
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +175,8 @@ int main(int argc, char** argv) {
                   100 * t, 100 * b);
     check(t >= 0.6 && b >= 0.05, buf);
   }
+
+  if (st.value("mode", std::string("generate")) == "edit") return check_edit_mode(img, st);
 
   const auto cmap = focalscope::render::parse_colormap(st.value("colormap", std::string("viridis")));
   check_heatmap(img, rect_of(st.at("grid_cells"), img), cmap, "layer x step grid");

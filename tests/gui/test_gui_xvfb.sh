@@ -101,6 +101,10 @@ for r in s["runs"]:
 print("PASS  hallucination tab and per-step metric in the app")
 PY
 
+# The Edit mode (KV-Lock video editing) on the same display and model: bad inputs, a brushed KV-Lock edit.
+DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_edit.sh" "$APP" "$OUT/model" "$CHECK" "$OUT/edit" ||
+  { echo "FAIL: Edit mode session"; exit 1; }
+
 # Settings and window layout persist between runs (and a script run neither reads nor writes them).
 P="$OUT/persist"
 DISPLAY=":$DISP" FOCALSCOPE_CONFIG_DIR="$P" timeout 120 "$APP" --model-dir "$OUT/model" --prompt "a persisted prompt" \
