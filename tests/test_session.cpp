@@ -14,6 +14,7 @@
 
 #include "app/session/ablation_file.h"
 #include "app/session/capture_bridge.h"
+#include "app/session/edit_mask.h"
 #include "app/session/exports.h"
 #include "app/session/prompt_words.h"
 #include "app/session/script.h"
@@ -622,4 +623,37 @@ TEST(SessionRunner, ModelCalibrationAppliesOnAutoAndPlantedLayersAreReported) {
   EXPECT_FLOAT_EQ(b->guidance_ran.tau_cache, 0.3f);
   EXPECT_FLOAT_EQ(b->guidance_ran.tau_sel, 0.6f);
   fs::remove_all(fs::path(dir).parent_path());
+}
+
+// The Edit mode's painted mask (app/session/edit_mask.h): discs, strokes without gaps, clear / invert, coverage, the
+// size check's one line, the union plane and the outline.
+TEST(EditMask, BrushStrokesInvertCoverageSizeAndOutline) {
+  using namespace focalscope::session;
+  render::Mask m = blank_mask(20, 10);
+  EXPECT_EQ(mask_fraction(m), 0.0);
+  EXPECT_TRUE(paint_disc(m, 5, 5, 1.0f, 1));  // centres within 1 px of (5, 5): (4..5, 4..5) -> 4 pixels
+  EXPECT_EQ(mask_fraction(m), 4.0 / 200);
+  EXPECT_FALSE(paint_disc(m, 5, 5, 1.0f, 1)) << "painting painted pixels changes nothing";
+  // A long fast stroke leaves no gap along its row.
+  clear_mask(m);
+  paint_stroke(m, 1.5f, 5.5f, 18.5f, 5.5f, 1.0f, 1);
+  for (int x = 1; x <= 18; ++x) EXPECT_EQ(m.data[5 * 20 + x], 1) << "gap at x " << x;
+  const double f = mask_fraction(m);
+  invert_mask(m);
+  EXPECT_NEAR(mask_fraction(m), 1 - f, 1e-12);
+  EXPECT_TRUE(paint_disc(m, 10.5f, 5.5f, 0.5f, 1));
+  EXPECT_TRUE(paint_disc(m, 10.5f, 5.5f, 0.5f, 0)) << "erasing";
+  EXPECT_EQ(mask_size_error(m, 20, 10, "the painted mask", "src"), "");
+  EXPECT_EQ(mask_size_error(m, 64, 64, "mask.png", "src.mp4"), "mask.png: is 20x10 but the video src.mp4 is 64x64");
+  // A two-frame mask: the union plane holds what any frame edits; one pixel's outline is its four edges.
+  render::Mask v;
+  v.width = 4, v.height = 4, v.frames = 2;
+  v.data.assign(32, 0);
+  v.data[1 * 4 + 1] = 1;       // frame 0, (1, 1)
+  v.data[16 + 2 * 4 + 2] = 1;  // frame 1, (2, 2)
+  const auto plane = union_plane(v);
+  EXPECT_EQ(std::count(plane.begin(), plane.end(), 1), 2);
+  std::vector<uint8_t> one(16, 0);
+  one[1 * 4 + 1] = 1;
+  EXPECT_EQ(mask_outline(one, 4, 4).size(), 4u * 4u);  // 4 segments of 4 floats
 }
