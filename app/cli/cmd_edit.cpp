@@ -108,7 +108,7 @@ int run(const std::vector<std::string>& argv) {
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
   if (job.guidance.kvlock.lock) std::fprintf(stderr, "%s\n", kvlock_summary(r).c_str());
   if (job.guidance.dyncfg.enabled) std::fprintf(stderr, "%s\n", dyncfg_summary(r, job.guidance.dyncfg).c_str());
-  const HallucinationTau tau = hallucination_tau(*model, a);
+  const HallucinationTau tau = hallucination_tau(*model, a, r.hallucination.has_local());
   std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau.value).c_str(), tau.source.c_str());
   if (!hall_out.empty())
     write_text_file(hall_out, std::filesystem::path(hall_out).extension() == ".csv" ? hallucination_csv(r.hallucination)

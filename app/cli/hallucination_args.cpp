@@ -10,11 +10,13 @@
 
 namespace focalscope::cli {
 
-HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a) {
+HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a, bool local) {
   if (a.has("tau")) return {a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"};
   bool calibrated = false;
-  const double tau = kvlock_tau(m, &calibrated);
-  return {tau, calibrated ? "calibrated for this model" : "tau is the paper's value, not calibrated for this model"};
+  const double tau = kvlock_tau(m, &calibrated, local);
+  return {tau, !calibrated ? "tau is the paper's value, not calibrated for this model"
+               : local && !std::isnan(m.calibrated_kvlock_tau_local) ? "calibrated for this model, inside a mask"
+                                                                      : "calibrated for this model"};
 }
 
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c) {

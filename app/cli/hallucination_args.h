@@ -15,7 +15,8 @@ struct HallucinationTau {
 };
 // --tau when given, else the model's calibrated kvlock tau (ModelBundle::calibrated_kvlock_tau), else the paper's
 // kPaperHallucinationTau.
-HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a);
+// `local`: the run reads sigma2 inside a mask (an edit): the calibrated tau_local when the model has one.
+HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a, bool local = false);
 
 // One line on what dynamic CFG did in a run: s* (median, range), omega over the scheduled steps, omega0, tau.
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c);
