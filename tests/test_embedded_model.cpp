@@ -7,9 +7,13 @@
 
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 #include <set>
 
 #include "analysis/shapes_checker.h"
+#include "engine/core/error.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/shapes/shapes_bench.h"
@@ -125,4 +129,38 @@ TEST_F(EmbeddedModel, KeywordSelectionPicksTheWordsThatNameObjectsInTheImage) {
               other_score / other_words);
   EXPECT_GE(object_selected, 0.9 * object_words) << "object words should be selected";
   EXPECT_LE(other_selected, 0.1 * other_words) << "verbs, articles and adverbs should not";
+}
+
+// A hand-edited manifest with a wrong analysis entry is refused with one line naming the key and its value (symlinked
+// weights, a rewritten focalscope.json).
+TEST_F(EmbeddedModel, BadManifestEntriesAreNamed) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("focalscope_manifest_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(kModelDir))
+    if (e.path().filename() != "focalscope.json") fs::create_symlink(e.path(), dir / e.path().filename());
+  nlohmann::json good;
+  std::ifstream(kModelDir + "/focalscope.json") >> good;
+  auto expect = [&](const char* key, const nlohmann::json& value, const std::string& needle) {
+    nlohmann::json m = good;
+    const std::string k = key;
+    const auto dot = k.find('.');
+    if (dot == std::string::npos) m[k] = value;
+    else m[k.substr(0, dot)][k.substr(dot + 1)] = value;
+    std::ofstream(dir / "focalscope.json") << m.dump();
+    try {
+      load_model_bundle(dir.string());
+      ADD_FAILURE() << key << " = " << value.dump() << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect("weak_layers", "6,7", "weak_layers must be a list of layer indices, got \"6,7\"");
+  expect("weak_layers", nlohmann::json::array({3, 99}), "weak_layers: 99 is not a layer index of this model (0-11)");
+  expect("calibration.tau_cache", "high", "calibration.tau_cache must be a number in [-1, 1], got \"high\"");
+  expect("calibration.tau_sel", 3, "calibration.tau_sel must be a number in [-1, 1], got 3");
+  expect("kvlock.tau", -1, "kvlock.tau must be a number in (0, 1e+06], got -1");
+  expect("kvlock.tau_local", nullptr, "kvlock.tau_local must be a number in (0, 1e+06], got null");
+  fs::remove_all(dir);
 }

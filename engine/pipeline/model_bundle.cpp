@@ -1,5 +1,7 @@
 #include "engine/pipeline/model_bundle.h"
 
+#include <cstdio>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -169,32 +171,36 @@ std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const Loa
       b->clip_text = ClipText::load(clip_set, ClipTextConfig::from_json(m["clip"]["text_config"], where),
                                     m["clip"].value("text_prefix", std::string("textual.")), opt.clip_dtype, opt.device);
     }
-    try {
-      if (m.contains("weak_layers")) b->weak_layers = m["weak_layers"].get<std::vector<int>>();
-      if (m.contains("calibration")) {
-        const auto& c = m["calibration"];
-        if (!c.is_object()) fail(where, "calibration must be an object");
-        if (c.contains("tau_cache")) b->calibrated_tau_cache = c["tau_cache"].get<double>();
-        if (c.contains("tau_sel")) b->calibrated_tau_sel = c["tau_sel"].get<double>();
-        for (double t : {b->calibrated_tau_cache, b->calibrated_tau_sel})
-          if (!std::isnan(t) && !(t >= -1 && t <= 1)) fail(where, "calibration thresholds must be in [-1, 1]");
+    // The analysis results a manifest records, each checked by type and range so a hand-edited file gets a line
+    // naming the key and what it holds (not the JSON library's type error).
+    auto number_in = [&](const nlohmann::json& obj, const char* key, const std::string& name, double lo, double hi, bool open_lo) {
+      const auto& v = obj[key];
+      const bool ok = v.is_number() && (open_lo ? v.get<double>() > lo : v.get<double>() >= lo) && v.get<double>() <= hi;
+      char range[64];
+      std::snprintf(range, sizeof range, "%s%g, %g]", open_lo ? "(" : "[", lo, hi);
+      if (!ok) fail(where, name + " must be a number in " + range + ", got " + v.dump());
+      return v.get<double>();
+    };
+    if (m.contains("weak_layers")) {
+      const auto& w = m["weak_layers"];
+      if (!w.is_array()) fail(where, "weak_layers must be a list of layer indices, got " + w.dump());
+      for (const auto& l : w) {
+        if (!l.is_number_integer() || l.get<long long>() < 0 || l.get<long long>() >= b->dit.cfg.num_layers)
+          fail(where, "weak_layers: " + l.dump() + " is not a layer index of this model (0-" + std::to_string(b->dit.cfg.num_layers - 1) + ")");
+        b->weak_layers.push_back(l.get<int>());
       }
-      if (m.contains("kvlock")) {
-        const auto& k = m["kvlock"];
-        if (!k.is_object()) fail(where, "kvlock must be an object");
-        if (k.contains("tau")) {
-          if (!k["tau"].is_number() || !(k["tau"].get<double>() > 0 && k["tau"].get<double>() < 1e6))
-            fail(where, "kvlock.tau must be a positive number, got " + k["tau"].dump());
-          b->calibrated_kvlock_tau = k["tau"].get<double>();
-        }
-        if (k.contains("tau_local")) {
-          if (!k["tau_local"].is_number() || !(k["tau_local"].get<double>() > 0 && k["tau_local"].get<double>() < 1e6))
-            fail(where, "kvlock.tau_local must be a positive number, got " + k["tau_local"].dump());
-          b->calibrated_kvlock_tau_local = k["tau_local"].get<double>();
-        }
-      }
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, std::string("bad weak_layers, calibration or kvlock: ") + e.what());
+    }
+    if (m.contains("calibration")) {
+      const auto& c = m["calibration"];
+      if (!c.is_object()) fail(where, "calibration must be an object");
+      if (c.contains("tau_cache")) b->calibrated_tau_cache = number_in(c, "tau_cache", "calibration.tau_cache", -1, 1, false);
+      if (c.contains("tau_sel")) b->calibrated_tau_sel = number_in(c, "tau_sel", "calibration.tau_sel", -1, 1, false);
+    }
+    if (m.contains("kvlock")) {
+      const auto& k = m["kvlock"];
+      if (!k.is_object()) fail(where, "kvlock must be an object");
+      if (k.contains("tau")) b->calibrated_kvlock_tau = number_in(k, "tau", "kvlock.tau", 0, 1e6, true);
+      if (k.contains("tau_local")) b->calibrated_kvlock_tau_local = number_in(k, "tau_local", "kvlock.tau_local", 0, 1e6, true);
     }
     b->vae = WanVAE::load(load_tensor_file(L.vae_weights), VaeConfig::from_json(m["vae"]["config"]), at::kFloat, opt.device);
     b->defaults = SamplingDefaults::from_json(m.value("sampling", nlohmann::json::object()), where);
