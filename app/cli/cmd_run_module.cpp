@@ -1,5 +1,6 @@
 // focalscope run-module --fixture DIR --out FILE: reproduce a reference fixture's outputs from the shell.
 #include <cstdio>
+#include <set>
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
@@ -16,7 +17,8 @@ int run(const std::vector<std::string>& argv) {
     std::printf("usage: focalscope run-module --fixture DIR --out FILE [--compare] [--device cpu|cuda] [--dtype f32|bf16|f16]\n"
                 "Runs the module a fixture folder describes (config.json + weights.safetensors + io.safetensors) and\n"
                 "writes every output under the fixture's tensor names to FILE (safetensors). --compare also prints\n"
-                "max|ours-ref| / max(1,max|ref|) per tensor against the folder's io.safetensors.\n"
+                "max|ours-ref| / max(1,max|ref|) per tensor against the folder's io.safetensors (with max|ours-ref|\n"
+                "and the bound bar*max(1,max|ref|)); a recorded output that is neither produced nor an input fails.\n"
                 "  --device D   where the module runs (default cpu)\n"
                 "  --dtype T    weight precision: f32 (default; bar 1e-4) or the module's mixed precision in bf16/f16\n"
                 "               (bar 1e-1: the bound docs/real_weights.md documents for 8-bit mantissas)\n"
@@ -42,10 +44,20 @@ int run(const std::vector<std::string>& argv) {
         worst = 1e30;
         continue;
       }
-      double err = (t.to(at::kDouble) - ref).abs().max().item<double>() / std::max(1.0, ref.abs().max().item<double>());
+      const double abs_err = (t.to(at::kDouble) - ref).abs().max().item<double>();
+      const double scale = std::max(1.0, ref.abs().max().item<double>());
+      const double err = abs_err / scale;
       worst = std::max(worst, err);
-      std::printf("  %-40s %.3g\n", name.c_str(), err);
+      std::printf("  %-40s %.3g   (max|ours-ref| %.3g, bound %.3g)\n", name.c_str(), err, abs_err, bar * scale);
     }
+    // A recorded output the runner did not reproduce (and did not declare an input) fails, as in the parity test.
+    std::set<std::string> produced;
+    for (const auto& [name, t] : r.outputs) produced.insert(name);
+    for (const auto& n : f.io.names())
+      if (!produced.count(n) && !r.inputs.count(n)) {
+        std::printf("  %-40s NOT PRODUCED\n", n.c_str());
+        worst = 1e30;
+      }
     std::printf("worst relative error %.3g (bar %.3g): %s\n", worst, bar, worst <= bar ? "PASS" : "FAIL");
     return worst <= bar ? 0 : 1;
   }

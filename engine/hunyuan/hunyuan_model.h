@@ -1,0 +1,99 @@
+// The HunyuanVideo-I2V diffusion transformer (`HYVideoDiffusionTransformer`, hyvideo/modules/models.py) as plain
+// weights + forward: token refiner, time / pooled-text / guidance embeddings, double-stream and single-stream
+// blocks with token_replace modulation of latent frame 0, 3-axis RoPE, QK RMSNorm, final layer, unpatchify.
+// Spec: ../shared/fixtures/hunyuan_reference/ARCHITECTURE.md §2-7, §9. Upstream state-dict names throughout.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/dit/layers.h"
+#include "engine/hunyuan/hunyuan_config.h"
+
+namespace focalscope {
+
+class TensorSet;
+
+// TimestepEmbedder / MLPEmbedder / TextProjection / MLP: Linear -> activation -> Linear.
+struct HunyuanMlp {
+  Linear l1, l2;
+};
+
+struct HunyuanRefinerBlock {  // txt_in.individual_token_refiner.blocks.i
+  Norm norm1, norm2;           // affine LayerNorm
+  Linear self_attn_qkv, self_attn_proj;
+  HunyuanMlp mlp;              // fc1 -> SiLU -> fc2
+  Linear adaLN;                // adaLN_modulation.1 -> (gate_msa, gate_mlp)
+};
+
+struct HunyuanStream {  // one stream (img_* or txt_*) of a double block
+  Linear mod;            // *_mod.linear -> 6 chunks
+  Linear attn_qkv, attn_proj;
+  Norm attn_q_norm, attn_k_norm;  // RMSNorm per head (weight [head_dim])
+  HunyuanMlp mlp;        // fc1 -> GELU(tanh) -> fc2
+};
+
+struct HunyuanDoubleBlock {
+  HunyuanStream img, txt;
+};
+
+struct HunyuanSingleBlock {
+  Linear linear1, linear2, modulation;  // modulation.linear -> (shift, scale, gate)
+  Norm q_norm, k_norm;
+};
+
+struct HunyuanInputs {
+  at::Tensor x;              // [B, in_channels, T, H, W] latent
+  at::Tensor t;              // [B] float timesteps (sigma * 1000, not rounded)
+  at::Tensor text_states;    // [B, Lt, text_states_dim] MLLM features
+  at::Tensor text_mask;      // [B, Lt] 1 = token, 0 = padding (a prefix of ones, as the pipeline makes it)
+  at::Tensor text_states_2;  // [B, text_states_dim_2] CLIP pooled
+  at::Tensor guidance;       // [B] embedded guidance * 1000 (required when cfg.guidance_embed)
+  at::Tensor freqs_cos, freqs_sin;  // [Li, head_dim]; computed from the token grid when undefined
+};
+
+struct HunyuanForwardOptions {
+  // Debug: records named intermediates (fixture parity): t_sinusoid, time_in_out, vec, token_replace_vec,
+  // refiner_*, txt_in_out, cu_seqlens, double<i>_{img,txt}_mod_out / img_mod_tr_out / q / k / v / attn_out /
+  // img_out / txt_out, single<i>_{mod_out, mod_tr_out, q, k, v, attn_out, out}, final_layer_{mod_out, out}, ...
+  std::map<std::string, at::Tensor>* taps = nullptr;
+};
+
+class HunyuanModel {
+ public:
+  HunyuanConfig cfg;
+
+  at::Tensor img_in_w, img_in_b;  // Conv3d [hidden, in, pt, ph, pw]
+  Linear txt_input_embedder;
+  HunyuanMlp txt_t_embedder, txt_c_embedder;
+  std::vector<HunyuanRefinerBlock> refiner;
+  HunyuanMlp time_in, vector_in, guidance_in;
+  Linear final_mod, final_linear;
+  std::vector<HunyuanDoubleBlock> double_blocks;
+  std::vector<HunyuanSingleBlock> single_blocks;
+
+  // Loads every tensor by upstream name, checking shapes; a missing, misshaped or unknown tensor is an error naming
+  // it. A non-float32 dtype gives upstream's mixed precision: GEMM weights in that dtype, `final_layer.linear` in
+  // float32 (upstream's FinalLayer never receives the dtype), norm weights in float32 (applied to float32
+  // statistics); the residual streams stay float32. text_states_dim / text_states_dim_2 are read off the checkpoint
+  // (upstream takes them from argparse, not from the model config).
+  static HunyuanModel load(const TensorSet& weights, HunyuanConfig cfg, c10::ScalarType dtype = at::kFloat,
+                           c10::Device device = c10::Device(c10::kCPU));
+  NamedTensors named_parameters() const;  // upstream names, state-dict order
+  c10::Device device() const { return img_in_w.device(); }
+  c10::ScalarType dtype() const { return img_in_w.scalar_type(); }
+
+  // Velocity [B, out_channels, T, H, W] (float32).
+  at::Tensor forward(const HunyuanInputs& in, const HunyuanForwardOptions& opt = {}) const;
+
+  // RoPE tables for a latent of T x H x W (token grid T/pt, H/ph, W/pw), float32 on the CPU.
+  std::pair<at::Tensor, at::Tensor> rope_for_latent(int64_t T, int64_t H, int64_t W) const;
+
+ private:
+  at::Tensor token_refiner(const at::Tensor& text_states, const at::Tensor& t, const at::Tensor& mask,
+                           const HunyuanForwardOptions& opt) const;
+};
+
+}  // namespace focalscope
