@@ -19,12 +19,13 @@ std::string fixture_kind(const Fixture& f) {
   // HunyuanVideo first: its pipeline's class string also names its scheduler.
   if (has("HunyuanVideoPipeline")) return "hunyuan_sampler";
   if (has("HYVideoDiffusionTransformer")) return "hunyuan_dit";
+  if (has("AutoencoderKLCausal3D")) return "hunyuan_vae";
   if (has("WanModel")) return "dit";
   if (has("T5Encoder")) return "umt5";
   if (has("VisionTransformer")) return "clip";
   if (has("WanVAE")) return "vae";
   if (has("Scheduler")) return "scheduler";
-  fail(f.dir + "/config.json", "unknown module class '" + cls + "' (expected WanModel, T5Encoder, VisionTransformer, WanVAE_, a flow scheduler, HYVideoDiffusionTransformer or HunyuanVideoPipeline)");
+  fail(f.dir + "/config.json", "unknown module class '" + cls + "' (expected WanModel, T5Encoder, VisionTransformer, WanVAE_, a flow scheduler, HYVideoDiffusionTransformer, HunyuanVideoPipeline or AutoencoderKLCausal3D)");
 }
 
 FixtureResult run_module_fixture(const Fixture& f) {
@@ -32,6 +33,7 @@ FixtureResult run_module_fixture(const Fixture& f) {
   FixtureResult r = k == "dit"    ? run_dit_fixture(f)
                     : k == "hunyuan_dit"     ? run_hunyuan_dit_fixture(f)
                     : k == "hunyuan_sampler" ? run_hunyuan_sampler_fixture(f)
+                    : k == "hunyuan_vae"     ? run_hunyuan_vae_fixture(f)
                     : k == "umt5" ? run_umt5_fixture(f)
                     : k == "clip" ? run_clip_fixture(f)
                     : k == "vae"  ? run_vae_fixture(f)

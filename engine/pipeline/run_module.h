@@ -8,7 +8,7 @@
 
 namespace focalscope {
 
-// "dit" | "umt5" | "clip" | "vae" | "scheduler" | "hunyuan_dit" | "hunyuan_sampler"; throws Error naming the folder if the class is unknown.
+// "dit" | "umt5" | "clip" | "vae" | "scheduler" | "hunyuan_dit" | "hunyuan_sampler" | "hunyuan_vae"; throws Error naming the folder if the class is unknown.
 std::string fixture_kind(const Fixture& f);
 FixtureResult run_module_fixture(const Fixture& f);
 
