@@ -50,8 +50,11 @@ void TextResponseProbe::on_cross_attn_values(BlockProbe& p) {
     if (p.info.roles[i] == PassRole::Cond) row = static_cast<int64_t>(i);
   if (row < 0) return;
   c10::InferenceMode guard;
-  const auto& b = p.block;
-  const int64_t N = p.cfg.num_heads, hd = p.cfg.head_dim();
+  const TextCrossAttention* ca = p.view.text_cross_attention();
+  if (!ca)  // MMDiT: the text is read by the joint attention; swapping it moves every stream, not one term
+    fail("text response", "layer " + std::to_string(p.layer) + " has no separate text cross-attention (joint attention): "
+                          "the text response is defined for cross-attention models only");
+  const int64_t N = ca->heads, hd = ca->head_dim;
   const at::Tensor& K = keys_[static_cast<size_t>(p.layer)];
   const at::Tensor& V = values_kv_[static_cast<size_t>(p.layer)];
   const int64_t B = K.size(0);
@@ -67,23 +70,23 @@ void TextResponseProbe::on_cross_attn_values(BlockProbe& p) {
   }
   const int64_t L = xn.size(1);
   at::Tensor att;  // [1 + A, L, dim]: the text attention with the prompt (row 0) and with each alternative
-  const at::Tensor cq = b.ca_q(xn);
+  const at::Tensor cq = (*ca->q)(xn);
   if (!reference_path && cpu::supported(cq)) {
     // The model's own inference kernels (engine/dit/cpu_kernels.h): these tensors are small (tens of text rows), so
     // a chain of ATen ops would cost more in dispatch than in arithmetic.
-    const at::Tensor q = cpu::rms_norm_rope_heads(cq, b.ca_norm_q.w, p.cfg.eps, N, {}, {}, 1.0 / std::sqrt(double(hd)));
+    const at::Tensor q = cpu::rms_norm_rope_heads(cq, ca->norm_q->w, ca->eps, N, {}, {}, 1.0 / std::sqrt(double(hd)));
     att = at::empty({B, L, N * hd}, q.options());
     attention_into(q.expand({B, N, L, hd}), K, V, att.view({B, L, N, hd}).permute({0, 2, 1, 3}), /*accumulate=*/false);
   } else {
     // Other dtypes / devices: queries as the model makes them, float32 for the comparison.
-    const at::Tensor q = (rms_norm(cq, b.ca_norm_q.w, p.cfg.eps).to(at::kFloat) * (1.0 / std::sqrt(double(hd))))
+    const at::Tensor q = (rms_norm(cq, ca->norm_q->w, ca->eps).to(at::kFloat) * (1.0 / std::sqrt(double(hd))))
                              .view({L, N, hd})
                              .transpose(0, 1);  // [N, L, hd]
     const at::Tensor probs = at::softmax(at::matmul(q.unsqueeze(0), K.transpose(-1, -2)), -1);  // [1 + A, N, L, S]
     att = at::matmul(probs, V).transpose(1, 2).reshape({B, L, N * hd});
   }
   const at::Tensor diff = att.narrow(0, 1, B - 1) - att.narrow(0, 0, 1);                // alternatives minus prompt
-  const at::Tensor moved = at::linear(diff, b.ca_o.w.to(at::kFloat));                    // W_o only: the bias cancels
+  const at::Tensor moved = at::linear(diff, ca->o->w.to(at::kFloat));                    // W_o only: the bias cancels
   const at::Tensor both = at::stack({moved.norm(2, {-1}).mean(), x.to(at::kFloat).norm(2, {-1}).mean()});
   const auto v = both.accessor<float, 1>();
   response_[static_cast<size_t>(layout_.step_slot(p.info.step))][static_cast<size_t>(layout_.layer_slot(p.layer))] =

@@ -20,6 +20,12 @@
 //        on_self_attn_kv(p)       k / v of the layer's self-attention, head-major [B, heads, L, head_dim], k after
 //                                 RMSNorm and RoPE (the form the attention reads). The listener may read them (a
 //                                 cache) or REPLACE them (a fusion); queries are never touched.
+//   4. Architectures (docs/architectures.md, "The analysis seam"): a probe sees the same quantities in every model —
+//      x the image tokens' residual stream, x_norm their normalised input (z of Eq. 10), text_v the text tokens'
+//      values in the layer's attention that reads the text, img_v the values of the visual context tokens — and
+//      anything model-specific it needs from the block goes through BlockView. Wan2.1 (CrossDiT): one layer per
+//      block, the text cross-attention. HunyuanVideo (MMDiT): double-stream blocks then single-stream blocks, one
+//      index; the joint attention's text rows (double: the text stream's v; single: the shared v).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -28,8 +34,34 @@
 
 namespace focalscope {
 
-struct WanConfig;
-struct WanBlockWeights;
+struct Linear;
+struct Norm;
+struct BlockProbe;
+
+// A layer's separate text cross-attention (CrossDiT), for analyses that recompute its queries (text response).
+struct TextCrossAttention {
+  const Linear* q = nullptr;       // query projection of x_norm
+  const Norm* norm_q = nullptr;    // RMSNorm on the queries
+  const Linear* o = nullptr;       // output projection
+  int64_t heads = 0, head_dim = 0;
+  double eps = 1e-6;
+};
+
+// What a probe may ask of the block it is in, beyond the tensors it is handed: each architecture implements it
+// (engine/dit/wan_model.cpp, engine/hunyuan/hunyuan_forward.cpp), so analyses never test which model they run on.
+class BlockView {
+ public:
+  virtual ~BlockView() = default;
+  // V_vis,k of FSG / AC (Eq. 8, 9, 13) in this layer: [K, dim] float32 from K visual anchors in the form the model's
+  // anchor builder makes (Wan: img_emb(v_anchor) [K, dim], projected by this layer's image value projection;
+  // HunyuanVideo: weights [K, n] over the n visual-context rows of p.img_v, read on the conditional row).
+  virtual at::Tensor visual_values(const at::Tensor& anchors, const BlockProbe& p) const = 0;
+  // True when visual_values depends only on the layer (a listener may cache it per layer); false when it reads the
+  // run's activations (HunyuanVideo: the visual tokens' values change with the step).
+  virtual bool visual_values_are_static() const = 0;
+  // The layer's separate text cross-attention, or null when text and image share one joint attention.
+  virtual const TextCrossAttention* text_cross_attention() const { return nullptr; }
+};
 
 // What each batch row of a forward is: CFG runs the conditional and unconditional passes (as one batch of 2 or
 // as two forwards); listeners keep them apart.
@@ -45,12 +77,11 @@ struct ForwardInfo {
 struct BlockProbe {
   const ForwardInfo& info;
   int layer;
-  const WanConfig& cfg;
-  const WanBlockWeights& block;  // this layer's weights: listeners may apply its projections (e.g. v_img)
-  at::Tensor x;                  // [B, L, dim]
+  const BlockView& view;         // model-specific questions about this block (visual values, its text attention)
+  at::Tensor x;                  // [B, L, dim] image tokens' residual stream (MMDiT: the image rows only)
   at::Tensor x_norm;             // [B, L, dim], set before on_cross_attn_values
   at::Tensor text_v;             // [B, text_len, dim], set before on_cross_attn_values
-  at::Tensor img_v;              // [B, n_img, dim] (undefined for t2v), set before on_cross_attn_values
+  at::Tensor img_v;              // [B, n_img, dim] visual context values (undefined without one), set before on_cross_attn_values
 };
 
 // Self-attention keys / values of one block (see protocol 3 above).

@@ -23,6 +23,23 @@ at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 void tap(const ForwardOptions& o, const std::string& name, const at::Tensor& t) {
   if (o.taps) (*o.taps)[name] = t.detach().clone();
 }
+
+// Wan2.1's answers to the probe seam's questions (probe.h): the anchors are img_emb outputs [K, dim] (Eq. 7), which
+// this layer's image value projection turns into V_vis (Eq. 8); the text is read by a separate cross-attention.
+class WanBlockView final : public BlockView {
+ public:
+  WanBlockView(const WanConfig& cfg, const WanBlockWeights& b)
+      : b_(b), cross_{&b.ca_q, &b.ca_norm_q, &b.ca_o, cfg.num_heads, cfg.head_dim(), cfg.eps} {}
+  at::Tensor visual_values(const at::Tensor& anchors, const BlockProbe&) const override {
+    return b_.ca_v_img(anchors.to(b_.ca_v_img.w.scalar_type())).to(at::kFloat);
+  }
+  bool visual_values_are_static() const override { return true; }
+  const TextCrossAttention* text_cross_attention() const override { return &cross_; }
+
+ private:
+  const WanBlockWeights& b_;
+  TextCrossAttention cross_;
+};
 }  // namespace
 
 // ---- load / init ------------------------------------------------------------------
@@ -477,7 +494,8 @@ at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0
     xn = norm3(x, false);
     ca = cross_attention(cfg, b, xn, cl.k, cl.v, cl.k_img, cl.v_img, fast);
   } else {
-    BlockProbe p{info, layer, cfg, b, x, {}, {}, {}};
+    const WanBlockView view(cfg, b);
+    BlockProbe p{info, layer, view, x, {}, {}, {}};
     lis->on_cross_attn_input(p);
     x = p.x;
     p.x_norm = norm3(x, true);

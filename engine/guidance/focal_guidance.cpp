@@ -121,10 +121,25 @@ FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, con
   return plan;
 }
 
+at::Tensor wan_visual_anchors(const WanModel& d, const FsgPlan& plan) {
+  if (plan.keywords.empty()) return {};
+  // Eq. 7: the DiT's own image projection img_emb applied to each anchor.
+  std::vector<at::Tensor> a;
+  for (const auto& k : plan.keywords) a.push_back(k.anchor);
+  at::Tensor anchors = at::stack(a).to(d.img_lin1.w.device());  // [K, clip_dim]
+  at::Tensor h = at::layer_norm(anchors.to(at::kFloat), {d.cfg.clip_dim}, d.img_norm0.w, d.img_norm0.b, 1e-5);
+  h = d.img_lin3(at::gelu(d.img_lin1(h.to(d.img_lin1.w.scalar_type()))));
+  return at::layer_norm(h.to(at::kFloat), {d.cfg.dim}, d.img_norm4.w, d.img_norm4.b, 1e-5);  // [K, dim]
+}
+
 FocalGuidance::FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan plan, int num_layers)
-    : model_(m), cfg_(std::move(cfg)), plan_(std::move(plan)) {
+    : FocalGuidance(std::move(cfg), num_layers, m.weak_layers, wan_visual_anchors(m.dit, plan), plan) {}  // plan copied: argument order is unspecified
+
+FocalGuidance::FocalGuidance(GuidanceConfig cfg, int num_layers, const std::vector<int>& model_weak_layers,
+                             at::Tensor anchors, FsgPlan plan)
+    : cfg_(std::move(cfg)), plan_(std::move(plan)) {
   cfg_.validate();
-  weak_ = cfg_.weak_layers.empty() ? m.weak_layers : cfg_.weak_layers;
+  weak_ = cfg_.weak_layers.empty() ? model_weak_layers : cfg_.weak_layers;
   weak_mask_.assign(static_cast<size_t>(num_layers), 0);
   for (int l : weak_) {
     if (l < 0 || l >= num_layers) fail("weak layers", "layer " + std::to_string(l) + " does not exist (model has " + std::to_string(num_layers) + ")");
@@ -138,14 +153,9 @@ FocalGuidance::FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan p
   for (int l : weak_) stats_.weak.push_back({l});
   const int64_t K = static_cast<int64_t>(plan_.keywords.size());
   if (K == 0) return;
-  // Eq. 7: the DiT's own image projection img_emb applied to each anchor.
-  const auto& d = m.dit;
-  std::vector<at::Tensor> a;
-  for (const auto& k : plan_.keywords) a.push_back(k.anchor);
-  at::Tensor anchors = at::stack(a).to(d.img_lin1.w.device());  // [K, clip_dim]
-  at::Tensor h = at::layer_norm(anchors.to(at::kFloat), {d.cfg.clip_dim}, d.img_norm0.w, d.img_norm0.b, 1e-5);
-  h = d.img_lin3(at::gelu(d.img_lin1(h.to(d.img_lin1.w.scalar_type()))));
-  anchors_dit_ = at::layer_norm(h.to(at::kFloat), {d.cfg.dim}, d.img_norm4.w, d.img_norm4.b, 1e-5);  // [K, dim]
+  if (!anchors.defined() || anchors.dim() != 2 || anchors.size(0) != K)
+    fail("focal guidance", "the model's visual anchors must be one row per keyword (" + std::to_string(K) + ")");
+  anchors_dit_ = std::move(anchors);
   // Averaging matrix over each keyword's text rows (for V(k) in the cache maps).
   std::vector<int64_t> idx;
   std::vector<std::pair<int64_t, int64_t>> ranges;
@@ -166,8 +176,9 @@ bool FocalGuidance::wants(const ForwardInfo&, int layer) const {
 }
 
 at::Tensor FocalGuidance::visual_values(const BlockProbe& p) {
+  if (!p.view.visual_values_are_static()) return p.view.visual_values(anchors_dit_, p);  // [K, dim]
   at::Tensor& v = vvis_[static_cast<size_t>(p.layer)];
-  if (!v.defined()) v = p.block.ca_v_img(anchors_dit_.to(p.block.ca_v_img.w.scalar_type())).to(at::kFloat);  // [K, dim]
+  if (!v.defined()) v = p.view.visual_values(anchors_dit_, p);
   return v;
 }
 

@@ -32,6 +32,7 @@
 namespace focalscope {
 
 struct ModelBundle;
+class WanModel;
 
 // Articles, conjunctions, pronouns, prepositions (a fixed list): never keywords by Eq. 6 (CLIP's contextual "the" scores
 // as high as the nouns it introduces). Takes a lower-cased word; trailing punctuation is ignored.
@@ -87,9 +88,18 @@ struct GuidanceStats {
 // strengths at 0). Empty when every switched-on part acted or guidance is off.
 std::vector<std::string> guidance_noops(const GuidanceConfig& cfg, const FsgPlan& plan, const GuidanceStats& stats);
 
+// Eq. 7 for Wan2.1: img_emb(v_anchor) of every keyword, [K, dim] (undefined without keywords): the anchor form
+// the Wan block view projects into V_vis.
+at::Tensor wan_visual_anchors(const WanModel& dit, const FsgPlan& plan);
+
 class FocalGuidance : public ProbeListener {
  public:
+  // Wan2.1 bundle: the model's weak layers by default, anchors by wan_visual_anchors.
   FocalGuidance(const ModelBundle& m, GuidanceConfig cfg, FsgPlan plan, int num_layers);
+  // Any architecture: `anchors` in the form its BlockView::visual_values reads (one row per keyword of the plan;
+  // keywords' `tokens` are rows of the text the probe's text_v holds); model_weak_layers when cfg names none.
+  FocalGuidance(GuidanceConfig cfg, int num_layers, const std::vector<int>& model_weak_layers, at::Tensor anchors,
+                FsgPlan plan);
 
   bool wants(const ForwardInfo& info, int layer) const override;
   void on_cross_attn_input(BlockProbe& p) override;
@@ -110,12 +120,11 @@ class FocalGuidance : public ProbeListener {
   std::vector<int64_t> guided_rows(const ForwardInfo& info) const;  // batch rows guidance acts on
   at::Tensor cache_maps(int step);  // also counts what it sees into stats_                // [K, L] thresholded A_cache (Eq. 11-12), or undefined
 
-  const ModelBundle& model_;
   GuidanceConfig cfg_;
   FsgPlan plan_;
   std::vector<int> weak_;
   std::vector<char> weak_mask_;
-  at::Tensor anchors_dit_;            // [K, dim] img_emb(v_anchor)
+  at::Tensor anchors_dit_;            // [K, ...] the model's anchor form (Wan: img_emb(v_anchor) [K, dim])
   std::vector<at::Tensor> vvis_;      // per layer [K, dim]
   at::Tensor token_mean_;             // [K, T] averaging matrix over keyword rows
   at::Tensor token_index_;            // [T] text rows

@@ -5,6 +5,7 @@
 // weight dtype (bf16 GEMMs under a bf16 load, as upstream's autocast does). In float32 every op mirrors upstream's
 // order, which is what the goldens record.
 #include <cmath>
+#include <memory>
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
@@ -46,15 +47,72 @@ std::vector<at::Tensor> modulation(const Linear& l, const at::Tensor& v, int chu
   return whole->chunk(chunks, -1);
 }
 
+// HunyuanVideo's answers to the probe seam's questions (probe.h): no image cross-attention, so a keyword's visual
+// value is its anchor weights [K, n] over the visual-context rows' values in this layer (p.img_v, conditional row);
+// the text is read by the joint attention, so there is no separate text cross-attention.
+class HunyuanBlockView final : public BlockView {
+ public:
+  at::Tensor visual_values(const at::Tensor& anchors, const BlockProbe& p) const override {
+    if (!p.img_v.defined())
+      fail("focal guidance", "this HunyuanVideo run marks no visual-context rows in its text (visual_rows_begin): "
+                             "there is nothing to take a keyword's visual value from");
+    int64_t row = 0;
+    for (size_t i = 0; i < p.info.roles.size(); ++i)
+      if (p.info.roles[i] == PassRole::Cond) { row = static_cast<int64_t>(i); break; }
+    const at::Tensor v = p.img_v.select(0, row).to(at::kFloat);  // [n, dim]
+    if (anchors.dim() != 2 || anchors.size(1) != v.size(0))
+      fail("focal guidance", "HunyuanVideo anchors must be weights over the " + std::to_string(v.size(0)) +
+                             " visual-context rows, got " + shape_str(anchors.sizes()));
+    return at::matmul(anchors.to(v.device(), at::kFloat), v);  // [K, dim]
+  }
+  bool visual_values_are_static() const override { return false; }
+};
+
 struct Context {
   const HunyuanConfig& cfg;
   const Tapper& tap;
+  const ForwardInfo* info = nullptr;
+  ProbeListener* listener = nullptr;
+  int64_t vis_begin = -1, vis_count = 0;
+  int double_count = 0;
   at::Tensor vec, tr_vec;     // [B, D] float32; tr_vec = token_replace conditioning of latent frame 0
   int64_t n0 = 0;             // first_frame_token_num
   int64_t Li = 0, Lt = 0;
   at::Tensor cos, sin;        // [Li, head_dim] float32
   std::vector<int64_t> valid; // valid text tokens per sample
 };
+
+ProbeListener* wanting(const Context& c, int layer) {
+  return c.listener && c.listener->wants(*c.info, layer) ? c.listener : nullptr;
+}
+ProbeListener* wanting_kv(const Context& c, int layer) {
+  return c.listener && c.listener->wants_self_kv(*c.info, layer) ? c.listener : nullptr;
+}
+
+// p.text_v / p.img_v from the text rows' values tv [B, Lt, N, d].
+void set_visual_values(BlockProbe& p, const at::Tensor& tv, const Context& c) {
+  p.text_v = tv.reshape({tv.size(0), tv.size(1), tv.size(2) * tv.size(3)});
+  p.img_v = c.vis_begin >= 0 ? p.text_v.narrow(1, c.vis_begin, c.vis_count) : at::Tensor();
+}
+
+// Hands the text rows' values (and the visual-context rows among them) to a listener; returns them, maybe replaced,
+// in the [B, Lt, N, d] layout and dtype they came in.
+at::Tensor probe_text_values(ProbeListener* lis, BlockProbe& p, const at::Tensor& tv, const Context& c) {
+  const int64_t B = tv.size(0), Lt = tv.size(1), N = tv.size(2), d = tv.size(3);
+  set_visual_values(p, tv, c);
+  lis->on_cross_attn_values(p);
+  if (p.text_v.dim() != 3 || p.text_v.size(0) != B || p.text_v.size(1) != Lt || p.text_v.size(2) != N * d)
+    fail("probe", "a listener replaced text_v with a tensor of another shape " + shape_str(p.text_v.sizes()));
+  return p.text_v.to(tv.scalar_type()).reshape({B, Lt, N, d});
+}
+
+// Self-attention K / V of the image rows (probe.h protocol 3), head-major for the listener; k, v: [B, Li, N, d].
+void probe_image_kv(ProbeListener* kvl, at::Tensor& k, at::Tensor& v, const Context& c, int layer) {
+  SelfKvProbe kp{*c.info, layer, k.transpose(1, 2), v.transpose(1, 2)};
+  kvl->on_self_attn_kv(kp);
+  k = kp.k.transpose(1, 2).to(k.scalar_type());
+  v = kp.v.transpose(1, 2).to(v.scalar_type());
+}
 
 void double_block(const HunyuanDoubleBlock& b, int index, at::Tensor& img, at::Tensor& txt, const Context& c) {
   const std::string pre = "double" + std::to_string(index) + "_";
@@ -70,12 +128,30 @@ void double_block(const HunyuanDoubleBlock& b, int index, at::Tensor& img, at::T
   auto I = [&](int j) { return TokenParam{im[j], tr[j], c.n0}; };
   auto T = [&](int j) { return TokenParam{tm[j], {}, 0}; };
 
-  auto [iq, ik, iv] = split_qkv(b.img.attn_qkv(hunyuan::modulate(layer_norm_noaffine(img, eps), I(0), I(1))), N);
-  iq = hunyuan::apply_rope(qk_norm(iq, b.img.attn_q_norm, eps, iv.scalar_type()), c.cos, c.sin);
-  ik = hunyuan::apply_rope(qk_norm(ik, b.img.attn_k_norm, eps, iv.scalar_type()), c.cos, c.sin);
+  // The text stream first: it does not depend on the image stream, so its values (and the visual-context rows among
+  // them) are known at the probe's input point, where Eq. 9 / Eq. 13 need V_vis.
   auto [tq, tk, tv] = split_qkv(b.txt.attn_qkv(hunyuan::modulate(layer_norm_noaffine(txt, eps), T(0), T(1))), N);
   tq = qk_norm(tq, b.txt.attn_q_norm, eps, tv.scalar_type());
   tk = qk_norm(tk, b.txt.attn_k_norm, eps, tv.scalar_type());
+
+  const HunyuanBlockView view;
+  ProbeListener* lis = wanting(c, index);
+  std::unique_ptr<BlockProbe> p;
+  if (lis) {
+    p.reset(new BlockProbe{*c.info, index, view, img, {}, {}, {}});
+    set_visual_values(*p, tv, c);
+    lis->on_cross_attn_input(*p);
+    img = p->x;
+  }
+  const at::Tensor img_ln = layer_norm_noaffine(img, eps);
+  auto [iq, ik, iv] = split_qkv(b.img.attn_qkv(hunyuan::modulate(img_ln, I(0), I(1))), N);
+  iq = hunyuan::apply_rope(qk_norm(iq, b.img.attn_q_norm, eps, iv.scalar_type()), c.cos, c.sin);
+  ik = hunyuan::apply_rope(qk_norm(ik, b.img.attn_k_norm, eps, iv.scalar_type()), c.cos, c.sin);
+  if (lis) {
+    p->x_norm = img_ln;
+    tv = probe_text_values(lis, *p, tv, c);
+  }
+  if (ProbeListener* kvl = wanting_kv(c, index)) probe_image_kv(kvl, ik, iv, c, index);
   const at::Tensor q = at::cat({iq, tq}, 1), k = at::cat({ik, tk}, 1), v = at::cat({iv, tv}, 1);
   c.tap(pre + "q", q);
   c.tap(pre + "k", k);
@@ -84,6 +160,11 @@ void double_block(const HunyuanDoubleBlock& b, int index, at::Tensor& img, at::T
   c.tap(pre + "attn_out", attn);
 
   img = img + hunyuan::apply_gate(b.img.attn_proj(attn.narrow(1, 0, c.Li)).to(at::kFloat), I(2));
+  if (lis) {
+    p->x = img;
+    lis->on_cross_attn_output(*p);
+    img = p->x;
+  }
   img = img + hunyuan::apply_gate(
                   mlp_gelu(b.img.mlp, hunyuan::modulate(layer_norm_noaffine(img, eps), I(3), I(4))).to(at::kFloat), I(5));
   txt = txt + hunyuan::apply_gate(b.txt.attn_proj(attn.narrow(1, c.Li, c.Lt)).to(at::kFloat), T(2));
@@ -94,7 +175,7 @@ void double_block(const HunyuanDoubleBlock& b, int index, at::Tensor& img, at::T
 }
 
 // x = [image tokens; text tokens]; the token_replace values cover the first n0 tokens (latent frame 0).
-at::Tensor single_block(const HunyuanSingleBlock& b, int index, const at::Tensor& x, const Context& c) {
+at::Tensor single_block(const HunyuanSingleBlock& b, int index, at::Tensor x, const Context& c) {
   const std::string pre = "single" + std::to_string(index) + "_";
   const double eps = c.cfg.eps;
   const int64_t D = c.cfg.hidden_size, M = c.cfg.mlp_hidden(), N = c.cfg.heads_num;
@@ -105,7 +186,26 @@ at::Tensor single_block(const HunyuanSingleBlock& b, int index, const at::Tensor
   c.tap(pre + "mod_tr_out", tr_all);
   auto P = [&](int j) { return TokenParam{m[j], tr[j], c.n0}; };
 
-  const at::Tensor y = b.linear1(hunyuan::modulate(layer_norm_noaffine(x, eps), P(0), P(1)));
+  const int layer = c.double_count + index;
+  const HunyuanBlockView view;
+  ProbeListener* lis = wanting(c, layer);
+  std::unique_ptr<BlockProbe> p;
+  if (lis) {  // the listener sees and may replace the image rows; the text rows pass unchanged
+    p.reset(new BlockProbe{*c.info, layer, view, x.narrow(1, 0, c.Li), {}, {}, {}});
+    if (c.vis_begin >= 0) {
+      // The text rows' values do not depend on the image rows (per-token norm and projection): computed here from
+      // linear1's v columns so V_vis exists at the input point; the values point below hands the forward's own.
+      const at::Tensor tx = hunyuan::modulate(layer_norm_noaffine(x.narrow(1, c.Li, c.Lt), eps), TokenParam{m[0], {}, 0},
+                                              TokenParam{m[1], {}, 0});
+      const at::Tensor tv = at::linear(tx.to(b.linear1.w.scalar_type()), b.linear1.w.narrow(0, 2 * D, D),
+                                       b.linear1.b.defined() ? b.linear1.b.narrow(0, 2 * D, D) : at::Tensor());
+      set_visual_values(*p, tv.view({tv.size(0), tv.size(1), N, -1}), c);
+    }
+    lis->on_cross_attn_input(*p);
+    x = at::cat({p->x, x.narrow(1, c.Li, c.Lt)}, 1);
+  }
+  const at::Tensor x_ln = layer_norm_noaffine(x, eps);
+  const at::Tensor y = b.linear1(hunyuan::modulate(x_ln, P(0), P(1)));
   auto [q, k, v] = split_qkv(y.narrow(-1, 0, 3 * D), N);
   const at::Tensor mlp = y.narrow(-1, 3 * D, M);
   q = qk_norm(q, b.q_norm, eps, v.scalar_type());
@@ -113,6 +213,16 @@ at::Tensor single_block(const HunyuanSingleBlock& b, int index, const at::Tensor
   // RoPE on the image rows only.
   q = at::cat({hunyuan::apply_rope(q.narrow(1, 0, c.Li), c.cos, c.sin), q.narrow(1, c.Li, c.Lt)}, 1);
   k = at::cat({hunyuan::apply_rope(k.narrow(1, 0, c.Li), c.cos, c.sin), k.narrow(1, c.Li, c.Lt)}, 1);
+  if (lis) {
+    p->x_norm = x_ln.narrow(1, 0, c.Li);
+    v = at::cat({v.narrow(1, 0, c.Li), probe_text_values(lis, *p, v.narrow(1, c.Li, c.Lt), c)}, 1);
+  }
+  if (ProbeListener* kvl = wanting_kv(c, layer)) {
+    at::Tensor ki = k.narrow(1, 0, c.Li), vi = v.narrow(1, 0, c.Li);
+    probe_image_kv(kvl, ki, vi, c, layer);
+    k = at::cat({ki, k.narrow(1, c.Li, c.Lt)}, 1);
+    v = at::cat({vi, v.narrow(1, c.Li, c.Lt)}, 1);
+  }
   c.tap(pre + "q", q);
   c.tap(pre + "k", k);
   c.tap(pre + "v", v);
@@ -122,6 +232,11 @@ at::Tensor single_block(const HunyuanSingleBlock& b, int index, const at::Tensor
   const at::Tensor act = at::gelu(mlp, "tanh");
   const at::Tensor out = b.linear2(at::cat({attn.to(act.scalar_type()), act}, 2)).to(at::kFloat);
   at::Tensor r = x + hunyuan::apply_gate(out, P(2));
+  if (lis) {  // the single block's attention and MLP share one residual add: the output point is after it
+    p->x = r.narrow(1, 0, c.Li);
+    lis->on_cross_attn_output(*p);
+    r = at::cat({p->x, r.narrow(1, c.Li, c.Lt)}, 1);
+  }
   c.tap(pre + "out", r);
   return r;
 }
@@ -205,6 +320,23 @@ at::Tensor HunyuanModel::forward(const HunyuanInputs& in, const HunyuanForwardOp
   tap("time_in_zero_out", time_zero);
   tap("vector_in_out", vec2);
   Context c{cfg, tap};
+  ForwardInfo info;
+  info.step = opt.step;
+  info.timestep = t[0].item<double>();
+  info.roles = opt.roles.empty() ? std::vector<PassRole>(static_cast<size_t>(B), PassRole::Cond) : opt.roles;
+  info.grid = {tt, th, tw};
+  if (static_cast<int64_t>(info.roles.size()) != B) fail("HunyuanVideo DiT input", "roles must name every batch row");
+  c.info = &info;
+  c.listener = opt.listener;
+  c.double_count = static_cast<int>(double_blocks.size());
+  if (opt.visual_rows_begin >= 0) {
+    if (opt.visual_rows_count < 1 || opt.visual_rows_begin + opt.visual_rows_count > Lt)
+      fail("HunyuanVideo DiT input", "visual rows [" + std::to_string(opt.visual_rows_begin) + ", +" +
+                                         std::to_string(opt.visual_rows_count) + ") are not inside the " +
+                                         std::to_string(Lt) + " text rows");
+    c.vis_begin = opt.visual_rows_begin;
+    c.vis_count = opt.visual_rows_count;
+  }
   c.vec = time_out + vec2;
   c.tr_vec = time_zero + vec2;
   if (cfg.guidance_embed) {

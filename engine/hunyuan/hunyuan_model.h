@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/dit/layers.h"
+#include "engine/dit/probe.h"
 #include "engine/hunyuan/hunyuan_config.h"
 
 namespace focalscope {
@@ -59,7 +60,25 @@ struct HunyuanForwardOptions {
   // refiner_*, txt_in_out, cu_seqlens, double<i>_{img,txt}_mod_out / img_mod_tr_out / q / k / v / attn_out /
   // img_out / txt_out, single<i>_{mod_out, mod_tr_out, q, k, v, attn_out, out}, final_layer_{mod_out, out}, ...
   std::map<std::string, at::Tensor>* taps = nullptr;
+  // The analysis seam (engine/dit/probe.h, docs/architectures.md): layer l = double block l, then single block
+  // l - double_blocks. In each wanted layer the listener sees x = the image tokens' stream before the block,
+  // x_norm = LayerNorm(x) (no affine, no modulation), text_v = the text tokens' values of the joint attention
+  // (double: the text stream's v; single: the shared v's text rows) and img_v = the rows
+  // [visual_rows_begin, +visual_rows_count) of text_v (the MLLM's image tokens inside the text sequence); it may
+  // replace x (image rows only) and text_v. Self-attention K / V (protocol 3) are the image rows of the joint
+  // attention. Without a listener the forward is the plain one, bit for bit.
+  ProbeListener* listener = nullptr;
+  int step = -1;
+  std::vector<PassRole> roles;          // one per batch row; defaults to all Cond
+  int64_t visual_rows_begin = -1;       // text rows of the visual context (-1: none, img_v undefined)
+  int64_t visual_rows_count = 0;
 };
+
+// FSG / AC anchors for HunyuanVideo (docs/architectures.md): the model has no image cross-attention, so a keyword's
+// visual value is a weighted mean of the visual-context rows' values in the layer (p.img_v). Weights: the keyword's
+// Eq. 6 similarity map `sim` [g, g] over CLIP patches, resampled (area mean) to the sqrt(n) x sqrt(n) grid of the n
+// visual rows, negative parts dropped, normalised to sum 1 (uniform when nothing is positive). Returns [K, n].
+at::Tensor hunyuan_visual_anchor_weights(const std::vector<at::Tensor>& sims, int64_t visual_rows);
 
 class HunyuanModel {
  public:

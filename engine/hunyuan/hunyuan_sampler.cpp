@@ -73,6 +73,13 @@ at::Tensor sample_hunyuan_i2v(const HunyuanModel& model, const at::Tensor& noise
   in.text_states_2 = rows(cfg ? negative->pooled : at::Tensor(), text.pooled);
   std::tie(in.freqs_cos, in.freqs_sin) = model.rope_for_latent(noise.size(2), noise.size(3), noise.size(4));
 
+  HunyuanForwardOptions fwd;
+  fwd.listener = o.listener;
+  fwd.visual_rows_begin = o.visual_rows_begin;
+  fwd.visual_rows_count = o.visual_rows_count;
+  fwd.roles = cfg ? std::vector<PassRole>(static_cast<size_t>(noise.size(0)), PassRole::Uncond) : std::vector<PassRole>{};
+  if (cfg) fwd.roles.insert(fwd.roles.end(), static_cast<size_t>(noise.size(0)), PassRole::Cond);
+
   at::Tensor latents = i2v_initial_latents(noise, img_latents, o.i2v_stability);
   if (trace) {
     *trace = HunyuanSampleTrace{};
@@ -91,11 +98,16 @@ at::Tensor sample_hunyuan_i2v(const HunyuanModel& model, const at::Tensor& noise
       if (o.guidance_in_model_dtype) g = g.to(model.dtype());
       in.guidance = (g * 1000.0).to(at::kFloat);
     }
-    at::Tensor v = model.forward(in).to(latents.device(), at::kFloat);
+    fwd.step = i;
+    at::Tensor v = model.forward(in, fwd).to(latents.device(), at::kFloat);
     if (cfg) {
       const at::Tensor u = v.narrow(0, 0, latents.size(0)), c = v.narrow(0, latents.size(0), latents.size(0));
       v = cfg_combine(u, c, o.cfg_scale);
       if (o.guidance_rescale > 0.0) v = rescale_cfg(v, c, o.guidance_rescale);
+    }
+    if (o.on_x0_pred) {  // Euler from sigma_i straight to 0
+      const double sigma = sched.sigmas()[i].item<double>();
+      o.on_x0_pred(i, with_frame0(img_latents, frames_after_0(latents) - sigma * frames_after_0(v)));
     }
     // Euler on frames 1.. only; frame 0 is set to the image latent again.
     const at::Tensor next = with_frame0(img_latents, sched.step(frames_after_0(v), frames_after_0(latents)));

@@ -31,6 +31,13 @@ struct HunyuanSampleOptions {
   bool guidance_in_model_dtype = false;
   double cfg_scale = 1.0;         // > 1: classifier-free guidance with the negative text (upstream default 1: off)
   double guidance_rescale = 0.0;  // rescale_noise_cfg mix factor (only with CFG; upstream default 0)
+  // The analysis seam (hunyuan_model.h): a listener sees every model call with its step index and the rows' roles
+  // ([Uncond, Cond] under CFG), and the visual-context rows of the text for FSG / AC anchors.
+  ProbeListener* listener = nullptr;
+  int64_t visual_rows_begin = -1, visual_rows_count = 0;
+  // The step's data prediction x̂0 = x_i - sigma_i * v (frames 1.. predicted, frame 0 the image latent), [B, C, T, H, W]
+  // float32, for the hallucination metric (engine/pipeline/hallucination.h) — what Wan's StepInfo::x0_pred is.
+  std::function<void(int, const at::Tensor&)> on_x0_pred;
 };
 
 // Text conditioning of one prompt: MLLM states [B, Lt, text_dim] + mask [B, Lt], CLIP pooled [B, text_dim_2].
