@@ -1,5 +1,7 @@
 #include "analysis/stats_cases.h"
 
+#include "engine/core/json_io.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -73,14 +75,7 @@ StatsCase parse_case(const json& j, std::size_t index, const std::string& path) 
 std::vector<StatsCase> read_stats_cases(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) raise(path, "is a directory, expected a JSON case file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) raise(path, std::string("cannot open: ") + std::strerror(errno));
-  json doc;
-  try {
-    doc = json::parse(in);
-  } catch (const json::exception& e) {
-    raise(path, std::string("invalid JSON: ") + e.what());
-  }
+  const json doc = read_json_file(path);  // size / depth limits, one line naming the file
   if (!doc.is_object() || !doc.contains("cases") || !doc["cases"].is_array())
     raise(path, "expected an object with a \"cases\" array");
   std::vector<StatsCase> cases;

@@ -12,6 +12,7 @@
 #include "app/cli/command.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 
 namespace {
 void print_help() {
@@ -21,6 +22,16 @@ void print_help() {
   auto cmds = focalscope::cli::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (const auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
+}
+
+// Every error is ONE line starting "error: " (a message with a newline, or a library's "[json.exception...]" tag,
+// is flattened / scrubbed here, the last safety net) and bounded in length.
+void print_error(const std::string& what) {
+  std::string s = focalscope::scrub_library_tags(what);
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  if (s.size() > 4000) s = s.substr(0, 4000) + "...";
+  std::fprintf(stderr, "error: %s\n", s.c_str());
 }
 
 bool has_command(const std::string& name) {
@@ -70,10 +81,17 @@ int main(int argc, char** argv) {
     try {
       return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
     } catch (const focalscope::Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      print_error(e.what());
+      return 2;
+    } catch (const nlohmann::json::exception& e) {
+      // A JSON value of the wrong type that a reader did not check itself: still an input error, said in words.
+      print_error(std::string("invalid value in a JSON input: ") + e.what());
+      return 2;
+    } catch (const std::bad_alloc&) {
+      print_error("out of memory (the inputs ask for more memory than this machine has; see docs/robustness.md for the limits)");
       return 2;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      print_error(std::string("internal error: ") + e.what());
       return 3;
     }
   }

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 
 namespace focalscope::render {
 namespace {
@@ -70,6 +71,17 @@ Image load_image(const std::string& path, int channels) {
   if (size == 0) raise(path, "file is empty (0 bytes)");
 
   int w = 0, h = 0, n = 0;
+  // Dimensions from the header first: a small file declaring a huge image is refused before anything is decoded.
+  if (!stbi_info(path.c_str(), &w, &h, &n)) {
+    const char* why = stbi_failure_reason();
+    raise(path, std::string("cannot decode image (") + (why ? why : "unknown reason") + ")");
+  }
+  if (w <= 0 || h <= 0) raise(path, "image has zero size");
+  if (w > focalscope::limits::kImageMaxSide || h > focalscope::limits::kImageMaxSide ||
+      static_cast<int64_t>(w) * h > focalscope::limits::kImageMaxPixels)
+    raise(path, "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels exceeds the limit of " +
+                    std::to_string(focalscope::limits::kImageMaxSide) + " per side and " +
+                    std::to_string(focalscope::limits::kImageMaxPixels) + " pixels");
   uint8_t* data = stbi_load(path.c_str(), &w, &h, &n, channels);
   if (!data) {
     const char* why = stbi_failure_reason();

@@ -9,6 +9,7 @@ PKGS=(
   libtorch-dev libopenblas0-pthread            # libtorch + a fast BLAS (Debian's reference BLAS is ~15x slower)
   nlohmann-json3-dev libeigen3-dev
   libsentencepiece-dev sentencepiece           # umT5 / toy tokenizer
+  libpcre2-dev                                 # Llama-3 BPE pre-tokenizer regex (\p{L}, \p{N} classes)
   libpng-dev zlib1g-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   libimgui-dev libglfw3-dev libgl-dev libstb-dev

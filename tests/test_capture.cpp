@@ -17,7 +17,7 @@
 #include "engine/capture/text_response.h"
 #include "engine/core/error.h"
 #include "engine/core/fixture.h"
-#include "engine/dit/wan_model.h"
+#include "engine/models/wan/wan_model.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/text/tokenizer.h"

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "engine/core/error.h"
-#include "engine/dit/dit_fixture.h"
+#include "engine/models/wan/dit_fixture.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 #include "tests/fixture_check.h"

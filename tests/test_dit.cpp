@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
-#include "engine/dit/conditioning.h"
-#include "engine/dit/dit_fixture.h"
-#include "engine/dit/wan_model.h"
+#include "engine/models/wan/conditioning.h"
+#include "engine/models/wan/dit_fixture.h"
+#include "engine/models/wan/wan_model.h"
 #include "tests/fixture_check.h"
 
 using namespace focalscope;
@@ -102,11 +102,11 @@ TEST(WanDiT, BadInputsAreErrors) {
   EXPECT_THROW(m.forward(in), Error);
 }
 
-// ---- fused inference path (engine/dit/cpu_kernels.h) vs the straightforward ATen path -----------------------------
+// ---- fused inference path (engine/models/common/cpu_kernels.h) vs the straightforward ATen path -----------------------------
 #include <c10/core/InferenceMode.h>
 
-#include "engine/dit/attention.h"
-#include "engine/dit/cpu_kernels.h"
+#include "engine/models/common/attention.h"
+#include "engine/models/common/cpu_kernels.h"
 
 namespace {
 

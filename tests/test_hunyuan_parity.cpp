@@ -15,10 +15,10 @@
 #include <set>
 
 #include "engine/core/error.h"
-#include "engine/hunyuan/flow_match_discrete.h"
-#include "engine/hunyuan/hunyuan_model.h"
-#include "engine/hunyuan/hunyuan_sampler.h"
-#include "engine/hunyuan/hunyuan_vae.h"
+#include "engine/models/hunyuan/flow_match_discrete.h"
+#include "engine/models/hunyuan/hunyuan_model.h"
+#include "engine/models/hunyuan/hunyuan_sampler.h"
+#include "engine/models/hunyuan/hunyuan_vae.h"
 #include "engine/pipeline/run_module.h"
 #include "tests/fixture_check.h"
 

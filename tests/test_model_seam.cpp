@@ -10,14 +10,18 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 
 #include "engine/capture/similarity_capture.h"
 #include "engine/core/error.h"
 #include "engine/core/fixture.h"
-#include "engine/dit/layers.h"
+#include "engine/models/common/layers.h"
+#include "engine/models/wan/wan_model.h"
 #include "engine/guidance/focal_guidance.h"
-#include "engine/hunyuan/hunyuan_model.h"
-#include "engine/hunyuan/hunyuan_sampler.h"
+#include "engine/models/hunyuan/hunyuan_model.h"
+#include "engine/models/hunyuan/hunyuan_sampler.h"
 #include "engine/pipeline/hallucination.h"
 #include "tests/fixture_check.h"
 
@@ -131,7 +135,7 @@ TEST(ModelSeam, HunyuanLayersAreDoubleThenSingleAndOffIsBitForBit) {
   off.weak_layers = {2};
   FsgPlan plan;
   plan.keywords.push_back({"red", kKeyRows0, 1.0, {}, {}, at::zeros({s.grid[1], s.grid[2]})});
-  const at::Tensor anchors = hunyuan_visual_anchor_weights({at::rand({4, 4})}, kVisCount);
+  const at::Tensor anchors = hunyuan_visual_anchor_weights({at::rand({4, 4})}, 3, 1);
   FocalGuidance fg_off(off, s.layers, {}, anchors, plan);
   EXPECT_TRUE(at::equal(plain, s.model.forward(s.in, options(&fg_off))));
   GuidanceConfig zero = off;
@@ -178,7 +182,7 @@ TEST(ModelSeam, FsgFusesTheVisualAnchorIntoTheKeywordValueRows) {
   FsgPlan plan;
   plan.keywords.push_back({"red", kKeyRows0, 1.0, {}, {}, at::zeros({s.grid[1], s.grid[2]})});
   const at::Tensor sim = at::rand({6, 6});
-  const at::Tensor anchors = hunyuan_visual_anchor_weights({sim}, kVisCount);  // [1, 9]
+  const at::Tensor anchors = hunyuan_visual_anchor_weights({sim}, 3, 1);  // [1, 9]
   EXPECT_NEAR(anchors.sum().item<double>(), 1.0, 1e-6);
   FocalGuidance fg(cfg, s.layers, {}, anchors, plan);
   Recorder before(weak), after(weak);
@@ -212,7 +216,7 @@ TEST(ModelSeam, AttentionCacheInjectsEarlierLayersMapsIntoTheWeakLayer) {
   cfg.weak_layers = {weak};
   FsgPlan plan;
   plan.keywords.push_back({"red", kKeyRows0, 1.0, {}, {}, at::zeros({s.grid[1], s.grid[2]})});
-  const at::Tensor anchors = hunyuan_visual_anchor_weights({at::rand({3, 3})}, kVisCount);
+  const at::Tensor anchors = hunyuan_visual_anchor_weights({at::rand({3, 3})}, 3, 1);
   FocalGuidance fg(cfg, s.layers, {}, anchors, plan);
   Recorder before(weak), after(weak);
   ProbeChain chain;
@@ -243,7 +247,7 @@ TEST(ModelSeam, HunyuanRefusesFsgWithoutVisualRowsAndTextResponse) {
   cfg.weak_layers = {1};
   FsgPlan plan;
   plan.keywords.push_back({"red", kKeyRows0, 1.0, {}, {}, at::zeros({s.grid[1], s.grid[2]})});
-  FocalGuidance fg(cfg, s.layers, {}, hunyuan_visual_anchor_weights({at::rand({3, 3})}, kVisCount), plan);
+  FocalGuidance fg(cfg, s.layers, {}, hunyuan_visual_anchor_weights({at::rand({3, 3})}, 3, 1), plan);
   HunyuanForwardOptions o = options(&fg);
   o.visual_rows_begin = -1;
   try {
@@ -255,7 +259,17 @@ TEST(ModelSeam, HunyuanRefusesFsgWithoutVisualRowsAndTextResponse) {
   o = options(nullptr);
   o.visual_rows_begin = 15;  // 15 + 9 > 20 text rows
   EXPECT_THROW(s.model.forward(s.in, o), Error);
-  EXPECT_THROW(hunyuan_visual_anchor_weights({at::rand({3, 3})}, 10), Error);  // not a square grid
+  EXPECT_THROW(hunyuan_visual_anchor_weights({at::rand({3, 3})}, 5, 4), Error);  // 25 patches: not every 4th
+  EXPECT_EQ(hunyuan_visual_anchor_weights({at::rand({16, 16})}).sizes(), (std::vector<int64_t>{1, 144}));  // the release's crop
+  // Upstream keeps raster rows 0, 4, 8, ... of the 24x24 patches: patch (0, 4) is kept row 1; patch (0, 1) is dropped.
+  at::Tensor sim = -at::ones({24, 24});
+  sim[0][4] = 1;
+  const at::Tensor w = hunyuan_visual_anchor_weights({sim})[0];
+  EXPECT_EQ(w[1].item<float>(), 1.0f);
+  EXPECT_EQ(w.sum().item<float>(), 1.0f);
+  sim[0][4] = -1;
+  sim[0][1] = 1;
+  EXPECT_TRUE(at::allclose(hunyuan_visual_anchor_weights({sim})[0], at::full({144}, 1.0 / 144)));  // nothing kept: uniform
 }
 
 TEST(ModelSeam, HunyuanSamplerFeedsTheHallucinationMetricAndListenersPerStep) {
@@ -302,3 +316,212 @@ TEST(ModelSeam, HunyuanSamplerFeedsTheHallucinationMetricAndListenersPerStep) {
       EXPECT_GT(m.abs().max().item<double>(), 0.05);
     }
 }
+
+TEST(ModelSeam, HunyuanRandomModelHasTheCheckpointLayout) {
+  REQUIRE_FIXTURE();
+  auto& s = seam();
+  // bench-step and layout fixtures build random models through the loader's own module walk: the names, shapes and
+  // dtypes are the checkpoint's, so the loader reads a random model's parameters back unchanged.
+  at::manual_seed(3);
+  const HunyuanModel r = HunyuanModel::random(s.model.cfg);
+  const NamedTensors want = s.model.named_parameters(), got = r.named_parameters();
+  ASSERT_EQ(got.size(), want.size());
+  TensorSet set;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].first);
+    EXPECT_EQ(got[i].second.sizes(), want[i].second.sizes()) << got[i].first;
+    EXPECT_EQ(got[i].second.scalar_type(), want[i].second.scalar_type()) << got[i].first;
+    set.add(got[i].first, got[i].second, "random");
+  }
+  const HunyuanModel back = HunyuanModel::load(set, s.model.cfg);
+  EXPECT_TRUE(at::equal(back.forward(s.in), r.forward(s.in)));
+  long long n = 0;
+  for (const auto& [name, t] : got) n += t.numel();
+  EXPECT_EQ(n, s.model.cfg.num_params());
+}
+
+// ---- the same analyses on both architectures, through nothing but the seam ----------------------------------------
+//
+// Each architecture is a forward with listeners attached plus the anchors its BlockView reads. The expectations are
+// computed from what the probe hands out (recorded by a listener placed before the one under test), so these tests
+// say that capture, FSG and AC are one implementation on both models; the Hunyuan tests above and the Wan suites
+// (test_capture, test_guidance) say that what each model hands out is the right quantity.
+namespace {
+
+struct Arch {
+  std::string name;
+  int layers = 0;
+  std::array<int64_t, 3> grid{};
+  std::vector<int64_t> key_rows;
+  at::Tensor anchors;  // one keyword, in the form the architecture's BlockView reads
+  std::function<at::Tensor(ProbeListener*)> forward;
+};
+
+Arch wan_arch() {
+  static const Fixture* f = [] {
+    const std::string dir = focalscope::testing::shared_fixture("wan_reference") + "/wan_dit_i2v_tiny";
+    return std::filesystem::exists(dir + "/config.json") ? new Fixture(load_fixture(dir)) : nullptr;
+  }();
+  Arch a;
+  a.name = "wan";
+  if (!f) return a;
+  static const WanModel model = WanModel::load(f->weights, WanConfig::from_json(f->config["constructor_args"]));
+  static DitInputs in = [] {
+    DitInputs d;
+    d.x = f->in("x").unsqueeze(0);
+    d.t = f->in("t1");
+    d.context = f->in("context");
+    d.y = f->in("y").unsqueeze(0);
+    d.clip_fea = f->in("clip_fea");
+    return d;
+  }();
+  a.layers = model.cfg.num_layers;
+  a.grid = {in.x.size(2), in.x.size(3) / model.cfg.patch_size[1], in.x.size(4) / model.cfg.patch_size[2]};
+  a.key_rows = {2, 4};
+  at::manual_seed(21);
+  a.anchors = at::randn({1, model.cfg.dim});  // an img_emb output
+  a.forward = [](ProbeListener* l) {
+    ForwardOptions o;
+    o.step = 0;
+    o.listener = l;
+    return model.forward(in, o);
+  };
+  return a;
+}
+
+Arch hunyuan_arch() {
+  Arch a;
+  a.name = "hunyuan";
+  if (seam().layers == 0) return a;
+  a.layers = seam().layers;
+  a.grid = seam().grid;
+  a.key_rows = kKeyRows1;
+  at::manual_seed(22);
+  a.anchors = hunyuan_visual_anchor_weights({at::rand({5, 5})}, 3, 1);
+  a.forward = [](ProbeListener* l) { return seam().model.forward(seam().in, options(l)); };
+  return a;
+}
+
+// Records, per layer, what the probe hands out (row 0, the conditional row on both models here), and V_vis of the
+// anchors as the block view computes it at the values point.
+struct SeamRecorder : ProbeListener {
+  at::Tensor anchors;
+  std::map<int, at::Tensor> x_in, x_norm, text_v, vvis;
+  std::set<int> layers;  // empty = every layer
+  bool wants(const ForwardInfo&, int l) const override { return layers.empty() || layers.count(l); }
+  void on_cross_attn_input(BlockProbe& p) override { x_in[p.layer] = p.x[0].clone(); }
+  void on_cross_attn_values(BlockProbe& p) override {
+    x_norm[p.layer] = p.x_norm[0].to(at::kFloat).clone();
+    text_v[p.layer] = p.text_v[0].to(at::kFloat).clone();
+    if (anchors.defined()) vvis[p.layer] = p.view.visual_values(anchors, p).clone();
+  }
+};
+
+at::Tensor keyword_map(const SeamRecorder& r, int layer, const std::vector<int64_t>& rows) {
+  at::Tensor vk = at::zeros({r.text_v.at(layer).size(1)});
+  for (int64_t row : rows) vk += r.text_v.at(layer)[row];
+  vk /= double(rows.size());
+  return at::matmul(unit(r.x_norm.at(layer)), unit(vk));
+}
+
+FsgPlan one_keyword(const Arch& a) {
+  FsgPlan plan;
+  plan.keywords.push_back({"kw", a.key_rows, 1.0, {}, {}, at::zeros({a.grid[1], a.grid[2]})});
+  return plan;
+}
+
+class EveryArchitecture : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    arch = GetParam() == "wan" ? wan_arch() : hunyuan_arch();
+    if (arch.layers == 0) GTEST_SKIP() << arch.name << " fixture not found";
+  }
+  Arch arch;
+  c10::InferenceMode guard;
+};
+
+}  // namespace
+
+TEST_P(EveryArchitecture, OffIsBitForBit) {
+  const at::Tensor plain = arch.forward(nullptr);
+  Watcher w;
+  EXPECT_TRUE(at::equal(plain, arch.forward(&w)));
+  GuidanceConfig off;
+  off.weak_layers = {arch.layers / 2};
+  FocalGuidance fg_off(off, arch.layers, {}, arch.anchors, one_keyword(arch));
+  EXPECT_TRUE(at::equal(plain, arch.forward(&fg_off)));
+  GuidanceConfig zero = off;
+  zero.fsg = zero.ac = true;
+  zero.lambda_txt = zero.lambda_lat = zero.lambda_cache = 0;
+  FocalGuidance fg_zero(zero, arch.layers, {}, arch.anchors, one_keyword(arch));
+  EXPECT_TRUE(at::equal(plain, arch.forward(&fg_zero)));
+}
+
+TEST_P(EveryArchitecture, CaptureIsEq10OnWhatTheProbeHandsOut) {
+  CaptureSelection sel;
+  sel.steps = {0};
+  for (int l = 0; l < arch.layers; ++l) sel.layers.push_back(l);
+  SimilarityCapture cap({{"kw", arch.key_rows}}, make_capture_layout(sel, arch.layers, 1, 1, arch.grid));
+  SeamRecorder rec;
+  ProbeChain chain;
+  chain.add(&rec);
+  chain.add(&cap);
+  arch.forward(&chain);
+  cap.finish();
+  for (int l = 0; l < arch.layers; ++l) {
+    const at::Tensor want = keyword_map(rec, l, arch.key_rows);
+    EXPECT_LT((at::tensor(cap.map(0, 0, l, 0)) - want).abs().max().item<double>(), 2e-3) << arch.name << " layer " << l;
+  }
+}
+
+TEST_P(EveryArchitecture, FsgValueFusionIsEq8OnTheKeywordRows) {
+  const int weak = arch.layers / 2;
+  GuidanceConfig cfg;
+  cfg.fsg = true;
+  cfg.lambda_txt = 0.7;
+  cfg.lambda_lat = 0;
+  cfg.weak_layers = {weak};
+  FocalGuidance fg(cfg, arch.layers, {}, arch.anchors, one_keyword(arch));
+  SeamRecorder before, after;
+  before.anchors = arch.anchors;
+  before.layers = after.layers = {weak};
+  ProbeChain chain;
+  chain.add(&before);
+  chain.add(&fg);
+  chain.add(&after);
+  arch.forward(&chain);
+  const at::Tensor delta = after.text_v.at(weak) - before.text_v.at(weak);
+  at::Tensor want = at::zeros_like(delta);
+  for (int64_t r : arch.key_rows) want[r] = 0.7 * before.vvis.at(weak)[0];
+  EXPECT_LT((delta - want).abs().max().item<double>(), 1e-5) << arch.name;
+  EXPECT_GT(want.abs().max().item<double>(), 1e-3);
+}
+
+TEST_P(EveryArchitecture, AttentionCacheIsEq13FromTheEarlierLayersMaps) {
+  const int weak = arch.layers - 1;
+  GuidanceConfig cfg;
+  cfg.ac = true;
+  cfg.lambda_cache = 0.4;
+  cfg.tau_cache = -1;  // keep every value: the arithmetic is under test
+  cfg.tau_cache_given = true;
+  cfg.weak_layers = {weak};
+  FocalGuidance fg(cfg, arch.layers, {}, arch.anchors, one_keyword(arch));
+  SeamRecorder before, after;
+  before.anchors = arch.anchors;
+  after.layers = {weak};
+  ProbeChain chain;
+  chain.add(&before);
+  chain.add(&fg);
+  chain.add(&after);
+  arch.forward(&chain);
+  at::Tensor A = at::zeros({before.x_norm.at(0).size(0)});
+  for (int l = 0; l < weak; ++l) A += keyword_map(before, l, arch.key_rows);
+  A /= double(weak);
+  // V_vis as the view computes it at the input point (Wan: static; HunyuanVideo: the same rows' values).
+  const at::Tensor want = 0.4 * A.unsqueeze(1) * before.vvis.at(weak)[0].unsqueeze(0);
+  EXPECT_LT((after.x_in.at(weak) - before.x_in.at(weak) - want).abs().max().item<double>(), 1e-4) << arch.name;
+  EXPECT_EQ(fg.stats().weak.at(0).ac_applications, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seam, EveryArchitecture, ::testing::Values("wan", "hunyuan"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });

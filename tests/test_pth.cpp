@@ -389,7 +389,7 @@ TEST(Pth, StructuralErrorsNameTheFileAndTensor) {
   // Arbitrary callables are refused (no code execution, no silent garbage).
   p = tmp("evil.pth");
   write_pth(p, Pickle().proto().global("os", "system").str("echo hi").op('\x85').op('R').op('.').b, {});
-  EXPECT_TRUE(pth_error(p, "unsupported object 'os.system'"));
+  EXPECT_TRUE(pth_error(p, "refuses the global 'os.system' (GLOBAL)"));
 
   p = tmp("opcode.pth");
   write_pth(p, Pickle().proto().op('}').op('\xff').op('.').b, {});
@@ -591,4 +591,115 @@ TEST(Pth, FuzzedPicklesNeverCrash) {
   }
   EXPECT_GT(errors, 80);
   std::printf("fuzzed pickles: %d errors, %d loaded\n", errors, loaded);
+}
+
+// ---- issue 28: hostile pickles are refused by name and never run; limits on what a pickle may build -------------
+TEST(Pth, HostilePicklesAreRefusedByNameAndNeverRun) {
+  const std::string canary = tmp("CANARY_must_not_exist");
+  fs::remove(canary);
+  const std::string cmd = "touch " + canary;
+  struct Case { const char* name; std::string pkl; const char* needle; };
+  std::vector<Case> cases;
+  // REDUCE on os.system / builtins.eval / subprocess.check_call (GLOBAL and STACK_GLOBAL).
+  cases.push_back({"reduce_os_system", Pickle().proto().global("os", "system").str(cmd).op('\x85').op('R').op('.').b,
+                   "refuses the global 'os.system' (GLOBAL)"});
+  cases.push_back({"reduce_posix_system", Pickle().proto().global("posix", "system").str(cmd).op('\x85').op('R').op('.').b,
+                   "refuses the global 'posix.system'"});
+  cases.push_back({"stack_global_eval", [&] {
+                     Pickle p; p.proto(4); p.b += "\x8c\x08" "builtins" "\x8c\x04" "eval" "\x93"; p.str("__import__('os').system('" + cmd + "')");
+                     return p.op('\x85').op('R').op('.').b; }(),
+                   "refuses the global 'builtins.eval' (STACK_GLOBAL)"});
+  cases.push_back({"reduce_subprocess", [&] {
+                     Pickle p; p.proto().global("subprocess", "check_call").op('(').op('(').str("touch").str(canary).op('l').op('t').op('R');
+                     return p.op('.').b; }(),
+                   "refuses the global 'subprocess.check_call'"});
+  // INST names its class inline; OBJ / NEWOBJ / NEWOBJ_EX build instances; BUILD calls __setstate__.
+  cases.push_back({"inst_os_system", [&] { Pickle p; p.proto().op('(').str(cmd); p.b += "ios\nsystem\n"; return p.op('.').b; }(),
+                   "refuses the global 'os.system' (INST)"});
+  cases.push_back({"inst_allowed_class", [&] { Pickle p; p.proto().op('('); p.b += "icollections\nOrderedDict\n"; return p.op('.').b; }(),
+                   "INST of 'collections.OrderedDict' is not used by state dicts and is refused"});
+  cases.push_back({"obj_subprocess", [&] { Pickle p; p.proto().op('(').global("subprocess", "Popen").str(cmd).op('o'); return p.op('.').b; }(),
+                   "refuses the global 'subprocess.Popen'"});
+  cases.push_back({"obj_allowed_class", [&] { Pickle p; p.proto().op('(').global("collections", "OrderedDict").op('o'); return p.op('.').b; }(),
+                   "OBJ (object construction) of 'collections.OrderedDict'"});
+  cases.push_back({"newobj", Pickle().proto().global("collections", "OrderedDict").op(')').op('\x81').op('.').b,
+                   "NEWOBJ (object construction) of 'collections.OrderedDict'"});
+  cases.push_back({"newobj_ex", Pickle().proto(4).global("collections", "OrderedDict").op(')').op('}').op('\x92').op('.').b,
+                   "NEWOBJ_EX (object construction) of 'collections.OrderedDict'"});
+  cases.push_back({"build_on_class", Pickle().proto().global("collections", "OrderedDict").op('}').op('b').op('.').b,
+                   "BUILD on a class/function is not supported"});
+  cases.push_back({"reduce_in_state_dict", [&] {
+                     Pickle p; p.proto().ordered_dict().str("w").global("os", "system").str(cmd).op('\x85').op('R').op('s');
+                     return p.op('.').b; }(),
+                   "refuses the global 'os.system'"});
+  cases.push_back({"ext1", Pickle().proto().op('\x82').op('\x01').op('.').b, "EXT opcodes"});
+  for (const auto& c : cases) {
+    const std::string p = tmp(std::string(c.name) + ".pth");
+    write_pth(p, c.pkl, {});
+    EXPECT_TRUE(pth_error(p, c.needle)) << c.name;
+    EXPECT_FALSE(fs::exists(canary)) << c.name << " ran code";
+  }
+}
+
+TEST(Pth, PickleLimitsBoundMemoryAndTime) {
+  auto expect_limit = [](const std::string& name, const std::string& pkl, const std::string& needle) {
+    const std::string p = tmp(name);
+    write_pth(p, pkl, {});
+    EXPECT_TRUE(pth_error(p, needle)) << name;
+  };
+  expect_limit("marks.pth", Pickle().proto().b + std::string(5000, '(') + ".", "nested MARKs (limit)");
+  expect_limit("stack.pth", Pickle().proto().b + std::string(300000, 'N') + ".", "stack deeper than");
+  {
+    Pickle p; p.proto().op('N');
+    p.b += "r"; p.b += std::string("\xff\xff\xff\x7f", 4);  // LONG_BINPUT 2^31-1
+    expect_limit("memo_index.pth", p.op('.').b, "memo index 2147483647 beyond the limit");
+  }
+  {
+    // A small pickle that builds a long list one 2-byte APPEND at a time.
+    Pickle p; p.proto().op(']');
+    for (int i = 0; i < (1 << 21) + 10; ++i) p.b += "Na";
+    expect_limit("objects.pth", p.op('.').b, "objects (limit");
+  }
+}
+
+TEST(Pth, ZipEntriesAreCheckedBeforeInflating) {
+  const std::string pkl = state_dict_pickle({{"w", "FloatStorage", "0", 4, 0, {4}, {1}}});
+  const std::vector<float> data = iota_f(4);
+  // Two entries sharing bytes, and a method the reader does not inflate.
+  std::string z = make_zip({{"archive/data.pkl", pkl}, {"archive/data/0", raw(data)}}, false);
+  const std::string good = tmp("zip_good.pth");
+  write_file(good, z);
+  EXPECT_EQ(load_pth(good).size(), 1u);
+  {
+    std::string bad = z;
+    // central directory of the 2nd entry: method field at +10 from its signature
+    const size_t cd2 = bad.rfind(std::string("PK\x01\x02", 4));
+    bad[cd2 + 10] = 12;  // bzip2
+    const std::string p = tmp("zip_method.pth");
+    write_file(p, bad);
+    EXPECT_TRUE(pth_error(p, "uses compression method 12"));
+  }
+  {
+    std::string bad = z;
+    const size_t cd2 = bad.rfind(std::string("PK\x01\x02", 4));
+    bad[cd2 + 10] = 8;  // deflate, declaring 4 GiB inflated from 16 bytes
+    bad[cd2 + 24] = bad[cd2 + 25] = bad[cd2 + 26] = '\x00';
+    bad[cd2 + 27] = '\x01';
+    const std::string p = tmp("zip_bomb.pth");
+    write_file(p, bad);
+    EXPECT_TRUE(pth_error(p, "more than deflate can produce"));
+  }
+  {
+    std::string bad = z;
+    const size_t cd2 = bad.rfind(std::string("PK\x01\x02", 4));
+    bad[cd2 + 42] = bad[cd2 + 43] = bad[cd2 + 44] = bad[cd2 + 45] = '\0';  // local offset 0: the first entry again
+    const std::string p = tmp("zip_overlap.pth");
+    write_file(p, bad);
+    EXPECT_TRUE(pth_error(p, "names another entry"));
+  }
+  {
+    const std::string p = tmp("zip_size_mismatch.pth");
+    write_pth(p, state_dict_pickle({{"w", "HalfStorage", "0", 4, 0, {4}, {1}}}), {{"data/0", raw(data)}});
+    EXPECT_TRUE(pth_error(p, "(data of another dtype than declared?)"));
+  }
 }

@@ -134,7 +134,12 @@ TEST(Safetensors, DtypeTable) {
     EXPECT_EQ(from_scalar_type(to_scalar_type(d)), d);
     EXPECT_EQ(dtype_size(d), c10::elementSize(to_scalar_type(d)));
   }
-  EXPECT_FALSE(parse_dtype("F8_E4M3").has_value());
+  // fp8 (issue 27): parsed, stored as uint8 bytes for engine/formats to decode; kByte still maps back to U8.
+  EXPECT_EQ(parse_dtype("F8_E4M3"), DType::F8_E4M3);
+  EXPECT_EQ(parse_dtype("F8_E5M2"), DType::F8_E5M2);
+  EXPECT_EQ(dtype_size(DType::F8_E4M3), 1u);
+  EXPECT_EQ(from_scalar_type(to_scalar_type(DType::F8_E5M2)), DType::U8);
+  EXPECT_FALSE(parse_dtype("F8_E8M0").has_value());
   EXPECT_FALSE(from_scalar_type(c10::ScalarType::ComplexFloat).has_value());
 }
 
@@ -283,6 +288,29 @@ TEST(Safetensors, CorruptFilesNameTheFileAndTensor) {
          {"tensor 'w'", "x BF16 needs 8 bytes but data_offsets span 16"});
   expect("metadata.safetensors",
          raw_safetensors(R"({"__metadata__": {"format": 1}})", ""), {"__metadata__ value 'format' is not a string"});
+  // Issue 28: what the format forbids but a lenient reader would accept silently.
+  expect("duplicate.safetensors",
+         raw_safetensors(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                             "w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})", d16),
+         {"header is not valid JSON", "duplicate key \"w\""});
+  expect("hole.safetensors",
+         raw_safetensors(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                             "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})", d16),
+         {"tensor 'b'", "4 unexplained bytes before it (a hole)"});
+  expect("trailing.safetensors",
+         raw_safetensors(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", d16),
+         {"8 trailing bytes after the last tensor's data"});
+  expect("rank.safetensors",
+         raw_safetensors(R"({"a": {"dtype": "U8", "shape": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,16], "data_offsets": [0, 16]}})", d16),
+         {"tensor 'a'", "17 dimensions, more than the limit of 16"});
+  expect("overflow.safetensors",
+         raw_safetensors(R"({"a": {"dtype": "F64", "shape": [4294967296, 4294967296, 2], "data_offsets": [0, 16]}})", d16),
+         {"tensor 'a'", "needs more than 2^64 bytes"});
+  expect("extra_field.safetensors",
+         raw_safetensors(R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "offset": 3}})", d16),
+         {"tensor 'a'", "unexpected field 'offset'"});
+  expect("deep.safetensors", raw_safetensors(std::string(100000, '[') + std::string(100000, ']'), d16),
+         {"header is not valid JSON", "nested deeper than"});
 
   // A valid file with its last bytes cut off.
   const std::string good = tmp("good.safetensors");

@@ -235,7 +235,7 @@ TEST(AblationFile, BadFilesFailWithOneLineNamingTheFile) {
   EXPECT_NE(e.find("no file given"), std::string::npos) << e;
 
   e = ablation_error(write_text(dir + "/broken.json", "{\"format\": \"focalscope.ablate/1\", \"layers\": [ {"));
-  EXPECT_NE(e.find(dir + "/broken.json: not JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find(dir + "/broken.json: not valid JSON"), std::string::npos) << e;
   EXPECT_TRUE(one_line(e)) << e;
 
   auto doc = ablation_doc();

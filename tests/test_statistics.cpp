@@ -219,7 +219,7 @@ TEST(StatsCases, ErrorsNameTheFileAndCase) {
   const auto bad_json = write_temp("bad.json", "{\"cases\": [");
   auto m = message(bad_json);
   EXPECT_NE(m.find(bad_json), std::string::npos);
-  EXPECT_NE(m.find("invalid JSON"), std::string::npos);
+  EXPECT_NE(m.find("not valid JSON"), std::string::npos);
   EXPECT_EQ(m.find('\n'), std::string::npos);
 
   const auto mismatch = write_temp("mismatch.json",

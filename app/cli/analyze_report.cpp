@@ -142,6 +142,16 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
       for (const auto& v : o.layer_values) m.push_back(v.morans_i), sd.push_back(v.std_minmax);
       e["layer_moran_i"] = m;
       e["layer_std"] = sd;
+      if (!o.step_expert.empty()) {  // Wan2.2 I2V-A14B: which expert ran each step, and the layer curve of each
+        e["step_expert"] = o.step_expert;
+        json by = json::object();
+        for (size_t x = 0; x < o.layer_values_by_expert.size(); ++x) {
+          std::vector<double> mi;
+          for (const auto& v : o.layer_values_by_expert[x]) mi.push_back(v.morans_i);
+          by[x == 1 ? "high_noise" : "low_noise"] = mi;  // [] when that expert ran none of the stat steps
+        }
+        e["layer_moran_i_by_expert"] = by;
+      }
       if (!o.random_moran.empty()) e["layer_random_moran_i"] = o.random_moran;  // [layer][direction]
       if (!o.control_moran.empty()) e["layer_control_moran_i"] = o.control_moran;
       if (!o.text_response.empty()) e["layer_text_response"] = o.text_response;
@@ -152,6 +162,32 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
     js.push_back(e);
   }
   j["samples"] = js;
+  // Wan2.2 I2V-A14B: the mean layer curve (Moran's I) of each expert over the samples: do the two experts have the
+  // same weak layers? (mean over the samples whose stat steps that expert ran)
+  {
+    std::vector<std::vector<double>> sum(2);
+    std::vector<int> n(2, 0);
+    for (const auto& o : samples) {
+      if (o.cancelled) continue;
+      for (size_t x = 0; x < o.layer_values_by_expert.size() && x < 2; ++x) {
+        const auto& v = o.layer_values_by_expert[x];
+        if (v.empty()) continue;
+        if (sum[x].empty()) sum[x].assign(v.size(), 0.0);
+        if (sum[x].size() != v.size()) continue;
+        for (size_t l = 0; l < v.size(); ++l) sum[x][l] += v[l].morans_i;
+        ++n[x];
+      }
+    }
+    if (n[0] + n[1] > 0) {
+      json by = json::object();
+      for (int x = 0; x < 2; ++x) {
+        std::vector<double> mean;
+        for (double v : sum[static_cast<size_t>(x)]) mean.push_back(v / n[static_cast<size_t>(x)]);
+        by[x == 1 ? "high_noise" : "low_noise"] = {{"samples", n[static_cast<size_t>(x)]}, {"moran_i_mean", mean}};
+      }
+      j["layers_by_expert"] = by;
+    }
+  }
   j["samples_done"] = s.curves->samples();
   j["cancelled"] = s.cancelled;
   j["seconds_total"] = s.seconds_total;

@@ -317,6 +317,20 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
   auto t1 = Clock::now();
   o.stats = capture_statistics(*cap);
   o.layer_values = o.stats.front().layer_means(slots);
+  o.step_expert = r.step_expert;
+  if (!r.step_expert.empty()) {  // the same statistic per expert: the stat-step slots whose step that expert ran
+    o.layer_values_by_expert.resize(2);
+    for (int e = 0; e < 2; ++e) {
+      std::vector<int> mine, all = slots;
+      if (all.empty())  // every captured step
+        for (size_t k = 0; k < o.layout.steps.size(); ++k) all.push_back(static_cast<int>(k));
+      for (int slot : all) {
+        const int step = o.layout.steps.at(static_cast<size_t>(slot));
+        if (step < static_cast<int>(r.step_expert.size()) && r.step_expert[static_cast<size_t>(step)] == e) mine.push_back(slot);
+      }
+      if (!mine.empty()) o.layer_values_by_expert[static_cast<size_t>(e)] = o.stats.front().layer_means(mine);
+    }
+  }
   if (response) o.text_response = response->layer_means(slots);
   if (control_cap)
     for (const auto& v : capture_statistics(*control_cap).front().layer_means(slots)) o.control_moran.push_back(v.morans_i);

@@ -59,6 +59,10 @@ struct SampleOutcome {
                                                   // when captured, else uncond)
   std::vector<std::vector<double>> random_moran;  // [layer slot][direction]: the random-direction baseline's Moran's I
   std::vector<double> control_moran;  // [layer slot]: Moran's I of the control words' maps (mean over them; empty if none)
+  // Wan2.2 two-expert runs: the expert of each sampler step (1 high-noise, 0 low-noise; empty for one DiT) and the
+  // layer values averaged over the stat steps each expert ran ([0] low, [1] high; empty when it ran none of them).
+  std::vector<int> step_expert;
+  std::vector<std::vector<analysis::MapStats>> layer_values_by_expert;
   std::vector<double> text_response;  // [layer slot]: the layer's text response R_l (engine/capture/text_response.h),
                                       // mean over the stat steps; empty without it
   std::vector<std::string> control_words;  // the prompt's content words that name no object (verbs, adverbs, ...)

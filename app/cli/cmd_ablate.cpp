@@ -22,6 +22,7 @@
 #include "engine/capture/capture_layout.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/train/latent_pool.h"
 #include "render/figures.h"
 #include "render/image.h"
@@ -153,12 +154,11 @@ int run(const std::vector<std::string>& argv) {
   std::vector<analysis::AblationRow> rows;
   std::set<std::pair<std::string, int>> done;
   if (a.flag("resume") && fs::exists(runs_path)) {
-    std::ifstream sin(settings_path);
     nlohmann::json was;
     try {
-      was = nlohmann::json::parse(sin);
-    } catch (const std::exception&) {
-      fail(settings_path.string(), "missing or unreadable: cannot resume this folder");
+      was = read_json_file(settings_path.string());
+    } catch (const Error& e) {
+      fail(settings_path.string(), "missing or unreadable, cannot resume this folder (" + std::string(e.what()) + ")");
     }
     if (was != settings) fail(settings_path.string(), "was written with other settings (model, cases, seeds, layers, steps or cfg): use another --out");
     std::map<std::pair<std::string, int>, std::vector<analysis::AblationRow>> by_unit;

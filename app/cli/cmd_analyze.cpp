@@ -245,6 +245,15 @@ int run(const std::vector<std::string>& argv) {
     }
     std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
                  o.seconds_stats, line.c_str());
+    for (size_t x = 0; x < o.layer_values_by_expert.size(); ++x) {  // Wan2.2: the same curve per expert
+      std::string el;
+      for (const auto& v : o.layer_values_by_expert[x]) {
+        char b[16];
+        std::snprintf(b, sizeof b, "%s%.2f", el.empty() ? "" : " ", v.morans_i);
+        el += b;
+      }
+      std::fprintf(stderr, "    %s-noise expert: %s\n", x == 1 ? "high" : "low", el.empty() ? "(ran none of the stat steps)" : el.c_str());
+    }
     if (!o.text_response.empty()) {
       // Relative to this sample's median layer, as the default rule reads it.
       std::vector<double> sorted = o.text_response;

@@ -1,5 +1,6 @@
-// focalscope bench-engine: DiT forward throughput against this machine's measured matmul throughput.
-// Last line: "ratio X.XX" = achieved GFLOP/s of the toy-size forward / 1024^2 matmul GFLOP/s.
+// focalscope bench-engine: DiT forward throughput against this machine's measured matmul throughput, for both
+// architectures (Wan2.1 CrossDiT rows, HunyuanVideo MMDiT "hy-" rows at the same widths and layer counts).
+// Last line: "ratio X.XX" = achieved GFLOP/s of the toy-size Wan forward / 1024^2 matmul GFLOP/s.
 //
 // On a shared machine every timing is noisy, so the matmul is re-measured between the forwards and both sides
 // of the ratio are best-of over the same stretch of time.
@@ -17,7 +18,8 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "engine/core/error.h"
-#include "engine/dit/wan_model.h"
+#include "engine/models/wan/wan_model.h"
+#include "engine/models/hunyuan/hunyuan_model.h"
 
 namespace focalscope::cli {
 namespace {
@@ -69,22 +71,58 @@ WanConfig make_cfg(int dim, int heads, int layers, int ffn, int text_dim, int te
   return c;
 }
 
+// HunyuanVideo at the same width, heads and layer count as a Wan case (double + single blocks), with the
+// embedded model's text width and length: the two architectures side by side at one size.
+struct HunyuanCase {
+  const char* name;
+  HunyuanConfig cfg;
+  int64_t F, H, W, Lt;
+};
+
+HunyuanConfig make_hunyuan_cfg(int dim, int heads, int doubles, int singles, int text_dim, int patch) {
+  HunyuanConfig c;
+  c.patch_size = {1, patch, patch};
+  c.hidden_size = dim; c.heads_num = heads;
+  c.mm_double_blocks_depth = doubles; c.mm_single_blocks_depth = singles;
+  const int hd = dim / heads, t = hd / 4 / 2 * 2;  // RoPE widths: (t, h, w) even, summing to head_dim
+  c.rope_dim_list = {t, (hd - t) / 2, hd - t - (hd - t) / 2};
+  c.text_states_dim = text_dim; c.text_states_dim_2 = text_dim;
+  return c;
+}
+
 struct Row {
   std::string name;
-  const BenchCase* bc;
+  int dim, layers;
+  int64_t tokens;
   double flops, seconds;
 };
 
+// At least `reps` rounds and at least 2 s of forwards, a matmul sample after each round (same machine load).
+template <class F>
+double best_forward(int reps, MatmulProbe& mm, F&& forward) {
+  forward();  // warm-up
+  double best = 1e30;
+  const auto start = Clock::now();
+  for (int r = 0; r < reps || std::chrono::duration<double>(Clock::now() - start).count() < 2.0; ++r) {
+    best = std::min(best, best_seconds(1, forward));
+    mm.sample(2);
+  }
+  return best;
+}
+
 int run(const std::vector<std::string>& argv) {
   Args args(argv, {"reps", "threads", "case"}, {"help", "reference"});
+  const char* cases_help = "toy|larger|hy-toy|hy-larger";
   if (args.flag("help")) {
-    std::printf("usage: focalscope bench-engine [--reps N] [--threads N] [--case toy|larger] [--reference]\n"
-                "Times one CFG DiT forward (batch 2, cached context) at a toy and a larger size and compares the\n"
-                "achieved GFLOP/s with a 1024x1024 fp32 matmul measured in the same run (best of each).\n"
+    std::printf("usage: focalscope bench-engine [--reps N] [--threads N] [--case %s] [--reference]\n"
+                "Times one CFG DiT forward (batch 2) at a toy and a larger size, for Wan2.1 (cached cross context) and\n"
+                "for HunyuanVideo (hy-: the same width, heads and layer count as double + single blocks, 32 text\n"
+                "tokens), and compares the achieved GFLOP/s with a 1024x1024 fp32 matmul measured in the same run.\n"
                 "  --reps N      at least N timed rounds per case (and at least 2 s of forwards), default 5\n"
                 "  --threads N   ATen intra-op threads and OpenBLAS threads (default: libtorch's and OpenBLAS's own)\n"
                 "  --case NAME   run only that case (the last line needs the toy case)\n"
-                "  --reference   also time the straightforward ATen forward (the autograd path), \"/ref\" rows\n");
+                "  --reference   also time the straightforward ATen forward (the autograd path), \"/ref\" rows\n",
+                cases_help);
     return 0;
   }
   const int reps = static_cast<int>(args.integer("reps", 5, 1, 1000));
@@ -101,7 +139,8 @@ int run(const std::vector<std::string>& argv) {
                            "run with OMP_WAIT_POLICY=PASSIVE\n");
   }
   const std::string only = args.str("case", "");
-  if (!only.empty() && only != "toy" && only != "larger") fail("--case", "must be toy or larger");
+  if (!only.empty() && only != "toy" && only != "larger" && only != "hy-toy" && only != "hy-larger")
+    fail("--case", std::string("must be one of ") + cases_help);
   c10::InferenceMode guard;
   at::manual_seed(0);
   MatmulProbe mm;
@@ -144,7 +183,34 @@ int run(const std::vector<std::string>& argv) {
         best[v] = std::min(best[v], best_seconds(1, [&] { m.forward(in, variants[v].second); }));
       mm.sample(2);
     }
-    for (size_t v = 0; v < variants.size(); ++v) rows.push_back({variants[v].first, &bc, flops, best[v]});
+    const int64_t tokens = 2 * bc.F * (bc.H / bc.cfg.patch_size[1]) * (bc.W / bc.cfg.patch_size[2]);
+    for (size_t v = 0; v < variants.size(); ++v)
+      rows.push_back({variants[v].first, bc.cfg.dim, bc.cfg.num_layers, tokens, flops, best[v]});
+  }
+
+  // HunyuanVideo rows: its forward has no fused CPU kernels (plain ATen ops), so the ratio against the Wan rows
+  // at the same size shows what those kernels buy and what the joint attention costs.
+  const std::vector<HunyuanCase> hcases = {
+      {"hy-toy", make_hunyuan_cfg(128, 4, 4, 8, 64, 1), 4, 8, 8, 32},
+      {"hy-larger", make_hunyuan_cfg(512, 8, 4, 8, 64, 2), 5, 32, 32, 32},
+  };
+  for (const auto& hc : hcases) {
+    if (!only.empty() && only != hc.name) continue;
+    const HunyuanModel m = HunyuanModel::random(hc.cfg);
+    const int64_t B = 2;
+    HunyuanInputs in;
+    in.x = at::randn({B, hc.cfg.in_channels, hc.F, hc.H, hc.W});
+    in.t = at::full({B}, 500.0);
+    in.text_states = at::randn({B, hc.Lt, hc.cfg.text_states_dim});
+    in.text_mask = at::ones({B, hc.Lt}, at::kLong);
+    in.text_states_2 = at::randn({B, hc.cfg.text_states_dim_2});
+    in.guidance = at::full({B}, 6000.0);
+    std::tie(in.freqs_cos, in.freqs_sin) = m.rope_for_latent(hc.F, hc.H, hc.W);
+    const int64_t Li = hc.F * (hc.H / hc.cfg.patch_size[1]) * (hc.W / hc.cfg.patch_size[2]);
+    const double flops = B * hunyuan_forward_flops(hc.cfg, Li, hc.Lt);
+    const double best = best_forward(reps, mm, [&] { m.forward(in); });
+    rows.push_back({hc.name, hc.cfg.hidden_size, hc.cfg.mm_double_blocks_depth + hc.cfg.mm_single_blocks_depth, B * Li,
+                    flops, best});
   }
 
   const double mmg = mm.gflops();
@@ -154,9 +220,8 @@ int run(const std::vector<std::string>& argv) {
   double toy_ratio = 0;
   for (const auto& r : rows) {
     const double gf = r.flops / r.seconds / 1e9;
-    const int64_t tokens = 2 * r.bc->F * (r.bc->H / r.bc->cfg.patch_size[1]) * (r.bc->W / r.bc->cfg.patch_size[2]);
-    std::printf("%-11s %6d %6d %7lld %10.2f %10.1f %9.1f %7.2f\n", r.name.c_str(), r.bc->cfg.dim, r.bc->cfg.num_layers,
-                static_cast<long long>(tokens), r.flops / 1e9, r.seconds * 1e3, gf, gf / mmg);
+    std::printf("%-11s %6d %6d %7lld %10.2f %10.1f %9.1f %7.2f\n", r.name.c_str(), r.dim, r.layers,
+                static_cast<long long>(r.tokens), r.flops / 1e9, r.seconds * 1e3, gf, gf / mmg);
     if (r.name == "toy") toy_ratio = gf / mmg;
   }
   std::printf("ratio %.2f\n", toy_ratio);

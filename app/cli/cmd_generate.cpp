@@ -7,6 +7,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/generate_hunyuan.h"
 #include "app/cli/media.h"
 #include "app/cli/model_arg.h"
 #include "app/cli/progress.h"
@@ -27,7 +28,8 @@ const char* kUsage =
     "usage: focalscope generate --image REF.png --prompt TEXT --out OUT.mp4 [options]\n"
     "  --negative TEXT     negative prompt (default: the model's)\n"
     "  --steps N           sampling steps (default: the model's)\n"
-    "  --cfg X             classifier-free guidance scale\n"
+    "  --cfg X             classifier-free guidance scale (two-expert Wan2.2: both experts, unless --cfg-high)\n"
+    "  --cfg-high X        Wan2.2 I2V-A14B: the high-noise expert's scale (--cfg is then the low-noise one's)\n"
     "  --shift X           flow shift\n"
     "  --solver NAME       unipc | dpm++ | euler\n"
     "  --frames N          pixel frames, 1 + 4k\n"
@@ -42,14 +44,18 @@ const char* kUsage =
     "  --tau X                    threshold shown in the summary (default: the model's calibrated kvlock.tau, else\n"
     "                             0.01, the paper's value on its own latent scale)\n";
 
-int run(const std::vector<std::string>& argv) {
-  std::set<std::string> opts = {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "solver", "frames",
+int run(const std::vector<std::string>& argv0) {
+  if (int rc = 0; try_generate_hunyuan(argv0, &rc)) return rc;  // --model-dir a HunyuanVideo-I2V release
+  std::vector<std::string> argv = argv0;
+  std::vector<formats::LoraSpec> loras = take_lora_args(argv);  // repeatable --lora FILE [--lora-strength S]
+  std::set<std::string> opts = {"image", "prompt", "out", "negative", "steps", "cfg", "cfg-high", "shift", "solver", "frames",
                                 "max-area", "seed", "frames-png", "model-dir", "threads",
                                 "hallucination-window", "hallucination-out", "tau"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
+  opts.insert(model_value_options().begin(), model_value_options().end());
   Args a(argv, opts, {"help"});
   if (a.flag("help")) {
-    std::printf("%s%s", kUsage, kGuidanceUsage);
+    std::printf("%s%s%s%s", kUsage, kModelArgsUsage, kGuidanceUsage, kHunyuanGenerateUsage);
     return 0;
   }
   const GuidanceConfig guidance = guidance_from_args(a);
@@ -62,6 +68,7 @@ int run(const std::vector<std::string>& argv) {
   req.negative_prompt = a.str("negative");
   req.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
   req.guide_scale = a.number("cfg", -1, 0, 50);
+  req.guide_scale_high = a.number("cfg-high", -1, 0, 50);
   req.shift = a.number("shift", -1, 0.01, 100);
   req.solver = a.str("solver");
   req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
@@ -84,7 +91,7 @@ int run(const std::vector<std::string>& argv) {
 #endif
 
   auto t0 = std::chrono::steady_clock::now();
-  auto model = load_model_arg(a.str("model-dir"));
+  auto model = load_model_arg(model_args_from(a, loras));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "model: %s (%s), loaded in %.2f s\n", model->layout.variant.c_str(), model->layout.dir.c_str(), load_s);
 
@@ -115,6 +122,13 @@ int run(const std::vector<std::string>& argv) {
     return 130;
   }
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
+  if (!r.step_expert.empty()) {  // Wan2.2 I2V-A14B: which expert ran which steps (t >= boundary: high-noise)
+    int n_high = 0;
+    for (int e : r.step_expert) n_high += e == 1;
+    std::fprintf(stderr, "experts: high-noise %d steps (cfg %.3g), low-noise %d steps (cfg %.3g); boundary t >= %g\n", n_high,
+                 r.params.guide_scale_high, static_cast<int>(r.step_expert.size()) - n_high, r.params.guide_scale,
+                 r.params.boundary_timestep);
+  }
   if (guidance.dyncfg.enabled) std::fprintf(stderr, "%s\n", dyncfg_summary(r, guidance.dyncfg).c_str());
   if (req.hallucination_window > 0) {
     const HallucinationTau tau = hallucination_tau(*model, a);

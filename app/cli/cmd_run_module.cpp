@@ -5,14 +5,16 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/cli/device_args.h"
+#include "engine/core/error.h"
 #include "engine/core/safetensors.h"
+#include "engine/formats/dit_weights.h"
 #include "engine/pipeline/run_module.h"
 
 namespace focalscope::cli {
 namespace {
 
 int run(const std::vector<std::string>& argv) {
-  Args args(argv, {"fixture", "out", "device", "dtype", "bar"}, {"help", "compare"});
+  Args args(argv, {"fixture", "out", "device", "dtype", "bar", "weights"}, {"help", "compare"});
   if (args.flag("help")) {
     std::printf("usage: focalscope run-module --fixture DIR --out FILE [--compare] [--device cpu|cuda] [--dtype f32|bf16|f16]\n"
                 "Runs the module a fixture folder describes (config.json + weights.safetensors + io.safetensors) and\n"
@@ -22,7 +24,10 @@ int run(const std::vector<std::string>& argv) {
                 "  --device D   where the module runs (default cpu)\n"
                 "  --dtype T    weight precision: f32 (default; bar 1e-4) or the module's mixed precision in bf16/f16\n"
                 "               (bar 1e-1: the bound docs/real_weights.md documents for 8-bit mantissas)\n"
-                "  --bar X      override the pass bar of --compare\n");
+                "  --bar X      override the pass bar of --compare\n"
+                "  --weights P  Wan DiT fixtures: take the DiT weights from P instead of the folder's weights.safetensors —\n"
+                "               any checkpoint format `focalscope info --dit P` identifies (official names, ComfyUI single\n"
+                "               file bf16/fp16/fp32/fp8/scaled fp8, diffusers folder, GGUF), dequantised to float32\n");
     return 0;
   }
   Fixture f = load_fixture(args.required("fixture"));
@@ -30,6 +35,13 @@ int run(const std::vector<std::string>& argv) {
   f.target.dtype = parse_dtype_flag(args.str("dtype", "f32"));
   const double bar = args.number("bar", f.target.dtype == c10::ScalarType::Float ? 1e-4 : 1e-1, 0.0, 1.0);
   const std::string kind = fixture_kind(f);
+  if (args.has("weights")) {
+    if (kind != "dit") fail("--weights", "replaces a Wan DiT's weights; " + f.dir + " is a '" + kind + "' fixture");
+    auto w = formats::load_wan_dit_weights(args.str("weights"), c10::ScalarType::Float);
+    std::printf("%s: %s, %s, %s; %zu tensors (%lld dequantised to float32)\n", args.str("weights").c_str(), w.probe.layout.c_str(),
+                w.probe.variant.c_str(), w.probe.storage.c_str(), w.set.size(), static_cast<long long>(w.dequantised));
+    f.weights = std::move(w.set);
+  }
   FixtureResult r = run_module_fixture(f);
   save_safetensors(args.required("out"), r.outputs, {{"fixture", f.dir}, {"module", kind}});
   std::printf("%s: ran %s on %s in %s, wrote %zu tensors to %s\n", f.dir.c_str(), kind.c_str(), f.target.device.str().c_str(),

@@ -23,6 +23,7 @@
 #include "app/cli/progress.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/train/latent_pool.h"
 #include "render/figures.h"
 #include "render/image.h"
@@ -84,10 +85,9 @@ ModelCurves model_curves(const std::string& dir, int n, ControlKind ck, const st
   c.fingerprint = train::file_fingerprint(m->layout.dit_weights);
   const fs::path cache = fs::path(cache_dir) / (slug(c.dir) + ".json");
   if (reuse && fs::exists(cache)) {
-    std::ifstream in(cache);
     json j;
     try {
-      j = json::parse(in);
+      j = read_json_file(cache.string());
       // Curves written before the control kind was recorded used the prompt's other words.
       // Curves written before the text response was measured are analysed again.
       if (j.at("dit") == c.fingerprint && j.at("samples") == n &&

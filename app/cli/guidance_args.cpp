@@ -1,9 +1,11 @@
 #include "app/cli/guidance_args.h"
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 
 namespace focalscope::cli {
 
@@ -43,18 +45,26 @@ std::vector<int> parse_layers(const std::string& spec) {
   std::string item;
   while (std::getline(ss, item, ',')) {
     if (item.empty()) continue;
-    try {
-      auto dash = item.find('-');
-      if (dash == std::string::npos) {
-        out.push_back(std::stoi(item));
-      } else {
-        int a = std::stoi(item.substr(0, dash)), b = std::stoi(item.substr(dash + 1));
-        if (b < a) fail("--weak-layers", "range '" + item + "' is reversed");
-        for (int i = a; i <= b; ++i) out.push_back(i);
-      }
-    } catch (const std::logic_error&) {
-      fail("--weak-layers", "'" + item + "' is not a layer index or range");
+    // Whole non-negative integers only, each at most limits::kMaxLayerIndex, checked BEFORE a range is expanded
+    // (0-200000000 must not allocate 200 million entries).
+    auto index = [&](const std::string& s) -> int {
+      if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+        fail("--weak-layers", "'" + item + "' is not a layer index or range (e.g. 4-8 or 3,5,7)");
+      const long v = std::strtol(s.c_str(), nullptr, 10);
+      if (v > limits::kMaxLayerIndex)
+        fail("--weak-layers", "layer " + s + " is beyond the largest layer index any model has (" + std::to_string(limits::kMaxLayerIndex) + ")");
+      return static_cast<int>(v);
+    };
+    auto dash = item.find('-');
+    if (dash == std::string::npos) {
+      out.push_back(index(item));
+    } else {
+      const int a = index(item.substr(0, dash)), b = index(item.substr(dash + 1));
+      if (b < a) fail("--weak-layers", "range '" + item + "' is reversed");
+      for (int i = a; i <= b; ++i) out.push_back(i);
     }
+    if (out.size() > static_cast<std::size_t>(limits::kMaxLayerIndex) + 1)
+      fail("--weak-layers", "names more than " + std::to_string(limits::kMaxLayerIndex + 1) + " layers");
   }
   return out;
 }

@@ -1,9 +1,11 @@
 #include "app/cli/media.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 
 namespace focalscope {
 
@@ -13,7 +15,19 @@ at::Tensor image_to_tensor(const render::Image& img) {
   return t.permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
 }
 
-at::Tensor load_image_tensor(const std::string& path) { return image_to_tensor(render::load_image(path, 3)); }
+at::Tensor load_image_tensor(const std::string& path) {
+  const render::Image img = render::load_image(path, 3);
+  // A conditioning image must carry content at the model's resolution: refuse tiny or extremely elongated ones here,
+  // naming the file (the pipeline would only say "image").
+  const int lo = std::min(img.width, img.height), hi = std::max(img.width, img.height);
+  if (lo < limits::kImageMinSide)
+    fail(path, "image of " + std::to_string(img.width) + "x" + std::to_string(img.height) + " pixels is too small (each side must be at least " +
+                   std::to_string(limits::kImageMinSide) + ")");
+  if (hi > limits::kImageMaxAspect * lo)
+    fail(path, "image of " + std::to_string(img.width) + "x" + std::to_string(img.height) + " pixels has an extreme aspect ratio (more than " +
+                   std::to_string(static_cast<int>(limits::kImageMaxAspect)) + ":1)");
+  return image_to_tensor(img);
+}
 
 render::Image tensor_to_image(const at::Tensor& chw) {
   if (chw.dim() != 3 || chw.size(0) != 3) fail("image tensor", "expected [3, H, W]");

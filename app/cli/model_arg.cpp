@@ -1,6 +1,13 @@
 #include "app/cli/model_arg.h"
 
+#include "app/cli/args.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "engine/core/error.h"
+#include "engine/formats/component_weights.h"
 
 namespace focalscope::cli {
 
@@ -15,6 +22,91 @@ std::string resolve_model_dir(const std::string& dir) {
 
 std::unique_ptr<ModelBundle> load_model_arg(const std::string& dir, const LoadOptions& opt) {
   return load_model_bundle(resolve_model_dir(dir), opt);
+}
+
+const char* kModelArgsUsage =
+    "model (any layout; docs/real_weights.md):\n"
+    "  --model-dir DIR     official Wan2.1 release, FocalScope folder, diffusers pipeline folder or ComfyUI models folder\n"
+    "                      (components found from their content)\n"
+    "  --dit F --t5 F --clip F --vae F   single files instead (ComfyUI style; each checked to hold its component)\n"
+    "  --tokenizer FILE    umT5's spiece.model (default: found beside the umT5 file / in the folder)\n"
+    "  --dit-heads N       the DiT's attention heads when no config stores them (default dim / 128)\n"
+    "  --lora FILE [--lora-strength S]   merge a LoRA into the DiT at load (repeatable; S default 1)\n";
+
+const std::set<std::string>& model_value_options() {
+  static const std::set<std::string> s = {"model-dir", "dit", "t5", "clip", "vae", "tokenizer", "dit-heads"};
+  return s;
+}
+
+std::vector<formats::LoraSpec> take_lora_args(std::vector<std::string>& argv) {
+  std::vector<formats::LoraSpec> out;
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    std::string a = argv[i], val;
+    bool eq = false;
+    if (auto p = a.find('='); a.rfind("--lora", 0) == 0 && p != std::string::npos) val = a.substr(p + 1), a = a.substr(0, p), eq = true;
+    if (a != "--lora" && a != "--lora-strength") {
+      rest.push_back(argv[i]);
+      continue;
+    }
+    if (!eq) {
+      if (i + 1 >= argv.size()) fail(a, "needs a value");
+      val = argv[++i];
+    }
+    if (a == "--lora") {
+      if (val.empty()) fail("--lora", "needs a LoRA file");
+      out.push_back({val, 1.0});
+    } else {
+      if (out.empty()) fail("--lora-strength", "must follow the --lora FILE it applies to");
+      char* end = nullptr;
+      const double s = std::strtod(val.c_str(), &end);
+      if (end == val.c_str() || *end || !std::isfinite(s) || std::fabs(s) > 100)
+        fail("--lora-strength", "'" + val + "' is not a number in [-100, 100]");
+      out.back().strength = s;
+    }
+  }
+  argv = rest;
+  return out;
+}
+
+ModelArgs model_args_from(const Args& a, std::vector<formats::LoraSpec> loras) {
+  ModelArgs m;
+  m.model_dir = a.str("model-dir");
+  m.dit = a.str("dit");
+  m.t5 = a.str("t5");
+  m.clip = a.str("clip");
+  m.vae = a.str("vae");
+  m.tokenizer = a.str("tokenizer");
+  m.dit_heads = static_cast<int>(a.integer("dit-heads", 0, 0, 1024));
+  m.loras = std::move(loras);
+  return m;
+}
+
+ModelLayout resolve_model_layout(const ModelArgs& m) {
+  // Wan2.2 I2V-A14B ships no CLIP: --model-dir DIR --clip FILE adds one (FSG's keyword maps); checked by content.
+  if (!m.model_dir.empty() && !m.clip.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
+    ModelLayout L = detect_model_layout(m.model_dir);
+    if (L.format == "wan2.2-i2v-a14b") {
+      const formats::ComponentProbe p = formats::probe_component(m.clip);
+      if (p.component != "clip-vision") fail(m.clip, "--clip expects a clip-vision, this holds " + p.summary());
+      L.clip_weights = m.clip;
+      L.reasons.push_back("--clip " + m.clip + ": clip-vision (" + p.summary() + ")");
+      return L;
+    }
+  }
+  if (m.explicit_files() || !m.dit.empty()) {
+    if (!m.model_dir.empty()) fail("--model-dir", "give either --model-dir or the component files (--dit --t5 --clip --vae), not both");
+    return layout_from_files(m.dit, m.t5, m.clip, m.vae, m.tokenizer);
+  }
+  return detect_model_layout(resolve_model_dir(m.model_dir));
+}
+
+std::unique_ptr<ModelBundle> load_model_arg(const ModelArgs& m, LoadOptions opt) {
+  opt.loras = m.loras;
+  opt.dit_heads = m.dit_heads;
+  auto b = load_model_bundle(resolve_model_layout(m), opt);
+  for (const auto& n : b->load_notes) std::fprintf(stderr, "%s\n", n.c_str());
+  return b;
 }
 
 }  // namespace focalscope::cli

@@ -5,6 +5,7 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/gui/app_options.h"
+#include "app/session/script.h"
 #include "engine/core/error.h"
 
 namespace focalscope::gui {
@@ -52,6 +53,9 @@ AppOptions parse_app_options(const std::vector<std::string>& argv, bool& help) {
     o.height = h;
   }
   if (o.demo && !o.script.empty()) fail("--demo", "cannot be combined with --script");
+  // The script is read and checked now, before a window (or a display) is needed: a missing, directory, oversized or
+  // malformed script is one error line naming it (file:line), not a window that does nothing.
+  if (!o.script.empty()) (void)session::parse_script(o.script);
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 
 namespace focalscope::session {
 
@@ -105,19 +106,7 @@ AblationResult load_ablation(const std::string& path) {
   std::string file = path;
   if (fs::is_directory(path, ec)) file = (fs::path(path) / "ablate.json").string();  // the --out DIR itself
   if (!fs::exists(file, ec)) fail(file, "no such file");
-  std::ifstream in(file);
-  if (!in) fail(file, "cannot read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    // nlohmann's message: "[json.exception.parse_error.101] parse error at line 1, column 2: ..." (one line).
-    std::string m = e.what();
-    if (auto p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);
-    fail(file, "not JSON (" + m + ")");
-  }
+  json j = read_json_file(file);  // size / depth limits, one line naming the file
   AblationResult r = parse_ablation(j, file);
   r.path = file;
   return r;

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "app/session/edit_session.h"
 #include "app/session/run_config.h"
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 
 namespace focalscope::session {
 
@@ -59,8 +61,13 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
   std::istringstream in(text);
   std::string raw;
   int line_no = 0;
+  if (text.size() > limits::kScriptMaxBytes)
+    fail(name, "script of " + std::to_string(text.size()) + " bytes exceeds the limit of " + std::to_string(limits::kScriptMaxBytes));
+  if (text.find('\0') != std::string::npos) fail(name, "script holds a NUL byte (not a text file)");
   while (std::getline(in, raw)) {
     ++line_no;
+    if (static_cast<uint64_t>(line_no) > limits::kScriptMaxLines)
+      fail(name, "script has more than " + std::to_string(limits::kScriptMaxLines) + " lines (limit)");
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#') continue;
     const std::string where = name + ":" + std::to_string(line_no);
@@ -82,6 +89,7 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
         break;
       case Arg::Number:
         if (c.args.size() != 1 || !parse_number(c.args[0], c.number)) fail(where, c.verb + " needs one number");
+        if (std::fabs(c.number) > 1e15) fail(where, c.verb + ": " + c.args[0] + " is out of range");
         break;
       case Arg::OptNumber:
         c.number = 600;
@@ -112,7 +120,7 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
       case Arg::Brush: {
         double v[3];
         if (c.args.size() != 3 || !parse_number(c.args[0], v[0]) || !parse_number(c.args[1], v[1]) ||
-            !parse_number(c.args[2], v[2]) || v[2] <= 0)
+            !parse_number(c.args[2], v[2]) || v[2] <= 0 || std::fabs(v[0]) > 1e6 || std::fabs(v[1]) > 1e6 || v[2] > 1e6)
           fail(where, c.verb + " needs X Y R: a source pixel and a radius > 0 (pixels)");
         c.number = v[2];
         break;
@@ -126,9 +134,11 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
       }
       case Arg::Cell: {
         double a = 0, b = 0;
-        if (c.args.size() != 2 || !parse_number(c.args[0], a) || !parse_number(c.args[1], b) || a < 0 || b < 0)
-          fail(where, c.verb + (c.verb == "cell" ? " needs LAYER and STEP column (non-negative integers)"
-                                                 : " needs X and Y window coordinates (pixels, non-negative)"));
+        const bool cell = c.verb == "cell";
+        if (c.args.size() != 2 || !parse_number(c.args[0], a) || !parse_number(c.args[1], b) || a < 0 || b < 0 ||
+            a > 1e6 || b > 1e6 || (cell && (a != std::floor(a) || b != std::floor(b))))
+          fail(where, c.verb + (cell ? " needs LAYER and STEP column (non-negative integers up to 10^6)"
+                                     : " needs X and Y window coordinates (pixels, non-negative, up to 10^6)"));
         break;
       }
     }
@@ -138,11 +148,23 @@ std::vector<ScriptCommand> parse_script_text(const std::string& text, const std:
 }
 
 std::vector<ScriptCommand> parse_script(const std::string& path) {
-  std::ifstream in(path);
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) fail(path, "script not found");
+  if (std::filesystem::is_directory(st)) fail(path, "is a directory, expected a script file");
+  if (!std::filesystem::is_regular_file(st)) fail(path, "is not a regular file, expected a script file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) fail(path, "cannot read the script: " + ec.message());
+  if (size > limits::kScriptMaxBytes)
+    fail(path, "script of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(limits::kScriptMaxBytes));
+  std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open script");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_script_text(ss.str(), path);
+  if (in.bad()) fail(path, "cannot read the script");
+  auto cmds = parse_script_text(ss.str(), path);
+  if (cmds.empty()) fail(path, "script holds no commands");
+  return cmds;
 }
 
 }  // namespace focalscope::session

@@ -1,5 +1,7 @@
 #include "app/session/settings.h"
 
+#include "engine/core/json_io.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -35,16 +37,13 @@ AppSettings load_settings(const std::string& path, std::string* warning) {
   AppSettings s;
   std::error_code ec;
   if (!fs::exists(path, ec)) return s;
-  std::ifstream in(path);
-  if (!in) {
-    if (warning) *warning = path + ": cannot read settings; using defaults";
-    return s;
-  }
   json j;
   try {
-    in >> j;
-  } catch (const json::exception& e) {
-    if (warning) *warning = path + ": malformed settings (" + e.what() + "); using defaults";
+    j = read_json_object_file(path);
+  } catch (const Error& e) {
+    std::string why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);
+    if (warning) *warning = path + ": malformed settings (" + why + "); using defaults";
     return s;
   }
   if (j.contains("inputs")) s.inputs = inputs_from_json(j["inputs"]);

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dit/probe.h"
+#include "engine/models/probe.h"
 
 namespace focalscope {
 

@@ -36,7 +36,7 @@
 
 #include "engine/capture/capture_keywords.h"
 #include "engine/capture/capture_layout.h"
-#include "engine/dit/probe.h"
+#include "engine/models/probe.h"
 
 namespace focalscope {
 

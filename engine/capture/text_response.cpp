@@ -4,9 +4,9 @@
 #include <limits>
 
 #include "engine/core/error.h"
-#include "engine/dit/attention.h"
-#include "engine/dit/cpu_kernels.h"
-#include "engine/dit/layers.h"
+#include "engine/models/common/attention.h"
+#include "engine/models/common/cpu_kernels.h"
+#include "engine/models/common/layers.h"
 
 namespace focalscope {
 
@@ -72,7 +72,7 @@ void TextResponseProbe::on_cross_attn_values(BlockProbe& p) {
   at::Tensor att;  // [1 + A, L, dim]: the text attention with the prompt (row 0) and with each alternative
   const at::Tensor cq = (*ca->q)(xn);
   if (!reference_path && cpu::supported(cq)) {
-    // The model's own inference kernels (engine/dit/cpu_kernels.h): these tensors are small (tens of text rows), so
+    // The model's own inference kernels (engine/models/common/cpu_kernels.h): these tensors are small (tens of text rows), so
     // a chain of ATen ops would cost more in dispatch than in arithmetic.
     const at::Tensor q = cpu::rms_norm_rope_heads(cq, ca->norm_q->w, ca->eps, N, {}, {}, 1.0 / std::sqrt(double(hd)));
     att = at::empty({B, L, N * hd}, q.options());

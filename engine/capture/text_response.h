@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "engine/capture/capture_layout.h"
-#include "engine/dit/probe.h"
-#include "engine/dit/wan_model.h"
+#include "engine/models/probe.h"
+#include "engine/models/wan/wan_model.h"
 
 namespace focalscope {
 

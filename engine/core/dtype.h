@@ -8,7 +8,9 @@
 
 namespace focalscope {
 
-enum class DType : unsigned char { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
+// F8_E4M3 / F8_E5M2 (safetensors' fp8 names, ComfyUI's fp8 checkpoints): libtorch 1.13 has no float8 type, so their
+// bytes are handed out as uint8 tensors and decoded by engine/formats/fp8.h; keep them last so U8 maps back from kByte.
+enum class DType : unsigned char { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, F8_E4M3, F8_E5M2 };
 
 const char* dtype_name(DType d);                            // "F32", "BF16", ...
 std::size_t dtype_size(DType d);                            // bytes per element

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 
 #include <ATen/ATen.h>
 
@@ -17,13 +18,7 @@ Fixture load_fixture(const std::string& dir) {
   Fixture f;
   f.dir = dir;
   const auto cfg = fs::path(dir) / "config.json";
-  std::ifstream in(cfg);
-  if (!in) fail(cfg.string(), "cannot open");
-  try {
-    in >> f.config;
-  } catch (const std::exception& e) {
-    fail(cfg.string(), std::string("invalid JSON (") + e.what() + ")");
-  }
+  f.config = read_json_object_file(cfg.string());
   const auto io = fs::path(dir) / "io.safetensors";
   if (!fs::exists(io)) fail(io.string(), "missing");
   f.io = load_safetensors(io.string());

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 #include "engine/core/mapped_file.h"
 
 namespace focalscope {
@@ -106,6 +108,9 @@ class ZipIndex {
       cd_off = rd64(p_ + z + 48);
     }
     if (!fits(cd_off, cd_size)) bad("central directory lies outside the file (file truncated?)");
+    if (count > limits::kZipMaxEntries)
+      fail(path_, "zip archive lists " + std::to_string(count) + " entries, more than the limit of " + std::to_string(limits::kZipMaxEntries));
+    if (count > cd_size / 46) bad("the central directory of " + std::to_string(cd_size) + " bytes cannot hold " + std::to_string(count) + " entries");
     records_.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, cd_size / 46)));
     uint64_t pos = cd_off;
     const uint64_t cd_end = cd_off + cd_size;
@@ -144,13 +149,47 @@ class ZipIndex {
       // Local header: 30 bytes + its own name/extra lengths, then the data.
       if (!fits(r.local_offset, 30) || rd32(p_ + r.local_offset) != 0x04034b50u)
         bad("local header of '" + r.name + "' missing (file truncated?)");
-      r.data_offset = r.local_offset + 30 + rd16(p_ + r.local_offset + 26) + rd16(p_ + r.local_offset + 28);
+      const uint64_t local_name_len = rd16(p_ + r.local_offset + 26);
+      if (!fits(r.local_offset + 30, local_name_len) ||
+          std::memcmp(p_ + r.local_offset + 30, r.name.data(), std::min<uint64_t>(local_name_len, r.name.size())) != 0 ||
+          local_name_len != r.name.size())
+        bad("local header of '" + r.name + "' names another entry");
+      r.data_offset = r.local_offset + 30 + local_name_len + rd16(p_ + r.local_offset + 28);
       if (!fits(r.data_offset, r.comp_size))
         fail(path_, "zip entry '" + r.name + "' runs past the end of the file (file truncated?)");
+      if (r.data_offset + r.comp_size > cd_off)
+        bad("the data of '" + r.name + "' runs into the central directory");
+      // Sizes are checked here, from the directory, before anything is read or inflated.
+      if (r.method == 0) {
+        if (r.comp_size != r.size)
+          fail(path_, "zip entry '" + r.name + "' is stored (uncompressed) with inconsistent sizes " + std::to_string(r.comp_size) +
+                          " and " + std::to_string(r.size));
+      } else if (r.method == 8) {
+        // Deflate cannot expand more than ~1032:1; a larger declared size is a lie. And a small archive must not make
+        // us allocate gigabytes: the inflated size is bounded by a multiple of the archive's own size.
+        const uint64_t cap = limits::kZipMaxInflateRatio * n_ + limits::kZipInflateSlackBytes;
+        if (r.size / 1032 > r.comp_size + 1)
+          fail(path_, "zip entry '" + r.name + "' declares " + std::to_string(r.size) + " inflated bytes from " +
+                          std::to_string(r.comp_size) + " compressed ones, more than deflate can produce");
+        if (r.size > cap)
+          fail(path_, "zip entry '" + r.name + "' would inflate to " + std::to_string(r.size) + " bytes from a " + std::to_string(n_) +
+                          "-byte archive, more than the limit of " + std::to_string(cap) + " (" +
+                          std::to_string(limits::kZipMaxInflateRatio) + " x the archive + " +
+                          std::to_string(limits::kZipInflateSlackBytes >> 20) + " MiB): refused before inflating (zip bomb?)");
+      } else {
+        fail(path_, "zip entry '" + r.name + "' uses compression method " + std::to_string(r.method) +
+                        " (only stored and deflate are supported)");
+      }
+      spans_.emplace_back(r.local_offset, r.data_offset + r.comp_size);
       if (!by_name_.emplace(r.name, records_.size()).second) bad("duplicate entry '" + r.name + "'");
       records_.push_back(std::move(r));
       pos += var;
     }
+    // No two entries may share bytes (overlapping entries are a zip-bomb technique, never written by torch.save).
+    std::sort(spans_.begin(), spans_.end());
+    for (std::size_t k = 1; k < spans_.size(); ++k)
+      if (spans_[k].first < spans_[k - 1].second)
+        bad("two entries overlap (at byte " + std::to_string(spans_[k].first) + ")");
   }
 
   std::string path_;
@@ -158,6 +197,7 @@ class ZipIndex {
   uint64_t n_;
   std::vector<ZipRecord> records_;
   std::unordered_map<std::string, std::size_t> by_name_;
+  std::vector<std::pair<uint64_t, uint64_t>> spans_;  // [local header, end of data) per entry
 };
 
 // ---- pickle values -----------------------------------------------------------------------------------
@@ -225,6 +265,16 @@ std::optional<c10::ScalarType> storage_dtype(const std::string& global) {
   return it->second;
 }
 
+// The globals a state dict saved by torch.save can name (REDUCE callables and persistent-id storage types).
+bool allowed_global(const std::string& g) {
+  static const char* const fns[] = {"collections.OrderedDict", "builtins.dict", "__builtin__.dict",
+                                    "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+                                    "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"};
+  for (const char* f : fns)
+    if (g == f) return true;
+  return storage_dtype(g).has_value();
+}
+
 // A pickle virtual machine for the subset torch.save writes. No recursion anywhere: every container is kept in
 // `containers_` and emptied when the machine is destroyed, so neither deep nesting nor reference cycles built
 // through the memo can overflow the stack or leak.
@@ -248,6 +298,7 @@ class Unpickler {
     while (true) {
       if (pos_ >= n_) bad("ends without STOP (truncated)");
       op_pos_ = pos_;
+      if (++ops_ > limits::kPickleMaxOps) bad("more than " + std::to_string(limits::kPickleMaxOps) + " opcodes (limit)");
       const uint8_t op = p_[pos_++];
       switch (op) {
         case 0x80: {  // PROTO
@@ -261,7 +312,10 @@ class Unpickler {
           if (stack_.size() != 1) bad("STOP with " + std::to_string(stack_.size()) + " objects on the stack, expected 1");
           return stack_.back();
         }
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case '(':  // MARK
+          if (marks_.size() >= limits::kPickleMaxMarks) bad("more than " + std::to_string(limits::kPickleMaxMarks) + " nested MARKs (limit)");
+          marks_.push_back(stack_.size());
+          break;
         case '0': pop(); break;                           // POP
         case '1': pop_mark(); break;                      // POP_MARK
         case '2': push(top()); break;                     // DUP
@@ -368,14 +422,14 @@ class Unpickler {
         case 'c': {  // GLOBAL "module\nname\n"
           std::string module = read_line();
           std::string name = read_line();
-          push(make_global(module + "." + name));
+          push(make_global(module + "." + name, "GLOBAL"));
           break;
         }
         case 0x93: {  // STACK_GLOBAL
           Val name = pop();
           Val module = pop();
           if (name->k != K::Str || module->k != K::Str) bad("STACK_GLOBAL needs two strings");
-          push(make_global(module->s + "." + name->s));
+          push(make_global(module->s + "." + name->s, "STACK_GLOBAL"));
           break;
         }
         case 'R': {  // REDUCE
@@ -399,13 +453,35 @@ class Unpickler {
         }
         case 'h': push(memo_get(u8())); break;   // BINGET
         case 'j': push(memo_get(u32())); break;  // LONG_BINGET
-        case 'q': memo_[u8()] = top(); break;    // BINPUT
-        case 'r': memo_[u32()] = top(); break;   // LONG_BINPUT
-        case 0x94: {                             // MEMOIZE
-          const uint32_t idx = static_cast<uint32_t>(memo_.size());
-          memo_[idx] = top();
-          break;
+        case 'q': memo_put(u8()); break;    // BINPUT
+        case 'r': memo_put(u32()); break;   // LONG_BINPUT
+        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
+        case 'i': {  // INST "module\nname\n": builds an instance of any class
+          std::string module = read_line();
+          std::string name = read_line();
+          make_global(module + "." + name, "INST");  // refuses anything not allowed, by name
+          bad("INST of '" + module + "." + name + "' is not used by state dicts and is refused");
         }
+        case 'o': {  // OBJ: MARK cls args... -> cls(*args)
+          if (marks_.empty() || stack_.size() <= marks_.back()) bad("OBJ without a class");
+          const Val& cls = stack_[marks_.back()];
+          bad(std::string("OBJ (object construction) of ") + (cls->k == K::Global ? "'" + cls->s + "'" : std::string("a ") + kind_name(cls->k)) +
+              " is not used by state dicts and is refused");
+        }
+        case 0x81: case 0x92: {  // NEWOBJ cls args / NEWOBJ_EX cls args kwargs -> cls.__new__(cls, ...)
+          const std::size_t back = op == 0x81 ? 2 : 3;
+          std::string what = "a value";
+          if (stack_.size() >= back) {
+            const Val& cls = stack_[stack_.size() - back];
+            what = cls->k == K::Global ? "'" + cls->s + "'" : std::string("a ") + kind_name(cls->k);
+          }
+          bad(std::string(op == 0x81 ? "NEWOBJ" : "NEWOBJ_EX") + " (object construction) of " + what +
+              " is not used by state dicts and is refused");
+        }
+        case 0x82: case 0x83: case 0x84:  // EXT1/2/4: globals from the copyreg extension registry
+          bad("EXT opcodes (copyreg extension registry globals) are refused");
+        case 'P':  // PERSID (text persistent id)
+          bad("text PERSID is not used by torch.save and is refused");
         default: {
           char buf[8];
           std::snprintf(buf, sizeof buf, "0x%02x", op);
@@ -479,7 +555,16 @@ class Unpickler {
   }
 
   // -- stack
-  void push(Val v) { stack_.push_back(std::move(v)); }
+  void push(Val v) {
+    if (stack_.size() >= limits::kPickleMaxStack) bad("stack deeper than " + std::to_string(limits::kPickleMaxStack) + " values (limit)");
+    stack_.push_back(std::move(v));
+  }
+  void memo_put(uint64_t idx) {
+    if (idx > limits::kPickleMaxMemoIndex) bad("memo index " + std::to_string(idx) + " beyond the limit of " + std::to_string(limits::kPickleMaxMemoIndex));
+    if (memo_.size() >= limits::kPickleMaxMemo && !memo_.count(static_cast<uint32_t>(idx)))
+      bad("more than " + std::to_string(limits::kPickleMaxMemo) + " memo entries (limit)");
+    memo_[static_cast<uint32_t>(idx)] = top();
+  }
   std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
   Val pop() {
     if (stack_.size() <= floor()) bad("stack underflow");
@@ -507,17 +592,19 @@ class Unpickler {
   }
 
   // -- values
-  static Val make(K k) {
+  Val make(K k) {
+    if (++objects_ > limits::kPickleMaxObjects)
+      bad("builds more than " + std::to_string(limits::kPickleMaxObjects) + " objects (limit; a state dict needs far fewer)");
     auto v = std::make_shared<Obj>();
     v->k = k;
     return v;
   }
-  static Val make_bool(bool b) {
+  Val make_bool(bool b) {
     auto v = make(K::Bool);
     v->b = b;
     return v;
   }
-  static Val make_int(int64_t i) {
+  Val make_int(int64_t i) {
     auto v = make(K::Int);
     v->i = i;
     return v;
@@ -529,7 +616,14 @@ class Unpickler {
     pos_ += len;
     return v;
   }
-  static Val make_global(std::string name) {
+  // Only the classes and functions a state dict needs can even be named; anything else (os.system, builtins.eval,
+  // subprocess.Popen, ...) is refused here, by name, and so can never be called.
+  Val make_global(std::string name, const char* opcode) {
+    if (!allowed_global(name) && name.rfind("torch.", 0) == 0 && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0)
+      bad("unsupported storage type '" + name + "'");
+    if (!allowed_global(name))
+      bad("refuses the global '" + name + "' (" + opcode + "): a state dict needs only collections.OrderedDict, "
+          "torch._utils._rebuild_tensor* / _rebuild_parameter* and torch.*Storage; nothing was executed");
     auto v = make(K::Global);
     v->s = std::move(name);
     return v;
@@ -587,6 +681,8 @@ class Unpickler {
     if (a[1]->k != K::Int || a[1]->i < 0) bad("_rebuild_tensor: storage offset is not a non-negative integer");
     if (!is_int_tuple(a[2]) || !is_int_tuple(a[3])) bad("_rebuild_tensor: size/stride are not tuples of integers");
     if (a[2]->items.size() != a[3]->items.size()) bad("_rebuild_tensor: size and stride have different lengths");
+    if (a[2]->items.size() > static_cast<std::size_t>(limits::kTensorMaxRank))
+      bad("_rebuild_tensor: " + std::to_string(a[2]->items.size()) + " dimensions, more than the limit of " + std::to_string(limits::kTensorMaxRank));
     auto t = std::make_shared<TensorRef>();
     t->storage = a[0]->storage;
     t->offset = a[1]->i;
@@ -640,6 +736,7 @@ class Unpickler {
   std::unordered_map<uint32_t, Val> memo_;
   std::vector<Val> containers_;
   std::unordered_map<std::string, std::shared_ptr<StorageRef>> storages_;
+  uint64_t ops_ = 0, objects_ = 0;
 };
 
 bool ends_with(const std::string& s, const std::string& suf) {
@@ -656,7 +753,9 @@ class PthReader {
  public:
   explicit PthReader(const std::string& path) : path_(path), map_(std::make_shared<MappedFile>(path)) {}
 
-  TensorSet read() {
+  // entry: "" = the top-level object is the state dict; else the state dict is the top-level dict's value under
+  // `entry` (its other values are parsed, bounded and then ignored); `optional` accepts a flat state dict too.
+  TensorSet read(const std::string& entry = "", bool optional = false) {
     const uint8_t* p = map_->data();
     const uint64_t n = map_->size();
     if (n == 0) fail(path_, "empty file, not a PyTorch checkpoint");
@@ -690,11 +789,30 @@ class PthReader {
       if (order != "little") fail(path_, "byteorder '" + order + "' is not supported (only little-endian checkpoints)");
     }
 
+    if (pkl->size > limits::kPickleMaxBytes)
+      fail(path_, pkl->name + " is " + std::to_string(pkl->size) + " bytes, more than the limit of " +
+                      std::to_string(limits::kPickleMaxBytes) + " for a state dict's pickle");
     auto pkl_bytes = record_bytes(*pkl);
     Unpickler up(path_ + ": " + pkl->name, static_cast<const uint8_t*>(pkl_bytes.first.get()), pkl_bytes.second);
     Val root = up.load();
     if (root->k != K::Dict)
       fail(path_, std::string("data.pkl holds a ") + kind_name(root->k) + ", not a state dict (dict of tensors)");
+    if (!entry.empty()) {
+      Val inner;
+      for (const auto& [key, value] : root->dict)
+        if (key->k == K::Str && key->s == entry) inner = value;
+      if (inner) {
+        if (inner->k != K::Dict)
+          fail(path_, "entry '" + entry + "' is a " + kind_name(inner->k) + ", not a state dict (dict of tensors)");
+        root = inner;
+      } else if (!optional) {
+        std::string keys;
+        for (const auto& kv : root->dict)
+          if (kv.first->k == K::Str && keys.size() < 200) keys += (keys.empty() ? "'" : ", '") + kv.first->s + "'";
+        fail(path_, "has no '" + entry + "' entry holding the state dict (top-level keys: " +
+                        (keys.empty() ? std::string("none") : keys) + ")");
+      }
+    }
 
     TensorSet set;
     set.origin = path_;
@@ -737,10 +855,11 @@ class PthReader {
     if (!r) fail(path_, "tensor '" + tensor_name + "': storage record '" + rec_name + "' is missing");
     const std::size_t esize = c10::elementSize(s.dtype);
     if (static_cast<uint64_t>(s.numel) > std::numeric_limits<uint64_t>::max() / esize ||
-        static_cast<uint64_t>(s.numel) * esize > r->size)
+        static_cast<uint64_t>(s.numel) * esize != r->size)
       fail(path_, "tensor '" + tensor_name + "': storage record '" + rec_name + "' has " + std::to_string(r->size) +
                       " bytes, but its " + std::to_string(s.numel) + " x " + c10::toString(s.dtype) + " storage needs " +
-                      std::to_string(static_cast<uint64_t>(s.numel) * esize));
+                      std::to_string(static_cast<uint64_t>(s.numel) * esize) +
+                      (static_cast<uint64_t>(s.numel) * esize < r->size ? " (data of another dtype than declared?)" : ""));
     auto opts = at::TensorOptions().dtype(s.dtype).device(at::kCPU);
     at::Tensor base;
     auto bytes = record_bytes(*r);
@@ -797,9 +916,11 @@ class PthReader {
 
 }  // namespace
 
-TensorSet load_pth(const std::string& path) {
+TensorSet load_pth(const std::string& path) { return load_pth_entry(path, ""); }
+
+TensorSet load_pth_entry(const std::string& path, const std::string& entry, bool optional) {
   try {
-    return PthReader(path).read();
+    return PthReader(path).read(entry, optional);
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {

@@ -29,5 +29,10 @@ namespace focalscope {
 // unsupported pickle opcode / global / storage type, missing storage record, record smaller than the tensor
 // needs, tensor extent outside its storage, and a top-level object that is not a dict of str -> tensor.
 TensorSet load_pth(const std::string& path);
+// A checkpoint whose top-level dict holds the state dict under `entry` (HunyuanVideo's {"module": ...}, a
+// {"state_dict": ...} wrapper); its other entries are parsed with the same limits and refusals, then ignored. With
+// `optional`, a file whose top level is itself the state dict is read as load_pth does. An absent entry is an error
+// listing the top-level keys.
+TensorSet load_pth_entry(const std::string& path, const std::string& entry, bool optional = false);
 
 }  // namespace focalscope

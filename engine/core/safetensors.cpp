@@ -13,9 +13,19 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
+#include "engine/core/limits.h"
 #include "engine/core/mapped_file.h"
 
 namespace focalscope {
+
+namespace {
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+}  // namespace
 
 int64_t TensorEntry::numel() const {
   int64_t n = 1;
@@ -36,40 +46,57 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | f->map_->data()[i];
   if (hlen > fsize - 8)
     fail(path, "header length " + std::to_string(hlen) + " exceeds the file size " + std::to_string(fsize) + " (truncated or not safetensors)");
+  if (hlen > limits::kSafetensorsMaxHeaderBytes)
+    fail(path, "header length " + std::to_string(hlen) + " exceeds the limit of " + std::to_string(limits::kSafetensorsMaxHeaderBytes) + " bytes");
+  if (hlen < 2) fail(path, "header of " + std::to_string(hlen) + " bytes cannot hold a JSON object (not safetensors)");
   const char* hbeg = reinterpret_cast<const char*>(f->map_->data() + 8);
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(hbeg, hbeg + hlen);
-  } catch (const std::exception& e) {
-    fail(path, std::string("header is not valid JSON (") + e.what() + ")");
-  }
-  if (!header.is_object()) fail(path, "header is not a JSON object");
+  JsonReadOptions jo;
+  jo.subject = "header";
+  jo.max_bytes = limits::kSafetensorsMaxHeaderBytes;
+  jo.max_depth = 4;  // {name: {"shape": [..]}} and {"__metadata__": {..}}
+  // Duplicate tensor names are refused here (the JSON library would keep the last one silently).
+  const nlohmann::json header = parse_json_text(std::string_view(hbeg, hlen), path, jo);
+  if (!header.is_object()) fail(path, "header is not a JSON object (it is " + json_kind(header) + ")");
+  if (header.size() > limits::kTensorMaxCount + 1)
+    fail(path, "header lists " + std::to_string(header.size()) + " tensors, more than the limit of " + std::to_string(limits::kTensorMaxCount));
   const uint64_t data_size = fsize - 8 - hlen;
   f->data_ = f->map_->data() + 8 + hlen;
 
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") {
-      if (!it->is_object()) fail(path, "__metadata__ is not an object");
+      if (!it->is_object()) fail(path, "__metadata__ is not an object (it is " + json_kind(*it) + ")");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) fail(path, "__metadata__ value '" + m.key() + "' is not a string");
+        if (!m->is_string()) fail(path, "__metadata__ value '" + m.key() + "' is not a string (it is " + json_kind(*m) + ")");
         f->metadata_[m.key()] = m->get<std::string>();
       }
       continue;
     }
+    if (name.empty()) fail(path, "a tensor has an empty name");
+    if (name.size() > limits::kTensorMaxNameBytes)
+      fail(path, "a tensor name of " + std::to_string(name.size()) + " bytes exceeds the limit of " + std::to_string(limits::kTensorMaxNameBytes));
     const std::string where = path + ": tensor '" + name + "'";
     const auto& v = *it;
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+    if (!v.is_object()) fail(where, "entry is " + json_kind(v) + ", expected an object with dtype, shape and data_offsets");
+    for (auto k = v.begin(); k != v.end(); ++k)
+      if (k.key() != "dtype" && k.key() != "shape" && k.key() != "data_offsets")
+        fail(where, "unexpected field '" + k.key() + "' (a tensor entry has dtype, shape and data_offsets)");
+    if (!v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
       fail(where, "entry needs dtype, shape and data_offsets");
-    if (!v["dtype"].is_string()) fail(where, "dtype is not a string");
+    if (!v["dtype"].is_string()) fail(where, "dtype is " + json_kind(v["dtype"]) + ", not a string");
     TensorEntry e;
     e.name = name;
     auto dt = parse_dtype(v["dtype"].get<std::string>());
     if (!dt) fail(where, "unknown dtype '" + v["dtype"].get<std::string>() + "'");
     e.dtype = *dt;
-    if (!v["shape"].is_array()) fail(where, "shape is not an array");
+    if (!v["shape"].is_array()) fail(where, "shape is " + json_kind(v["shape"]) + ", not an array");
+    if (v["shape"].size() > static_cast<std::size_t>(limits::kTensorMaxRank))
+      fail(where, "shape has " + std::to_string(v["shape"].size()) + " dimensions, more than the limit of " + std::to_string(limits::kTensorMaxRank));
     for (const auto& s : v["shape"]) {
-      if (!s.is_number_integer() || s.get<int64_t>() < 0) fail(where, "shape has a non-integer or negative dimension");
+      if (!s.is_number_integer()) fail(where, "shape has a non-integer dimension (" + json_detail::one_line(s.dump(), 40) + ")");
+      if (!s.is_number_unsigned() && s.get<int64_t>() < 0) fail(where, "shape has a negative dimension (" + s.dump() + ")");
+      if (s.is_number_unsigned() && s.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        fail(where, "shape has a dimension beyond 2^63 (" + s.dump() + ")");
       e.shape.push_back(s.get<int64_t>());
     }
     const auto& off = v["data_offsets"];
@@ -81,29 +108,39 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (e.end > data_size)
       fail(where, "data_offsets [" + std::to_string(e.begin) + "," + std::to_string(e.end) + ") run past the data section of " +
                       std::to_string(data_size) + " bytes (file truncated?)");
-    // numel * size, guarding against overflow of absurd shapes
-    long double expect = static_cast<long double>(dtype_size(e.dtype));
-    for (auto s : e.shape) expect *= static_cast<long double>(s);
-    if (expect != static_cast<long double>(e.end - e.begin))
-      fail(where, "shape " + std::string("[") + [&] {
-        std::string s;
-        for (size_t i = 0; i < e.shape.size(); ++i) s += (i ? "," : "") + std::to_string(e.shape[i]);
-        return s;
-      }() + "] x " + dtype_name(e.dtype) + " needs " + std::to_string(static_cast<unsigned long long>(expect)) +
-               " bytes but data_offsets span " + std::to_string(e.end - e.begin));
+    // numel * size with exact overflow checks: a product beyond 2^64 can never match a span inside the file.
+    unsigned __int128 expect = dtype_size(e.dtype);
+    bool huge = false;
+    for (auto s : e.shape) {
+      expect *= static_cast<unsigned __int128>(s);
+      if (expect > (static_cast<unsigned __int128>(1) << 64)) huge = true, expect = static_cast<unsigned __int128>(1) << 64;
+    }
+    if (expect == 0) huge = false;
+    if (huge || expect != static_cast<unsigned __int128>(e.end - e.begin))
+      fail(where, "shape " + shape_text(e.shape) + " x " + dtype_name(e.dtype) + " needs " +
+                      (huge ? std::string("more than 2^64") : std::to_string(static_cast<unsigned long long>(expect))) +
+                      " bytes but data_offsets span " + std::to_string(e.end - e.begin));
     f->entries_.push_back(std::move(e));
   }
   std::sort(f->entries_.begin(), f->entries_.end(),
             [](const TensorEntry& a, const TensorEntry& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
-  // Compare each non-empty span with the furthest-reaching earlier one (not just its neighbour: an empty
-  // tensor sorted in between must not hide an overlap).
+  // The non-empty spans must tile the data section exactly: no overlap (compared with the furthest-reaching earlier
+  // span, so an empty tensor sorted in between cannot hide one), no unexplained hole, no trailing bytes.
   const TensorEntry* reach = nullptr;
+  uint64_t covered = 0;
   for (const auto& b : f->entries_) {
     if (b.end == b.begin) continue;
     if (reach && b.begin < reach->end)
       fail(path + ": tensor '" + b.name + "'", "data overlaps tensor '" + reach->name + "'");
+    if (b.begin != covered)
+      fail(path + ": tensor '" + b.name + "'", "data starts at byte " + std::to_string(b.begin) + " of the data section, leaving " +
+                                                   std::to_string(b.begin - covered) + " unexplained bytes before it (a hole)");
+    covered = b.end;
     if (!reach || b.end > reach->end) reach = &b;
   }
+  if (covered != data_size)
+    fail(path, "the data section has " + std::to_string(data_size - covered) + " trailing bytes after the last tensor's data (" +
+                   std::to_string(data_size) + " bytes, tensors cover " + std::to_string(covered) + ")");
   for (size_t i = 0; i < f->entries_.size(); ++i) f->index_[f->entries_[i].name] = i;
   return f;
 }

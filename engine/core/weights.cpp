@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 
 namespace focalscope {
@@ -61,14 +62,7 @@ TensorSet load_safetensors(const std::string& path) {
 }
 
 TensorSet load_sharded_safetensors(const std::string& index_path) {
-  std::ifstream in(index_path);
-  if (!in) fail(index_path, "cannot open the shard index");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    fail(index_path, std::string("shard index is not valid JSON (") + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(index_path);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_path, "shard index has no \"weight_map\" object");
   const auto dir = std::filesystem::path(index_path).parent_path();
@@ -124,6 +118,13 @@ bool WeightLoader::has(const std::string& name) const { return set_.has(name); }
 std::vector<int64_t> WeightLoader::shape_of(const std::string& name) const {
   if (!set_.has(name)) fail(set_.origin, what_ + " tensor '" + name + "' is missing");
   return set_.get(name).sizes().vec();
+}
+
+int64_t WeightLoader::dim_of(const std::string& name, std::size_t d) const {
+  const std::vector<int64_t> s = shape_of(name);
+  if (d >= s.size())
+    fail(where(name), what_ + " tensor '" + name + "' has shape " + shape_str(s) + ": expected at least " + std::to_string(d + 1) + " dimensions");
+  return s[d];
 }
 
 at::Tensor WeightLoader::take_raw(const std::string& name, const std::vector<int64_t>& shape) {

@@ -59,6 +59,8 @@ class WeightLoader {
   bool has(const std::string& name) const;
   // Shape of a tensor without claiming it (for reading dimensions off the checkpoint).
   std::vector<int64_t> shape_of(const std::string& name) const;
+  // Size of dimension `d` of a tensor; throws Error naming the file and tensor when it has fewer dimensions.
+  int64_t dim_of(const std::string& name, std::size_t d) const;
 
   void ignore(const std::string& name);            // an expected tensor we do not use
   void ignore_prefix(const std::string& prefix);   // e.g. "textual." (CLIP text tower)

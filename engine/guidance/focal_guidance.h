@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dit/probe.h"
+#include "engine/models/probe.h"
 #include "engine/guidance/guidance_config.h"
 
 namespace focalscope {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 
 namespace focalscope {
 
@@ -151,22 +152,14 @@ GuidanceConfig GuidanceConfig::from_json(const nlohmann::json& j, const std::str
       g.dyncfg.kappa = d.value("kappa", g.dyncfg.kappa);
     }
   } catch (const nlohmann::json::exception& e) {
-    fail(where, std::string("bad value: ") + e.what());
+    fail(where, std::string("bad value: ") + scrub_library_tags(e.what()));
   }
   g.validate(where);
   return g;
 }
 
 GuidanceConfig GuidanceConfig::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(path, "cannot open guidance config");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    fail(path, std::string("invalid JSON (") + e.what() + ")");
-  }
-  return from_json(j, path);
+  return from_json(read_json_object_file(path), path);  // size / depth limits, one line naming the file
 }
 
 

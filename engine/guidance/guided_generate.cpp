@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/core/error.h"
 #include "engine/pipeline/model_bundle.h"
 
 namespace focalscope {
@@ -26,6 +27,13 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
     if (!out.run.cancelled) out.noops = guidance_noops(g, FsgPlan{{}, {KeywordAnchor{}}}, out.stats);
     return out;
   }
+  // FSG / AC read the image branch: visual anchors are img_emb(CLIP patch tokens) projected by each layer's
+  // cross_attn.v_img (Eq. 7-8, 13). A Wan2.2 I2V-A14B expert has neither, with or without a CLIP file.
+  if ((g.fsg || g.ac) && (!m.dit.cfg.has_image_branch() || (m.dit_high && !m.dit_high->cfg.has_image_branch())))
+    fail("focal guidance", std::string("FSG / the Attention Cache need the DiT's CLIP image branch (img_emb, cross_attn.v_img) for ") +
+                               "their visual anchors; this model has none (a Wan2.2 I2V-A14B expert" +
+                               (m.has_clip ? "; the --clip tower gives keyword maps but nothing projects its anchors" : ", run without --clip") +
+                               "): run without --fsg / --ac (dynamic CFG and the analyses work)");
   std::unique_ptr<FocalGuidance> fg;
   ProbeChain chain;
   RunHooks h = hooks;

@@ -10,7 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
-#include "engine/dit/conditioning.h"
+#include "engine/models/wan/conditioning.h"
 #include "engine/sched/scheduler.h"
 
 namespace focalscope {
@@ -40,13 +40,27 @@ RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req) {
   p.solver = req.solver.empty() ? d.solver : req.solver;
   p.negative_prompt = req.negative_prompt.empty() ? d.negative_prompt : req.negative_prompt;
   p.fps = d.fps;
-  if (p.steps < 1 || p.steps > 1000) fail("--steps", std::to_string(p.steps) + " is outside [1, 1000]");
-  if (!(p.shift > 0 && p.shift <= 100)) fail("--shift", "must be in (0, 100]");
-  if (!(p.guide_scale >= 0 && p.guide_scale <= 50)) fail("--cfg", "guidance scale must be in [0, 50]");
+  // A value the user did not type is named after where it came from: the model's manifest (sampling.*).
+  const std::string manifest = m.layout.format == "focalscope" ? m.layout.dir + "/focalscope.json: sampling." : "model default ";
+  auto src = [&](bool given, const char* flag, const char* key) { return given ? std::string(flag) : manifest + key; };
+  if (p.steps < 1 || p.steps > 1000) fail(src(req.steps > 0, "--steps", "steps"), std::to_string(p.steps) + " is outside [1, 1000]");
+  if (!(p.shift > 0 && p.shift <= 100)) fail(src(req.shift > 0, "--shift", "shift"), "must be in (0, 100]");
+  if (!(p.guide_scale >= 0 && p.guide_scale <= 50)) fail(src(req.guide_scale >= 0, "--cfg", "guide_scale"), "guidance scale must be in [0, 50]");
+  // Two experts (wan/image2video.py): a single scale applies to both experts, a pair (low, high) to each.
+  p.guide_scale_high = p.guide_scale;
+  p.boundary_timestep = -1;
+  if (m.two_experts()) {
+    p.guide_scale_high = req.guide_scale_high >= 0 ? req.guide_scale_high : req.guide_scale >= 0 ? req.guide_scale : d.guide_scale_high;
+    if (!(p.guide_scale_high >= 0 && p.guide_scale_high <= 50))
+      fail(src(req.guide_scale_high >= 0 || req.guide_scale >= 0, "--cfg-high", "guide_scale_high"), "guidance scale must be in [0, 50]");
+    p.boundary_timestep = m.boundary_timestep();
+  } else if (req.guide_scale_high >= 0) {
+    fail("--cfg-high", "is the high-noise expert's scale of a two-expert model (Wan2.2 I2V-A14B); this model has one DiT");
+  }
   const int ts = m.vae.cfg.temporal_stride();
   if (p.frames < 1 || (p.frames - 1) % ts != 0 || p.frames > 1 + ts * 256)
-    fail("--frames", std::to_string(p.frames) + " is not 1 + " + std::to_string(ts) + "k (k <= 256)");
-  if (p.max_area < 64 || p.max_area > 4096LL * 4096) fail("max_area", "out of range");
+    fail(src(req.frames > 0, "--frames", "frames"), std::to_string(p.frames) + " is not 1 + " + std::to_string(ts) + "k (k <= 256)");
+  if (p.max_area < 64 || p.max_area > 4096LL * 4096) fail(src(req.max_area > 0, "--max-area", "max_area"), "out of range");
   if (!req.image.defined() || req.image.dim() != 3 || req.image.size(0) != 3 || req.image.size(1) < 8 || req.image.size(2) < 8)
     fail("image", "expected an RGB image of at least 8x8 pixels");
   const int vs = m.vae.cfg.spatial_stride();
@@ -119,16 +133,19 @@ at::Tensor edit_latent_mask(const ModelBundle& m, const RunParams& P, const KvLo
 GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const RunHooks& hooks) {
   c10::InferenceMode guard;
   if (!req.allow_empty_prompt) validate_prompt(req.prompt, "prompt");
+  check_prompt_text(req.prompt, "prompt");
   GenerateResult r;
   r.params = resolve_params(m, req);
   const RunParams& P = r.params;
+  // The negative prompt is named as what it is (the flag, or the model's default), never as "prompt".
+  check_prompt_text(P.negative_prompt, req.negative_prompt.empty() ? "the model's default negative prompt" : "--negative");
   if (!at::isfinite(req.image).all().item<bool>()) fail("image", "contains NaN or Inf");
   const c10::Device dev = m.options.device;
   auto stage = [&](const char* s) { if (hooks.on_stage) hooks.on_stage(s); };
 
   auto t0 = Clock::now();
   stage("encode text");
-  const bool use_cfg = P.guide_scale != 1.0;
+  const bool use_cfg = P.guide_scale != 1.0 || (m.two_experts() && P.guide_scale_high != 1.0);
   at::Tensor ctx = encode_prompt(m, req.prompt);
   std::vector<at::Tensor> ctxs{m.dit.pad_context(ctx.to(at::kFloat))};
   if (use_cfg) ctxs.push_back(m.dit.pad_context(encode_prompt(m, P.negative_prompt).to(at::kFloat)));
@@ -138,7 +155,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   stage("encode image");
   at::Tensor image = req.image.to(dev, at::kFloat);
   at::Tensor clip_fea;
-  if (m.dit.cfg.is_i2v()) {
+  if (m.dit.cfg.has_image_branch()) {
     clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(image), m.clip_blocks) : m.clip.clip_fea(image);
     clip_fea = clip_fea.to(at::kFloat);
     r.clip_fea = clip_fea;
@@ -152,6 +169,13 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), lat}, 1);
   }
   CrossContext cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
+  // Two experts: each has its own text embedding and cross-attention projections, so its own per-run context.
+  CrossContext cross_high;
+  if (m.two_experts()) {
+    if (hooks.edit_cross) fail("two-expert model", "layer-wise text interventions (ablate) are not supported on Wan2.2 I2V-A14B yet");
+    if (req.kvlock.config.editing()) fail("two-expert model", "KV-Lock editing is not supported on Wan2.2 I2V-A14B yet");
+    cross_high = m.dit_high->precompute_cross(context.to(dev), at::Tensor());
+  }
   if (hooks.edit_cross) hooks.edit_cross(cross);
   r.seconds_encode = since(t0);
   if (hooks.on_conditioned) {
@@ -265,6 +289,16 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     in.y = yB;
     in.clip_fea = clip_fea;
     opt.step = i;
+    // Wan2.2 (image2video.py _prepare_model_for_timestep): t >= boundary -> the high-noise expert and guide_scale[1].
+    const bool high = m.high_noise_step(timesteps[i]);
+    const WanModel& dit = high ? *m.dit_high : m.dit;
+    const double guide = high ? P.guide_scale_high : P.guide_scale;
+    if (m.two_experts()) {
+      opt.expert = high ? 1 : 0;
+      opt.cross = high ? &cross_high : &cross;
+      r.step_expert.push_back(opt.expert);
+    }
+    r.step_guide_scale.push_back(guide);
     const double sigma2_prev = hallucination && hallucination->trace().steps() > 0 ? hallucination->trace().curve().back()
                                                                                    : std::numeric_limits<double>::quiet_NaN();
     ProbeChain chain;
@@ -298,7 +332,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
       }
       r.kvlock.push_back(ks);
     }
-    at::Tensor out = m.dit.forward(in, opt);
+    at::Tensor out = dit.forward(in, opt);
     opt.listener = hooks.listener;
     if (src.cache) src.cache->idle();
     at::Tensor v;
@@ -311,7 +345,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
       v = cfg_zero_star_combine(out[1], out[0], st.omega, dc.sstar, &st.sstar);
       r.dyncfg.push_back(st);
     } else {
-      v = use_cfg ? cfg_combine(out[1], out[0], P.guide_scale) : out[0];
+      v = use_cfg ? cfg_combine(out[1], out[0], guide) : out[0];
     }
     latent = sched->step(v, timesteps[i], latent);
     if (hallucination) hallucination->add(sched->last_step().x0_pred);

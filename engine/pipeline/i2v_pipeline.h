@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dit/probe.h"
+#include "engine/models/probe.h"
 #include "engine/pipeline/hallucination.h"
 #include "engine/pipeline/kv_lock.h"
 #include "engine/pipeline/kv_lock_config.h"
@@ -36,7 +36,8 @@ struct GenerateRequest {
   int64_t seed = 0;
   int steps = -1;                   // <= 0: model default (likewise below)
   double shift = -1;
-  double guide_scale = -1;
+  double guide_scale = -1;          // two experts (Wan2.2): both experts' scale unless guide_scale_high is given
+  double guide_scale_high = -1;     // two experts: the high-noise expert's scale (< 0: guide_scale, else the default)
   int frames = -1;                  // pixel frames, 1 + 4k
   long long max_area = -1;
   std::string solver;               // "" -> default
@@ -56,6 +57,10 @@ struct GenerateRequest {
 struct RunParams {
   int steps, frames, fps;
   double shift, guide_scale;
+  // Two experts (Wan2.2 I2V-A14B): guide_scale is the low-noise expert's, guide_scale_high the high-noise one's;
+  // steps with timestep >= boundary_timestep run the high-noise expert. One DiT: guide_scale_high = guide_scale, -1.
+  double guide_scale_high = 0;
+  double boundary_timestep = -1;
   long long max_area;
   std::string solver, negative_prompt;
   int64_t lat_f, lat_h, lat_w;      // latent grid
@@ -99,6 +104,10 @@ struct GenerateResult {
   bool cancelled = false;
   double seconds_encode = 0, seconds_sample = 0, seconds_decode = 0;
   HallucinationTrace hallucination;  // per step (the steps run so far when cancelled); window 0 when off
+  // Per step run: which expert ran it (1 = high-noise, 0 = low-noise; empty for a one-DiT model) and the guidance
+  // scale it used (filled for every model).
+  std::vector<int> step_expert;
+  std::vector<double> step_guide_scale;
   // Dynamic CFG: what each step did, and the resolved omega0 / tau / scheduled steps (empty / 0 when off).
   std::vector<DynCfgStep> dyncfg;
   double dyncfg_omega0 = 0, dyncfg_tau = 0;

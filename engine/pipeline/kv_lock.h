@@ -7,7 +7,7 @@
 #include <array>
 #include <vector>
 
-#include "engine/dit/probe.h"
+#include "engine/models/probe.h"
 
 namespace focalscope {
 

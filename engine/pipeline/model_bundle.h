@@ -17,7 +17,8 @@
 
 #include "engine/clip/clip_text.h"
 #include "engine/clip/clip_vision.h"
-#include "engine/dit/wan_model.h"
+#include "engine/formats/lora.h"
+#include "engine/models/wan/wan_model.h"
 #include "engine/text/tokenizer.h"
 #include "engine/text/umt5.h"
 #include "engine/vae/wan_vae.h"
@@ -34,6 +35,12 @@ struct SamplingDefaults {
   long long max_area = 480 * 832;  // pixel area the latent size is derived from (keeps the image's aspect)
   int fps = 16;
   std::string negative_prompt;    // used when the request's negative prompt is empty
+  // Wan2.2 I2V-A14B (two experts, wan/configs/wan_i2v_A14B.py): steps with timestep >= boundary * num_train_timesteps
+  // run the high-noise expert with guide_scale_high, the others the low-noise expert with guide_scale
+  // (sample_guide_scale = (low, high)). boundary 0 = one DiT (guide_scale_high unused); written to JSON only when set.
+  double boundary = 0;
+  double guide_scale_high = -1;
+  int num_train_timesteps = 1000;
   nlohmann::json to_json() const;
   static SamplingDefaults from_json(const nlohmann::json& j, const std::string& where);
 };
@@ -44,23 +51,47 @@ struct LoadOptions {
   c10::ScalarType text_dtype = c10::ScalarType::Float;
   c10::ScalarType clip_dtype = c10::ScalarType::Float;
   bool check = true;  // run check_bundle after loading (off only for code that swaps a component afterwards)
+  // Issue 27: LoRAs merged into the DiT at load (float32, in order; engine/formats/lora.h), and the DiT's head count
+  // when the checkpoint cannot say it (single files store no config; 0 = diffusers config or dim / 128).
+  std::vector<formats::LoraSpec> loras;
+  int dit_heads = 0;
 };
 
 // What a model directory holds, found without loading any weights (for `info` and clear errors).
 struct ModelLayout {
   std::string dir;
-  std::string format;    // "wan-official" | "focalscope"
+  std::string format;    // "wan-official" | "focalscope" | "components" (any layout, found from content: engine/formats)
+                         // | "wan2.2-i2v-a14b" (high_noise_model/ + low_noise_model/, no CLIP unless one is given)
   std::string variant;   // e.g. "Wan2.1-I2V (dim 5120, 40 layers)" / the manifest's name
   std::string dit_config, dit_weights, t5_weights, clip_weights, vae_weights, tokenizer;  // resolved paths
   std::string clip_prefix;  // "visual." in the official CLIP file
   nlohmann::json manifest;  // focalscope.json (format "focalscope")
+  std::string dit_diffusers_config;  // "components": diffusers transformer/config.json when present
+  std::vector<std::string> reasons;  // "components": how each file was found
+  // "wan2.2-i2v-a14b": dit_weights / dit_config are the low-noise expert's, these the high-noise expert's.
+  // clip_weights is empty unless a CLIP was given (--clip FILE: FSG's keyword selection and anchors need one).
+  std::string dit_high_weights, dit_high_config;
 };
 // Throws Error naming the directory and every missing file when the layout is incomplete.
+// A folder without focalscope.json or the official file names is searched by content (engine/formats/model_set.h:
+// diffusers pipeline folder, ComfyUI models folder, any folder holding the four components).
 ModelLayout detect_model_layout(const std::string& dir);
+// Explicit component files (--dit --t5 --clip --vae [--tokenizer]), each checked to hold its component.
+ModelLayout layout_from_files(const std::string& dit, const std::string& t5, const std::string& clip, const std::string& vae,
+                              const std::string& tokenizer);
 
 struct ModelBundle {
   ModelLayout layout;
-  WanModel dit;
+  WanModel dit;  // the one DiT; for Wan2.2 I2V-A14B the low-noise expert (the late, detail steps)
+  // Wan2.2 I2V-A14B: the high-noise expert (steps with t >= boundary_timestep()); null for a one-DiT model, so every
+  // single-DiT code path is unchanged. The sampler picks per step (expert_for); analysis that takes one DiT sees `dit`.
+  std::shared_ptr<WanModel> dit_high;
+  bool has_clip = true;  // false: no CLIP image encoder loaded (Wan2.2 without --clip); `clip` is then empty
+  bool two_experts() const { return dit_high != nullptr; }
+  // boundary * num_train_timesteps (upstream compares the integer timestep with it: t >= 900); -1 with one DiT.
+  double boundary_timestep() const { return two_experts() ? defaults.boundary * defaults.num_train_timesteps : -1; }
+  bool high_noise_step(int64_t timestep) const { return two_experts() && double(timestep) >= boundary_timestep(); }
+  const WanModel& expert_for(int64_t timestep) const { return high_noise_step(timestep) ? *dit_high : dit; }
   UMT5Encoder t5;
   std::shared_ptr<WanTokenizer> tokenizer;
   int text_len = 512;  // tokenizer seq_len (= dit.cfg.text_len)
@@ -82,9 +113,11 @@ struct ModelBundle {
   WanVAE vae;
   SamplingDefaults defaults;
   LoadOptions options;
+  std::vector<std::string> load_notes;  // e.g. one line per LoRA merged, with its unmatched keys
 };
 
 std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const LoadOptions& opt = {});
+std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const LoadOptions& opt = {});
 // Writes `weak` into the focalscope.json of model folder `dir` ("weak_layers", and `source` under
 // "weak_layers_source"), atomically (temp file + rename). Throws Error when the folder has no manifest.
 void record_weak_layers(const std::string& dir, const std::vector<int>& weak, const nlohmann::json& source);
@@ -102,5 +135,10 @@ std::string default_model_dir();
 
 // The official negative prompt of wan/configs (shared_config.py, "镜头晃动，" prefixed for i2v).
 const std::string& wan_i2v_negative_prompt();
+// Wan2.2's (wan/configs/shared_config.py sample_neg_prompt; wan_i2v_A14B.py adds no prefix).
+const std::string& wan22_negative_prompt();
+// wan/configs/wan_i2v_A14B.py + shared_config.py: unipc, 40 steps, shift 5.0, sample_guide_scale (3.5, 3.5) for
+// (low, high), boundary 0.900 of num_train_timesteps 1000, 81 frames at 16 fps; generate.py's default size 1280*720.
+SamplingDefaults wan22_i2v_a14b_defaults();
 
 }  // namespace focalscope

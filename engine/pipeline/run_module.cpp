@@ -2,8 +2,8 @@
 
 #include "engine/clip/clip_vision.h"
 #include "engine/core/error.h"
-#include "engine/dit/dit_fixture.h"
-#include "engine/hunyuan/hunyuan_fixture.h"
+#include "engine/models/wan/dit_fixture.h"
+#include "engine/models/hunyuan/hunyuan_fixture.h"
 #include "engine/sched/scheduler.h"
 #include "engine/text/umt5.h"
 #include "engine/vae/wan_vae.h"

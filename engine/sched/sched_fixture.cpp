@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 #include "engine/sched/scheduler.h"
 
 namespace focalscope {
@@ -24,6 +25,14 @@ double number(const std::string& where, const json& obj, const std::string& key)
   return obj[key].get<double>();
 }
 
+// A whole number in [lo, hi] (checked before any cast or allocation: 1e9 steps must not build a 1e9 schedule).
+int integer_in(const std::string& where, const json& obj, const std::string& key, int64_t lo, int64_t hi) {
+  const double v = number(where, obj, key);
+  if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != static_cast<double>(static_cast<int64_t>(v)))
+    fail(where, "\"" + key + "\" = " + obj[key].dump() + " must be a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int>(v);
+}
+
 }  // namespace
 
 FixtureResult run_scheduler_fixture(const Fixture& fx) {
@@ -43,7 +52,7 @@ FixtureResult run_scheduler_fixture(const Fixture& fx) {
 
     const json ctor = c.value("scheduler_ctor", json::object());
     const int num_train = ctor.contains("num_train_timesteps")
-                              ? static_cast<int>(number(where, ctor, "num_train_timesteps")) : 1000;
+                              ? integer_in(where, ctor, "num_train_timesteps", 1, limits::kMaxTrainTimesteps) : 1000;
     expect_setting(where, ctor, "shift", 1);
     expect_setting(where, ctor, "use_dynamic_shifting", false);
     const json defs = c.value("scheduler_defaults", json::object());
@@ -59,12 +68,14 @@ FixtureResult run_scheduler_fixture(const Fixture& fx) {
     int steps = 0;
     double shift = 0.0;
     if (c.contains("set_timesteps")) {
-      steps = static_cast<int>(number(where, c["set_timesteps"], "num_inference_steps"));
+      steps = integer_in(where, c["set_timesteps"], "num_inference_steps", 1, limits::kMaxSteps);
       shift = number(where, c["set_timesteps"], "shift");
     } else {
-      steps = static_cast<int>(number(where, c, "steps"));
+      if (!c.is_object()) fail(where, "case is not an object");
+      steps = integer_in(where, c, "steps", 1, limits::kMaxSteps);
       shift = number(where, c, "shift");
     }
+    if (!(shift > 0 && shift <= 1000)) fail(where, "shift " + std::to_string(shift) + " must be in (0, 1000]");
     if (solver == "unipc") expect_setting(where, defs, "solver_type", "bh2");
     if (solver == "dpm++") expect_setting(where, defs, "solver_type", "midpoint");
     if (solver != "unipc" && solver != "dpm++") fail(where, "unknown solver '" + solver + "'");

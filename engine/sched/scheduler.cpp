@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
 
 namespace focalscope {
 
@@ -39,7 +40,8 @@ FlowScheduler::FlowScheduler(int num_train_timesteps) : num_train_timesteps_(num
 
 void FlowScheduler::set_timesteps(int steps, double shift) {
   const std::string where = name() + " scheduler";
-  if (steps <= 0) fail(where, "number of sampling steps must be positive, got " + std::to_string(steps));
+  if (steps <= 0 || steps > limits::kMaxSteps)
+    fail(where, "number of sampling steps must be in [1, " + std::to_string(limits::kMaxSteps) + "], got " + std::to_string(steps));
   if (!std::isfinite(shift) || shift <= 0.0)
     fail(where, "shift must be a positive finite number, got " + std::to_string(shift));
   build_schedule(steps, shift);
@@ -91,6 +93,9 @@ at::Tensor FlowScheduler::step(const at::Tensor& model_output, int64_t timestep,
 
 // ---- factory / CFG -----------------------------------------------------------------
 std::unique_ptr<FlowScheduler> make_scheduler(const std::string& name, int num_train_timesteps) {
+  if (num_train_timesteps < 1 || num_train_timesteps > limits::kMaxTrainTimesteps)
+    fail("scheduler", "num_train_timesteps must be in [1, " + std::to_string(limits::kMaxTrainTimesteps) + "], got " +
+                          std::to_string(num_train_timesteps));
   if (name == "unipc") return std::make_unique<FlowUniPC>(num_train_timesteps);
   if (name == "dpm++" || name == "dpmpp") return std::make_unique<FlowDPMSolverPP>(num_train_timesteps);
   if (name == "euler") return std::make_unique<FlowEuler>(num_train_timesteps);

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/shapes/png_io.h"
 
 namespace focalscope::shapes {
@@ -57,27 +58,23 @@ json write_bench_set(const std::string& root, int per_dimension, uint64_t seed_b
 
 std::vector<BenchCase> read_bench_set(const std::string& root) {
   const fs::path index_path = fs::path(root) / "index.json";
-  std::ifstream in(index_path);
-  if (!in) throw Error(index_path.string() + ": cannot open benchmark index");
-  json index;
-  try {
-    index = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(index_path.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  std::error_code ec;
+  if (!fs::exists(index_path, ec)) throw Error(index_path.string() + ": cannot open benchmark index");
+  const json index = read_json_object_file(index_path.string());
+  if (!index.contains("cases") || !index.at("cases").is_array()) throw Error(index_path.string() + ": no \"cases\" list");
   std::vector<BenchCase> out;
   for (const auto& e : index.at("cases")) {
-    const fs::path dir = fs::path(root) / e.at("dir").get<std::string>();
+    const bool ok = e.is_object() && e.contains("dir") && e.at("dir").is_string() && e.contains("id") && e.at("id").is_string();
+    if (!ok) throw Error(index_path.string() + ": case " + std::to_string(out.size()) + " needs string \"id\" and \"dir\"");
+    const std::string rel = e.at("dir").get<std::string>();
+    if (rel.empty() || rel.find("..") != std::string::npos || rel[0] == '/')
+      throw Error(index_path.string() + ": case dir '" + rel + "' must be a folder inside the set");
+    const fs::path dir = fs::path(root) / rel;
     const fs::path case_path = dir / "case.json";
-    std::ifstream cin(case_path);
-    if (!cin) throw Error(case_path.string() + ": listed in the index but missing");
-    json j;
-    try {
-      j = json::parse(cin);
-    } catch (const json::exception& ex) {
-      throw Error(case_path.string() + ": not valid JSON (" + ex.what() + ")");
-    }
-    out.push_back({e.at("id").get<std::string>(), (dir / "ref.png").string(), case_from_json(j, case_path.string())});
+    if (!fs::exists(case_path, ec)) throw Error(case_path.string() + ": listed in the index but missing");
+    const json j = read_json_object_file(case_path.string());
+    out.push_back({e.at("id").get<std::string>(), (dir / "ref.png").string(),
+                   naming_file(case_path.string(), [&] { return case_from_json(j, case_path.string()); })});
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/shapes/png_io.h"
 #include "engine/shapes/shapes_bench.h"
 
@@ -24,13 +25,9 @@ void make_dir(const fs::path& dir) {
 }
 
 json read_json(const fs::path& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot open " + what);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path.string() + ": cannot open " + what);
+  return read_json_file(path.string());  // size / depth limits, one line naming the file
 }
 
 void write_clip(const fs::path& dir, const std::vector<RgbFrame>& frames) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <new>
 #include <string_view>
@@ -15,6 +16,9 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/limits.h"
+#include "engine/core/utf8.h"
+#include "engine/text/spm_model_check.h"
 
 namespace focalscope {
 
@@ -469,6 +473,19 @@ struct WanTokenizer::Impl {
 
 WanTokenizer::WanTokenizer(const std::string& path) : path_(path) {
   if (!std::filesystem::is_regular_file(path)) fail(path, "tokenizer model (spiece.model) not found");
+  {
+    // libsentencepiece trusts parts of the model it does not validate (the normaliser's trie): check them first.
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) fail(path, "cannot read the tokenizer model: " + ec.message());
+    if (size > limits::kTokenizerModelMaxBytes)
+      fail(path, "tokenizer model of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(limits::kTokenizerModelMaxBytes));
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes(static_cast<std::size_t>(size), '\0');
+    if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) fail(path, "cannot read the tokenizer model");
+    const std::string problem = check_sentencepiece_model(bytes);
+    if (!problem.empty()) fail(path, "not a valid SentencePiece model (" + problem + ")");
+  }
   impl_ = std::make_unique<Impl>();
   const std::string err = impl_->sp.load(path);
   if (!err.empty()) fail(path, "not a valid SentencePiece model (" + err + ")");
@@ -642,7 +659,15 @@ std::vector<WordSpan> WanTokenizer::words(const Tokenized& tk) {
 
 bool is_blank_prompt(const std::string& prompt) { return WanTokenizer::clean_whitespace(prompt).empty(); }
 
+void check_prompt_text(const std::string& text, const std::string& what) {
+  if (text.size() > limits::kPromptMaxBytes)
+    fail(what, "text of " + std::to_string(text.size()) + " bytes exceeds the limit of " + std::to_string(limits::kPromptMaxBytes) +
+                   " bytes (umT5 reads at most 512 tokens)");
+  if (const std::string bad = utf8_problem(text); !bad.empty()) fail(what, "text " + bad);
+}
+
 void validate_prompt(const std::string& prompt, const std::string& what) {
+  check_prompt_text(prompt, what);
   if (is_blank_prompt(prompt))
     fail(what, "empty prompt (nothing is left after whitespace cleaning; Wan would encode it as a lone EOS token)");
 }

@@ -102,5 +102,8 @@ class WanTokenizer {
 bool is_blank_prompt(const std::string& prompt);
 // For the CLI: throws Error "<what>: empty prompt ..." when is_blank_prompt(prompt).
 void validate_prompt(const std::string& prompt, const std::string& what = "prompt");
+// Throws Error "<what>: ..." when `text` is not valid UTF-8 (or holds NUL bytes) or is longer than
+// limits::kPromptMaxBytes; `what` names where it came from ("--negative", "<manifest>: sampling.negative_prompt").
+void check_prompt_text(const std::string& text, const std::string& what);
 
 }  // namespace focalscope

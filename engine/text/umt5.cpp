@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 
 namespace focalscope {
@@ -210,13 +211,10 @@ UMT5Encoder UMT5Encoder::load_file(const std::string& path, c10::ScalarType dtyp
     auto f = SafetensorsFile::open(path);
     auto it = f->metadata().find("umt5_config");
     if (it != f->metadata().end()) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(it->second);
-      } catch (const std::exception& e) {
-        fail(path, std::string("metadata 'umt5_config' is not valid JSON (") + e.what() + ")");
-      }
-      return load(ws, UMT5Config::from_json(j, path), dtype, device);
+      JsonReadOptions jo;
+      jo.subject = "metadata 'umt5_config'";
+      const nlohmann::json j = parse_json_text(it->second, path, jo);
+      return load(ws, naming_file(path, [&] { return UMT5Config::from_json(j, path); }), dtype, device);
     }
   }
   return load(ws, dtype, device);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 
 namespace focalscope::train {
@@ -23,7 +24,7 @@ std::optional<CheckpointData> read_checkpoint(const std::string& path) {
   if (it == f->metadata().end()) fail(path, "not a FocalScope training checkpoint (no '" + std::string(kMetaKey) + "' metadata)");
   CheckpointData d;
   try {
-    d.meta = nlohmann::json::parse(it->second);
+    d.meta = parse_json_text(it->second, path + ": metadata  + std::string(kMetaKey) + ");
     d.step = d.meta.at("step").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("corrupt checkpoint metadata: ") + e.what());

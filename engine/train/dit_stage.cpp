@@ -10,9 +10,10 @@
 
 #include "engine/clip/clip_vision.h"
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
-#include "engine/dit/conditioning.h"
-#include "engine/dit/wan_model.h"
+#include "engine/models/wan/conditioning.h"
+#include "engine/models/wan/wan_model.h"
 #include "engine/shapes/shapes_rng.h"
 #include "engine/text/tokenizer.h"
 #include "engine/train/checkpoint.h"
@@ -129,7 +130,7 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
   // Frozen parts, loaded from the files the exporter ships (so training sees exactly the inference weights).
   WanVAE vae = load_trained_vae(vae_path, opt.device);
   auto clip_file = SafetensorsFile::open(clip_path);
-  const ClipVisionConfig vcfg = ClipVisionConfig::from_json(nlohmann::json::parse(clip_file->metadata().at("clip_vision_config")), clip_path);
+  const ClipVisionConfig vcfg = naming_file(clip_path, [&] { return ClipVisionConfig::from_json(parse_json_text(clip_file->metadata().at("clip_vision_config"), clip_path), clip_path); });
   ClipVision clip = ClipVision::load(load_tensor_file(clip_path), vcfg, "visual.", at::kFloat, opt.device);
   const int clip_blocks = cfg.clip_blocks > 0 ? cfg.clip_blocks : vcfg.num_layers - 1;
   cfg.dit.clip_dim = vcfg.dim;

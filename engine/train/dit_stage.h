@@ -10,7 +10,7 @@
 #pragma once
 #include <string>
 
-#include "engine/dit/wan_config.h"
+#include "engine/models/wan/wan_config.h"
 #include "engine/text/umt5.h"
 #include "engine/train/shapes_data.h"
 #include "engine/train/train_options.h"

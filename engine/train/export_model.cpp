@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/clip_stage.h"
@@ -34,7 +35,7 @@ nlohmann::json meta_json(const std::string& path, const std::string& key) {
   const auto& m = file->metadata();
   auto it = m.find(key);
   if (it == m.end()) fail(path, "has no '" + key + "' metadata (not written by focalscope train?)");
-  return nlohmann::json::parse(it->second);
+  return parse_json_text(it->second, path + ": metadata  + key + ");
 }
 
 // Tensors of `set` under `prefix`, prefix removed, optionally as float16.

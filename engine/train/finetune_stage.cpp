@@ -10,7 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/safetensors.h"
-#include "engine/dit/conditioning.h"
+#include "engine/models/wan/conditioning.h"
 #include "engine/guidance/focal_guidance.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/shapes/shapes_rng.h"
@@ -60,7 +60,7 @@ StageResult finetune_weak_layers(const StageOptions& opt, const FinetuneConfig& 
 
   // Trainable: the weak layers' cross-attention, nothing else.
   NamedTensors all = m->dit.named_parameters(), params;
-  const std::vector<std::string> names = weak_layer_param_names(weak, m->dit.cfg.is_i2v());
+  const std::vector<std::string> names = weak_layer_param_names(weak, m->dit.cfg.has_image_branch());
   const std::set<std::string> wanted(names.begin(), names.end());
   for (auto& [n, t] : all)
     if (wanted.count(n)) params.emplace_back("dit." + n, t);

@@ -14,7 +14,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/safetensors.h"
-#include "engine/dit/conditioning.h"
+#include "engine/models/wan/conditioning.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/shapes/shapes_rng.h"
 #include "engine/train/checkpoint.h"

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 #include "engine/shapes/shapes_rng.h"
 #include "engine/train/checkpoint.h"
@@ -63,7 +64,7 @@ WanVAE load_trained_vae(const std::string& path, c10::Device device) {
   const auto& meta = file->metadata();
   auto it = meta.find("focalscope.vae_config");
   if (it == meta.end()) fail(path, "has no focalscope.vae_config metadata: not a VAE written by focalscope train");
-  return WanVAE::load(load_tensor_file(path), VaeConfig::from_json(nlohmann::json::parse(it->second)), at::kFloat, device);
+  return WanVAE::load(load_tensor_file(path), naming_file(path, [&] { return VaeConfig::from_json(parse_json_text(it->second, path)); }), at::kFloat, device);
 }
 
 namespace {

@@ -1,0 +1,15 @@
+// `focalscope generate --model-dir RELEASE_DIR ...` for a HunyuanVideo-I2V release folder
+// (engine/pipeline/hunyuan_pipeline.h); cmd_generate.cpp hands such runs here before parsing its own flags.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace focalscope::cli {
+
+// True when argv names a HunyuanVideo-I2V release with --model-dir (DIR or =DIR); then the run happens here and
+// *rc is its exit status (errors are thrown as one-line Errors, like every command).
+bool try_generate_hunyuan(const std::vector<std::string>& argv, int* rc);
+
+extern const char* kHunyuanGenerateUsage;
+
+}  // namespace focalscope::cli

@@ -1,0 +1,33 @@
+// Wan DiT weights from any supported checkpoint layout, under Wan's official names (what WanModel::load claims).
+//
+//   official release shards / official-names single file: tensors as stored (F32 / BF16 / F16, zero-copy)
+//   ComfyUI single file: "model.diffusion_model." (or any) prefix stripped; fp8 e4m3fn / e5m2 decoded on the CPU;
+//     scaled fp8 in both spellings (legacy "scaled_fp8" marker + .scale_weight / .scale_input; current .weight_scale /
+//     .input_scale with "_quantization_metadata" or .comfy_quant layer configs) -> weight = fp8 * scale in float32
+//   diffusers WanTransformer3DModel (folder or file): names mapped back (wan_names.h)
+//   GGUF (city96's ComfyUI-GGUF files): F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q2_K..Q6_K dequantised on load,
+//     comfy.gguf.orig_shape honoured
+// Dequantised tensors are float32 (one rounding per operation of the format's formula), then cast once to `dtype`
+// when that is lower. Input/activation scales are validated but unused: the DiT runs its activations unquantised.
+#pragma once
+#include <c10/core/ScalarType.h>
+
+#include <string>
+
+#include "engine/core/weights.h"
+#include "engine/formats/dit_probe.h"
+
+namespace focalscope::formats {
+
+struct DitWeights {
+  TensorSet set;    // official names; origin = the path given
+  DitProbe probe;   // what was found, and why
+  int64_t dequantised = 0;  // tensors decoded from fp8 / GGUF codes
+};
+
+// Throws Error with one line naming the file and tensor for any malformed content (a scale of the wrong dtype or
+// shape, a scale without an fp8 weight, an unknown quantisation format, NaN codes, a GGUF size mismatch, a diffusers
+// name with no Wan counterpart, ...).
+DitWeights load_wan_dit_weights(const std::string& path, c10::ScalarType dtype = c10::ScalarType::Float);
+
+}  // namespace focalscope::formats

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer harness (tests/fuzz) for SECONDS each, with corpora and findings under DIR.
+#   bash scripts/fuzz.sh DIR SECONDS [HARNESS...]
+# Builds build-fuzz first (clang, -DFOCALSCOPE_FUZZ=ON) when needed; seeds each corpus from the shared fixtures
+# (../shared/fixtures, or $FOCALSCOPE_FIXTURES/..) and the shipped model. Prints one line per harness with its
+# execution count and exits 1 when any harness found a crash (the reproducer is in DIR/<harness>/crashes/; make it a
+# regression test in tests/test_broken_inputs.cpp or the parser's unit test). CI runs it with a short budget.
+# FOCALSCOPE_FUZZ_NO_BUILD=1 skips the build step (harnesses already built).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=${1:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
+SECONDS_EACH=${2:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
+shift 2
+HARNESSES=("$@")
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases)
+BUILD=${FOCALSCOPE_FUZZ_BUILD_DIR:-build-fuzz}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+if [ -n "${FOCALSCOPE_FIXTURES:-}" ]; then SHARED="$FOCALSCOPE_FIXTURES/.."; else SHARED="$ROOT/../shared/fixtures"; fi
+
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (Debian: clang, libclang-rt-dev)"; exit 2; }
+if [ ! -f "$BUILD/build.ninja" ] && [ ! -f "$BUILD/Makefile" ]; then
+  gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+  cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOCALSCOPE_FUZZ=ON >/dev/null
+fi
+if [ -z "${FOCALSCOPE_FUZZ_NO_BUILD:-}" ]; then  # set it to run the harnesses already built
+  LOCK=${FOCALSCOPE_BUILD_LOCK:-/tmp/focalscope_build.lock}
+  if command -v flock >/dev/null; then flock "$LOCK" cmake --build "$BUILD" --target "${HARNESSES[@]}" -j"${FOCALSCOPE_JOBS:-2}"
+  else cmake --build "$BUILD" --target "${HARNESSES[@]}" -j"${FOCALSCOPE_JOBS:-2}"; fi
+fi
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+seed() {  # seed HARNESS FILE... (files larger than 1 MiB are skipped: the harness's max_len)
+  local d="$OUT/$1/corpus"; shift
+  mkdir -p "$d"
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    [ "$(stat -c %s "$f")" -le 1048576 ] || continue
+    cp -n "$f" "$d/$(basename "$(dirname "$f")")_$(basename "$f")" 2>/dev/null || true
+  done
+}
+shopt -s nullglob globstar
+seed fuzz_json "$SHARED"/**/*.json "$ROOT"/assets/models/**/*.json
+seed fuzz_spm_model "$ROOT"/assets/models/shapes/spiece.model "$SHARED"/**/spiece.model
+seed fuzz_safetensors "$SHARED"/**/*.safetensors "$ROOT"/assets/models/shapes/umt5.safetensors
+seed fuzz_pth "$SHARED"/**/*.pth
+seed fuzz_stats_cases "$SHARED"/morans_i/*.json
+seed fuzz_image "$ROOT"/docs/images/*.png "$ROOT"/assets/bench/**/*.png "$SHARED"/**/*.png "$SHARED"/**/*.jpg
+# Small hand-made seeds so every harness starts from something even without the shared fixtures.
+printf '{"a": [1, 2.5, "x", null, true, {"b": {}}]}' > "$OUT/fuzz_json/corpus/seed_small.json"
+printf '\x18\x00\x00\x00\x00\x00\x00\x00{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x00\x00\x80\x3f' \
+  > "$OUT/fuzz_safetensors/corpus/seed_small.safetensors" || true
+
+status=0
+for h in "${HARNESSES[@]}"; do
+  mkdir -p "$OUT/$h/corpus" "$OUT/$h/crashes"
+  log="$OUT/$h/last_run.log"
+  max_len=65536
+  case "$h" in fuzz_pth|fuzz_spm_model|fuzz_stats_cases) max_len=1048576 ;; esac
+  ( cd "$OUT/$h" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      timeout $((SECONDS_EACH + 120)) "$BUILD/tests/fuzz/$h" corpus -max_total_time="$SECONDS_EACH" -max_len=$max_len \
+      -rss_limit_mb=4096 -timeout=25 -print_final_stats=1 -artifact_prefix="$OUT/$h/crashes/" >"$log" 2>&1 ) || status=1
+  execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  crashes=$(find "$OUT/$h/crashes" -type f | wc -l)
+  echo "$h: ${execs:-?} executions in ${SECONDS_EACH} s, corpus $(ls "$OUT/$h/corpus" | wc -l) files, $crashes crash files"
+  [ "$crashes" -eq 0 ] || status=1
+done
+exit $status

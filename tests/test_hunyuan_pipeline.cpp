@@ -1,0 +1,349 @@
+// HunyuanVideo-I2V end to end on the CPU (issue 26 item 1): a release-layout folder with tiny weights (DiT random at
+// the reference fixture's sizes, the VAE fixture's weights, tiny LLaVA / CLIP-L text-encoder folders) run by
+// generate_hunyuan and by `focalscope generate --model-dir`: shapes, determinism, token_replace's frame 0, the
+// hallucination trace, CFG with the negative prompt, and one-line errors.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/core/error.h"
+#include "engine/core/fixture.h"
+#include "engine/models/hunyuan/hunyuan_model.h"
+#include "engine/models/hunyuan/hunyuan_release.h"
+#include "engine/models/hunyuan/text/hunyuan_text_encoders.h"
+#include "engine/pipeline/hunyuan_pipeline.h"
+#include "render/image.h"
+#include "tests/fixture_check.h"
+#include "tests/pth_writer.h"
+
+using namespace focalscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixture(const char* name) { return focalscope::testing::shared_fixture("hunyuan_reference") + "/" + name; }
+
+void write_text(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+struct Layout {
+  fs::path top, ckpts, root, image_png;
+  at::Tensor image;  // [3, 40, 56] in [-1, 1], the PNG's pixels
+};
+
+// ckpts/ in the release layout: the DiT random with the fixture's sizes but text widths of the tiny text encoders
+// (LLaVA hidden 32, CLIP-L hidden 16), the VAE the fixture's weights, tiny text_encoder_i2v/ + text_encoder_2/.
+Layout& layout() {
+  static Layout* l = [] {
+    auto* r = new Layout;
+    if (!fs::exists(fixture("hunyuan_dit_i2v_tiny") + "/config.json") || !fs::exists(fixture("hunyuan_vae_tiny") + "/config.json"))
+      return r;
+    c10::InferenceMode guard;
+    r->top = fs::temp_directory_path() / ("focalscope_hy_pipeline_" + std::to_string(::getpid()));
+    r->ckpts = r->top / "ckpts";
+    r->root = r->ckpts / "hunyuan-video-i2v-720p";
+    static const fs::path top = r->top;
+    std::atexit([] { std::error_code ec; fs::remove_all(top, ec); });
+    fs::create_directories(r->root / "transformers");
+    const TinyTextEncoderSpec tspec;
+    const Fixture dit_fx = load_fixture(fixture("hunyuan_dit_i2v_tiny"));
+    HunyuanConfig cfg = HunyuanConfig::from_json(dit_fx.config);
+    cfg.text_states_dim = static_cast<int>(tspec.llm_hidden);
+    cfg.text_states_dim_2 = static_cast<int>(tspec.clip_hidden);
+    at::manual_seed(11);
+    const HunyuanModel dit = HunyuanModel::random(cfg, at::kFloat, c10::Device(c10::kCPU), 0.05);
+    std::vector<std::pair<std::string, at::Tensor>> module;
+    for (const auto& [n, t] : dit.named_parameters()) module.emplace_back(n, t);
+    focalscope::testing::write_torch_checkpoint((r->root / "transformers/mp_rank_00_model_states.pt").string(),
+                                                {{"module", module, ""}, {"ds_version", {}, "0.10.0"}});
+    write_text(r->root / "transformers/config.json", nlohmann::json{{"rope_dim_list", cfg.rope_dim_list}}.dump());
+    const Fixture vae_fx = load_fixture(fixture("hunyuan_vae_tiny"));
+    write_text(r->root / "vae/config.json", vae_fx.config.at("constructor_args").dump());
+    std::vector<std::pair<std::string, at::Tensor>> vae;
+    for (const auto& n : vae_fx.weights.names()) vae.emplace_back("vae." + n, vae_fx.weights.get(n));
+    focalscope::testing::write_torch_checkpoint((r->root / "vae/pytorch_model.pt").string(), {{"state_dict", vae, ""}});
+    write_tiny_text_encoder_folders(r->ckpts.string(), tspec);
+    // A smooth reference image (not the output size: the pipeline resizes and crops), saved as PNG for the CLI.
+    const at::Tensor yy = at::linspace(-1, 1, 40).view({1, 40, 1}), xx = at::linspace(-1, 1, 56).view({1, 1, 56});
+    at::Tensor img = at::cat({(yy * 0.8).expand({1, 40, 56}), (xx * 0.7).expand({1, 40, 56}),
+                              (at::sin(yy * 3) * at::cos(xx * 2) * 0.6).expand({1, 40, 56})}, 0);
+    const at::Tensor u8 = ((img + 1) * 127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+    r->image = u8.permute({2, 0, 1}).to(at::kFloat) / 127.5 - 1.0;  // what load_image_tensor reads back
+    render::Image png;
+    png.width = 56;
+    png.height = 40;
+    png.pixels.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
+    r->image_png = r->top / "ref.png";
+    render::save_png(r->image_png.string(), png);
+    return r;
+  }();
+  return *l;
+}
+
+#define REQUIRE_LAYOUT()                                                               \
+  if (layout().root.empty()) GTEST_SKIP() << "Hunyuan reference fixtures not found"; \
+  c10::InferenceMode guard
+
+const HunyuanBundle& bundle() {
+  static HunyuanBundle b = HunyuanBundle::load(layout().ckpts.string());
+  return b;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+HunyuanRequest small_request(int64_t seed = 3) {
+  HunyuanRequest q;
+  q.image = layout().image;
+  q.prompt = "a red ball rolls to the left";
+  q.seed = seed;
+  q.steps = 4;
+  q.frames = 9;
+  q.height = 32;
+  q.width = 32;
+  q.hallucination_window = 3;
+  return q;
+}
+
+}  // namespace
+
+TEST(HunyuanPipeline, LoadsTheWholeReleaseFolder) {
+  REQUIRE_LAYOUT();
+  const HunyuanBundle& b = bundle();
+  EXPECT_EQ(b.cfg.text_states_dim, 32);
+  EXPECT_EQ(b.cfg.text_states_dim_2, 16);
+  EXPECT_NE(b.variant.find("HunyuanVideo-I2V"), std::string::npos) << b.variant;
+  EXPECT_EQ(b.vae->cfg.latent_channels, b.cfg.in_channels);
+  EXPECT_TRUE(b.mllm && b.clip);
+}
+
+TEST(HunyuanPipeline, GeneratesFramesDeterministicallyWithFrameZeroTheImage) {
+  REQUIRE_LAYOUT();
+  const HunyuanBundle& b = bundle();
+  int steps_seen = 0;
+  std::vector<std::string> stages;
+  HunyuanRequest q = small_request();
+  q.on_step = [&](int done, int total, double) {
+    EXPECT_EQ(done, ++steps_seen);
+    EXPECT_EQ(total, 4);
+  };
+  q.on_stage = [&](const std::string& s) { stages.push_back(s); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const HunyuanResult r = generate_hunyuan(b, q);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("tiny HunyuanVideo-I2V: 9 frames 32x32, 4 steps in %.2f s (encode %.2f, sample %.2f, decode %.2f)\n", secs,
+              r.seconds_encode, r.seconds_sample, r.seconds_decode);
+  EXPECT_LT(secs, 30.0);
+  EXPECT_EQ(steps_seen, 4);
+  EXPECT_EQ(stages, (std::vector<std::string>{"encode image", "encode text", "sample", "decode"}));
+  // Shapes: pixels [F, 3, H, W] in [0, 1]; latents [1, 16, 3, 4, 4].
+  ASSERT_EQ(r.video.sizes(), (std::vector<int64_t>{9, 3, 32, 32}));
+  EXPECT_GE(r.video.min().item<float>(), 0.0f);
+  EXPECT_LE(r.video.max().item<float>(), 1.0f);
+  EXPECT_TRUE(at::isfinite(r.video).all().item<bool>());
+  EXPECT_EQ(r.latent.sizes(), (std::vector<int64_t>{1, 16, 3, 4, 4}));
+  EXPECT_EQ(r.params.lat_f, 3);
+  EXPECT_EQ(r.params.flow_shift, 17.0);
+  EXPECT_EQ(r.params.embedded_guidance, 6.0);
+  EXPECT_EQ(r.params.cfg, 1.0);
+  EXPECT_EQ(r.params.fps, 24);
+  // MLLM rows: the tiny vision tower has 4x4 patches -> 16 image tokens, every 4th kept -> 4, then text.
+  EXPECT_EQ(r.visual_rows, 4);
+  EXPECT_GT(r.text_rows, r.visual_rows);
+  // token_replace: latent frame 0 is the reference image's latent, exactly.
+  EXPECT_TRUE(at::equal(r.latent.narrow(2, 0, 1), r.img_latents));
+  // ... so the decoded frame 0 is the one nearest the image's VAE round trip. Not bit for bit: the causal VAE's
+  // GroupNorm statistics span the whole clip, so the other (here random-model) frames shift frame 0's decode too
+  // (docs/architectures.md, "Generating with HunyuanVideo-I2V").
+  const at::Tensor rt = b.vae->decode_to_unit(r.img_latents)[0].permute({1, 0, 2, 3})[0];  // [3, H, W]
+  const double d0 = (r.video[0] - rt).abs().mean().item<double>();
+  std::printf("mean |frame - the image's VAE round trip|: frame 0 %.4f", d0);
+  for (int k = 1; k < 9; ++k) {
+    const double dk = (r.video[k] - rt).abs().mean().item<double>();
+    std::printf(", %d: %.4f", k, dk);
+    EXPECT_LT(d0, dk) << "frame " << k;
+  }
+  std::printf("\n");
+  EXPECT_LT(d0, 0.2);
+  // The hallucination metric: one value per step (step 0 has none: NaN), window 3.
+  EXPECT_EQ(r.hallucination.window, 3);
+  ASSERT_EQ(r.hallucination.steps(), 4);
+  EXPECT_TRUE(std::isnan(r.hallucination.global[0]));
+  for (int i = 1; i < 4; ++i) EXPECT_TRUE(std::isfinite(r.hallucination.global[i]) && r.hallucination.global[i] >= 0) << i;
+  // Same seed -> same video; another seed -> another.
+  const HunyuanResult r2 = generate_hunyuan(b, small_request());
+  EXPECT_TRUE(at::equal(r.video, r2.video));
+  const HunyuanResult r3 = generate_hunyuan(b, small_request(4));
+  EXPECT_FALSE(at::equal(r.latent, r3.latent));
+  EXPECT_TRUE(at::equal(r3.latent.narrow(2, 0, 1), r.img_latents));
+}
+
+// Timing for docs/architectures.md (FOCALSCOPE_HY_BENCH=1): 33 frames at 64x64, 10 steps, cfg 1 and cfg 3.
+TEST(HunyuanPipeline, TimingOfALargerTinyRun) {
+  REQUIRE_LAYOUT();
+  if (!std::getenv("FOCALSCOPE_HY_BENCH")) GTEST_SKIP() << "set FOCALSCOPE_HY_BENCH=1 to time a 33-frame 64x64 run";
+  for (double cfg : {1.0, 3.0}) {
+    HunyuanRequest q = small_request();
+    q.frames = 33;
+    q.height = q.width = 64;
+    q.steps = 10;
+    q.cfg = cfg;
+    const auto t0 = std::chrono::steady_clock::now();
+    const HunyuanResult r = generate_hunyuan(bundle(), q);
+    std::printf("33 frames 64x64, 10 steps, cfg %.0f: %.2f s (encode %.2f, sample %.2f, decode %.2f), sigma2 final %.3g\n",
+                cfg, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), r.seconds_encode,
+                r.seconds_sample, r.seconds_decode, r.hallucination.global.back());
+  }
+}
+
+TEST(HunyuanPipeline, CfgEncodesTheNegativePromptAndChangesTheRun) {
+  REQUIRE_LAYOUT();
+  HunyuanRequest q = small_request();
+  q.steps = 2;
+  q.frames = 5;
+  const HunyuanResult plain = generate_hunyuan(bundle(), q);
+  q.cfg = 3.0;
+  const HunyuanResult guided = generate_hunyuan(bundle(), q);
+  EXPECT_EQ(guided.params.negative_prompt, kHunyuanNegativePromptI2V);
+  EXPECT_TRUE(plain.params.negative_prompt.empty());
+  EXPECT_EQ(guided.video.sizes(), plain.video.sizes());
+  EXPECT_FALSE(at::equal(guided.latent, plain.latent));
+  std::printf("cfg 3 vs cfg 1: max |latent diff| %.3g\n", (guided.latent - plain.latent).abs().max().item<double>());
+  EXPECT_TRUE(at::equal(guided.latent.narrow(2, 0, 1), plain.img_latents));
+}
+
+TEST(HunyuanPipeline, ListenerSeesTheMllmImageRows) {
+  REQUIRE_LAYOUT();
+  struct Rows : ProbeListener {
+    int calls = 0;
+    int64_t img_rows = -1;
+    bool wants(const ForwardInfo&, int) const override { return true; }
+    void on_cross_attn_values(BlockProbe& p) override {
+      ++calls;
+      if (p.img_v.defined()) img_rows = p.img_v.size(1);
+    }
+  } rows;
+  HunyuanRequest q = small_request();
+  q.steps = 2;
+  q.frames = 5;
+  q.listener = &rows;
+  const HunyuanResult r = generate_hunyuan(bundle(), q);
+  EXPECT_EQ(rows.calls, 2 * (2 + 2));  // steps x (double + single blocks)
+  EXPECT_EQ(rows.img_rows, r.visual_rows);
+}
+
+TEST(HunyuanPipeline, BadSizesAndMissingFoldersAreOneLineNamingThem) {
+  REQUIRE_LAYOUT();
+  HunyuanRequest q = small_request();
+  q.frames = 8;
+  std::string m = error_of([&] { resolve_hunyuan_params(bundle(), q); });
+  EXPECT_NE(m.find("--frames"), std::string::npos) << m;
+  q = small_request();
+  q.height = 40;
+  m = error_of([&] { resolve_hunyuan_params(bundle(), q); });
+  EXPECT_NE(m.find("--height"), std::string::npos) << m;
+  EXPECT_NE(m.find("multiple of 16"), std::string::npos) << m;
+  q = small_request();
+  q.width = 24;
+  m = error_of([&] { generate_hunyuan(bundle(), q); });
+  EXPECT_NE(m.find("--width"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  // Default size: the release's 720p bucket (generate_crop_size_list(960, 32) + get_closest_ratio) of a 16:9 image.
+  const auto [bh, bw] = hunyuan_bucket(720, 1280);
+  EXPECT_EQ(bh, 704);
+  EXPECT_EQ(bw, 1248);
+  q = small_request();
+  q.height = q.width = -1;  // neither given: the image's bucket (40 x 56 -> 800 x 1120, ratio 0.714)
+  const HunyuanParams p = resolve_hunyuan_params(bundle(), q);
+  EXPECT_EQ(std::make_pair(p.height, p.width), hunyuan_bucket(40, 56));
+  EXPECT_EQ(p.height % 16, 0);
+  EXPECT_EQ(p.width % 16, 0);
+  q.height = 32;  // only one of them
+  m = error_of([&] { resolve_hunyuan_params(bundle(), q); });
+  EXPECT_NE(m.find("--width"), std::string::npos) << m;
+  // A release without text_encoder_2/: one line naming the folder.
+  const fs::path bad = layout().top / "no-clip";
+  fs::create_directories(bad);
+  fs::copy(layout().ckpts, bad / "ckpts", fs::copy_options::recursive);
+  fs::remove_all(bad / "ckpts/text_encoder_2");
+  m = error_of([&] { HunyuanBundle::load((bad / "ckpts").string()); });
+  EXPECT_NE(m.find((bad / "ckpts/text_encoder_2").string()), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  fs::remove_all(bad);
+}
+
+#ifdef FOCALSCOPE_EXE
+namespace {
+int run_cli(const std::string& args, std::string* out) {
+  const std::string cmd = std::string(FOCALSCOPE_EXE) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
+  const int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+}  // namespace
+
+TEST(HunyuanPipeline, GenerateCommandWritesAnMp4FromTheReleaseFolder) {
+  REQUIRE_LAYOUT();
+  std::string out;
+  const fs::path dir = layout().top / "cli";
+  fs::create_directories(dir);
+  const std::string base = "generate --model-dir " + layout().ckpts.string() + " --image " + layout().image_png.string() +
+                           " --prompt 'a red ball rolls to the left' --steps 3 --seed 7 --threads 2 ";
+#ifdef FOCALSCOPE_WITH_VIDEO
+  const fs::path mp4 = dir / "out.mp4";
+  ASSERT_EQ(run_cli(base + "--frames 9 --height 32 --width 48 --out " + mp4.string() + " --frames-png " +
+                        (dir / "frames").string() + " --hallucination-out " + (dir / "h.csv").string(), &out), 0) << out;
+  std::printf("%s", out.c_str());
+  EXPECT_TRUE(fs::exists(mp4));
+  EXPECT_GT(fs::file_size(mp4), 100u);
+  EXPECT_NE(out.find("wrote " + mp4.string() + ": 9 frames 48x32 @ 24 fps | 3 steps"), std::string::npos) << out;
+  EXPECT_NE(out.find("hallucination"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir / "frames/frame_008.png")) << out;
+  std::ifstream csv(dir / "h.csv");
+  int lines = 0;
+  for (std::string s; std::getline(csv, s);) ++lines;
+  EXPECT_EQ(lines, 1 + 3);  // header + one row per step
+#endif
+  // Bad sizes / a missing text encoder: exit 2, one line naming the flag or folder.
+  EXPECT_EQ(run_cli(base + "--frames 6 --height 32 --width 32 --out " + (dir / "x.mp4").string(), &out), 2) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find("--frames"), std::string::npos) << out;
+  EXPECT_EQ(run_cli(base + "--frames 5 --height 30 --width 32 --out " + (dir / "x.mp4").string(), &out), 2) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find("--height"), std::string::npos) << out;
+  const fs::path bad = layout().top / "no-mllm";
+  fs::create_directories(bad);
+  fs::copy(layout().ckpts, bad / "ckpts", fs::copy_options::recursive);
+  fs::remove_all(bad / "ckpts/text_encoder_i2v");
+  const std::string bad_args = "generate --model-dir " + (bad / "ckpts").string() + " --image " + layout().image_png.string() +
+                               " --prompt x --frames 5 --height 32 --width 32 --out " + (dir / "x.mp4").string();
+  EXPECT_EQ(run_cli(bad_args, &out), 2) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find((bad / "ckpts/text_encoder_i2v").string()), std::string::npos) << out;
+  fs::remove_all(bad);
+}
+#endif

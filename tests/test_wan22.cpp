@@ -1,0 +1,363 @@
+// Wan2.2 I2V-A14B (issue 27 item 7): a two-expert folder (high_noise_model/ + low_noise_model/, shared umT5 / VAE /
+// tokenizer, no CLIP) written here at tiny size, detected from content, loaded into one ModelBundle with two DiTs,
+// sampled with the expert switch at the boundary timestep and per-expert guidance; checked against schedules worked by
+// hand from upstream wan/image2video.py; and the one-DiT Wan2.1 path left as it was.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/core/error.h"
+#include "engine/core/json_io.h"
+#include "engine/core/safetensors.h"
+#include "engine/core/weights.h"
+#include "engine/guidance/guided_generate.h"
+#include "engine/models/wan/conditioning.h"
+#include "engine/pipeline/i2v_pipeline.h"
+#include "engine/pipeline/model_bundle.h"
+#include "engine/sched/scheduler.h"
+#include "tests/layout_bundle.h"
+#include "tests/test_util.h"
+
+using namespace focalscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The tiny DiT of ../shared/fixtures/wan_checkpoint_layout (dim 96, 3 heads, 3 layers, text_dim 32, in_dim 36) as a
+// Wan2.2 expert: i2v without the CLIP image branch. Random weights, the head too (init() zero-inits it as upstream,
+// which would make every expert predict the same zero velocity).
+WanModel random_expert(uint64_t seed) {
+  WanConfig c = WanConfig::from_json(read_json_object_file(focalscope::testing::layout_dir() + "/config.json"));
+  c.image_branch = false;
+  WanModel m = WanModel::init(c, seed);
+  auto g = at::detail::createCPUGenerator(seed + 1000);
+  for (auto& [n, t] : m.named_parameters())
+    if (n.rfind("head.head", 0) == 0) t.copy_(at::randn(t.sizes(), g) * 0.05);
+  return m;
+}
+
+// Upstream's layout (wan/configs/wan_i2v_A14B.py, Wan-AI/Wan2.2-I2V-A14B): each expert folder has config.json (the
+// Wan2.1-style config: model_type "i2v", in_dim 36 — it says nothing about img_emb) and the DiT shards; the umT5, VAE
+// and tokenizer sit at the root under the Wan2.1 names; there is no CLIP file.
+std::string write_wan22_folder(const std::string& tag, uint64_t seed_high = 11, uint64_t seed_low = 22) {
+  const std::string dir = focalscope::testing::temp_dir("wan22_" + tag);
+  const std::string src = focalscope::testing::layout_dir();
+  for (const auto& [sub, seed] : std::vector<std::pair<std::string, uint64_t>>{{"high_noise_model", seed_high}, {"low_noise_model", seed_low}}) {
+    fs::create_directories(dir + "/" + sub);
+    fs::copy_file(src + "/config.json", dir + "/" + sub + "/config.json", fs::copy_options::overwrite_existing);
+    save_safetensors(dir + "/" + sub + "/diffusion_pytorch_model.safetensors", random_expert(seed).named_parameters());
+  }
+  fs::create_directories(dir + "/google/umt5-xxl");
+  for (const char* f : {"models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google/umt5-xxl/spiece.model"})
+    fs::copy_file(src + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing);
+  return dir;
+}
+
+GenerateRequest small_request() {
+  GenerateRequest req;
+  auto g = at::detail::createCPUGenerator(5);
+  req.image = at::rand({3, 48, 64}, g) * 2 - 1;
+  req.prompt = "A cat walks on the grass";
+  req.frames = 5;
+  req.max_area = 64 * 64;
+  req.seed = 7;
+  req.hallucination_window = 0;
+  return req;
+}
+
+// Records, per forward, the step and the expert the listener is told about (ForwardInfo).
+struct ExpertLog : ProbeListener {
+  std::vector<std::pair<int, int>> seen;  // (step, expert) at layer 0
+  bool wants(const ForwardInfo& info, int layer) const override {
+    if (layer == 0) const_cast<ExpertLog*>(this)->seen.emplace_back(info.step, info.expert);
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST(Wan22, FolderIsDetectedFromContent) {
+  const std::string dir = write_wan22_folder("detect");
+  ModelLayout L = detect_model_layout(dir);
+  EXPECT_EQ(L.format, "wan2.2-i2v-a14b");
+  EXPECT_NE(L.variant.find("Wan2.2 I2V-A14B"), std::string::npos) << L.variant;
+  EXPECT_NE(L.variant.find("two experts"), std::string::npos) << L.variant;
+  EXPECT_NE(L.variant.find("boundary 0.900"), std::string::npos) << L.variant;
+  EXPECT_NE(L.variant.find("no CLIP"), std::string::npos) << L.variant;
+  EXPECT_NE(L.dit_high_weights.find("high_noise_model"), std::string::npos);
+  EXPECT_NE(L.dit_weights.find("low_noise_model"), std::string::npos);
+  EXPECT_TRUE(L.clip_weights.empty());
+  // A Wan2.1 DiT (with img_emb) in an expert folder is refused by content, naming the folder.
+  const std::string bad = write_wan22_folder("detect_bad");
+  fs::remove(bad + "/high_noise_model/diffusion_pytorch_model.safetensors");
+  for (const auto& e : fs::directory_iterator(focalscope::testing::layout_dir()))
+    if (e.path().filename().string().rfind("diffusion_pytorch_model", 0) == 0)
+      fs::copy_file(e.path(), bad + "/high_noise_model/" + e.path().filename().string());
+  const std::string msg = focalscope::testing::error_of([&] { detect_model_layout(bad); });
+  EXPECT_NE(msg.find("high_noise_model/ holds a Wan DiT of variant 'I2V (CLIP image branch)'"), std::string::npos) << msg;
+  fs::remove_all(dir);
+  fs::remove_all(bad);
+  // For trying the CLI by hand: FOCALSCOPE_WAN22_OUT=DIR keeps a copy of the folder there
+  // (focalscope info --model-dir DIR; focalscope generate --model-dir DIR ...).
+  if (const char* keep = std::getenv("FOCALSCOPE_WAN22_OUT"); keep && *keep)
+  {
+    const std::string tmp = write_wan22_folder("keep");
+    fs::copy(tmp, keep, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    fs::remove_all(tmp);
+  }
+}
+
+TEST(Wan22, BundleHoldsTwoExpertsAndUpstreamDefaults) {
+  const std::string dir = write_wan22_folder("bundle");
+  auto b = load_model_bundle(dir);
+  ASSERT_TRUE(b->two_experts());
+  EXPECT_FALSE(b->has_clip);
+  EXPECT_TRUE(b->dit.cfg.is_i2v());
+  EXPECT_FALSE(b->dit.cfg.has_image_branch());
+  EXPECT_FALSE(b->dit_high->cfg.has_image_branch());
+  EXPECT_FALSE(b->dit.img_lin1.w.defined());
+  // Each expert holds its own folder's weights (low -> dit, high -> dit_high), exactly as written.
+  const WanModel lo = random_expert(22), hi = random_expert(11);
+  const auto pl = b->dit.named_parameters(), ph = b->dit_high->named_parameters(), wl = lo.named_parameters(), wh = hi.named_parameters();
+  ASSERT_EQ(pl.size(), wl.size());
+  for (size_t i = 0; i < pl.size(); ++i) {
+    EXPECT_TRUE(at::equal(pl[i].second, wl[i].second)) << pl[i].first;
+    EXPECT_TRUE(at::equal(ph[i].second, wh[i].second)) << ph[i].first;
+  }
+  EXPECT_FALSE(at::equal(b->dit.head.w, b->dit_high->head.w));
+  // wan/configs/wan_i2v_A14B.py: sample_shift 5.0, sample_steps 40, sample_guide_scale (3.5, 3.5) = (low, high),
+  // boundary 0.900, num_train_timesteps 1000 (shared_config.py) -> boundary timestep 900.
+  EXPECT_EQ(b->defaults.solver, "unipc");
+  EXPECT_EQ(b->defaults.steps, 40);
+  EXPECT_EQ(b->defaults.shift, 5.0);
+  EXPECT_EQ(b->defaults.guide_scale, 3.5);
+  EXPECT_EQ(b->defaults.guide_scale_high, 3.5);
+  EXPECT_EQ(b->defaults.boundary, 0.9);
+  EXPECT_EQ(b->boundary_timestep(), 900.0);
+  EXPECT_EQ(b->defaults.negative_prompt.rfind("色调艳丽", 0), 0u);  // Wan2.2's list has no "镜头晃动，" prefix
+  EXPECT_TRUE(b->high_noise_step(900));
+  EXPECT_FALSE(b->high_noise_step(899));
+  fs::remove_all(dir);
+}
+
+// The default schedule, worked by hand from upstream:
+//   FlowUniPCMultistepScheduler(num_train_timesteps=1000, shift=1): sigma_max = 1 - 1/1000 = 0.999 (its first training
+//   sigma), sigma_min = 0; set_timesteps(40, shift=5): sigma_i = 0.999 * (1 - i/40), shifted 5 s / (1 + 4 s), t_i =
+//   int(1000 * shifted). image2video.py: boundary = 0.900 * 1000 = 900; t >= 900 -> high_noise_model, guide_scale[1].
+//   t_i >= 900  <=>  5 s / (1 + 4 s) >= 0.9  <=>  1.4 s >= 0.9  <=>  s >= 9/14 = 0.642857
+//               <=>  0.999 (40 - i) / 40 >= 0.642857  <=>  40 - i >= 25.74  <=>  i <= 14.
+//   i = 14: s = 0.999 * 26/40 = 0.649350, shifted = 3.246750 / 3.597400 = 0.902527 -> t = 902 (high-noise)
+//   i = 15: s = 0.999 * 25/40 = 0.624375, shifted = 3.121875 / 3.497500 = 0.892602 -> t = 892 (low-noise)
+//   So steps 0-14 (15 steps) run the high-noise expert and steps 15-39 (25) the low-noise one.
+TEST(Wan22, DefaultScheduleSwitchesExpertsAtStep15) {
+  auto s = make_scheduler("unipc");
+  s->set_timesteps(40, 5.0);
+  EXPECT_EQ(s->timesteps()[14], 902);
+  EXPECT_EQ(s->timesteps()[15], 892);
+  const std::string dir = write_wan22_folder("default_run");
+  auto b = load_model_bundle(dir);
+  GenerateRequest req = small_request();  // defaults: 40 steps, shift 5, guide (3.5, 3.5)
+  ExpertLog log;
+  RunHooks hooks;
+  hooks.listener = &log;
+  GenerateResult r = generate(*b, req, hooks);
+  ASSERT_EQ(r.params.steps, 40);
+  EXPECT_EQ(r.params.shift, 5.0);
+  EXPECT_EQ(r.params.boundary_timestep, 900.0);
+  std::vector<int> want(40, 0);
+  for (int i = 0; i <= 14; ++i) want[i] = 1;
+  EXPECT_EQ(r.step_expert, want);
+  EXPECT_EQ(r.step_guide_scale, std::vector<double>(40, 3.5));
+  // Listeners (capture, guidance) are told the expert of every forward.
+  ASSERT_EQ(log.seen.size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(log.seen[i], std::make_pair(i, want[i])) << i;
+  EXPECT_TRUE(at::isfinite(r.video).all().item<bool>());
+  fs::remove_all(dir);
+}
+
+// Per-expert guidance on a 12-step schedule, worked by hand as above:
+//   sigma_i = 0.999 (12 - i) / 12 >= 9/14  <=>  12 - i >= 7.72  <=>  i <= 4.
+//   i = 4: s = 0.666000, shifted = 3.330000 / 3.664000 = 0.908843 -> t = 908 (high-noise, scale guide_scale_high = 6)
+//   i = 5: s = 0.582750, shifted = 2.913750 / 3.331000 = 0.874737 -> t = 874 (low-noise, scale guide_scale = 2)
+// The run must equal, bit for bit, a loop written here that calls the high expert with scale 6 on steps 0-4 and the
+// low expert with scale 2 on steps 5-11 (image2video.py: noise_pred = uncond + scale * (cond - uncond)); swapping the
+// scales or the experts must not.
+TEST(Wan22, PerExpertGuidanceMatchesAHandWorkedSchedule) {
+  const std::string dir = write_wan22_folder("guidance");
+  auto b = load_model_bundle(dir);
+  GenerateRequest req = small_request();
+  req.steps = 12;
+  req.guide_scale = 2.0;       // low-noise expert (sample_guide_scale[0])
+  req.guide_scale_high = 6.0;  // high-noise expert (sample_guide_scale[1])
+  GenerateResult r = generate(*b, req);
+  const std::vector<int> want_expert{1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_EQ(r.step_expert, want_expert);
+  EXPECT_EQ(r.step_guide_scale, (std::vector<double>{6, 6, 6, 6, 6, 2, 2, 2, 2, 2, 2, 2}));
+
+  auto replay = [&](int last_high_step, double scale_high, double scale_low, bool swap_experts) {
+    c10::InferenceMode guard;
+    const WanModel& hi = swap_experts ? b->dit : *b->dit_high;
+    const WanModel& lo = swap_experts ? *b->dit_high : b->dit;
+    // Conditioning as image2video.py: context / context_null, y = [mask, VAE([image, zeros])], no clip_fea.
+    at::Tensor context = at::cat({b->dit.pad_context(encode_prompt(*b, req.prompt).to(at::kFloat)),
+                                  b->dit.pad_context(encode_prompt(*b, b->defaults.negative_prompt).to(at::kFloat))}, 0);
+    const RunParams& P = r.params;
+    at::Tensor resized = at::upsample_bicubic2d(req.image.unsqueeze(0).to(at::kFloat), {P.height, P.width}, false);
+    at::Tensor vin = at::cat({resized.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width})}, 2);
+    at::Tensor y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).unsqueeze(0), b->vae.encode(vin)}, 1).expand({2, -1, -1, -1, -1});
+    const CrossContext c_hi = hi.precompute_cross(context, at::Tensor()), c_lo = lo.precompute_cross(context, at::Tensor());
+    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));
+    at::Tensor latent = at::randn({16, P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat));
+    auto s = make_scheduler("unipc");
+    s->set_timesteps(12, 5.0);
+    for (int i = 0; i < 12; ++i) {
+      const bool high = i <= last_high_step;
+      DitInputs in;
+      in.x = latent.unsqueeze(0).expand({2, -1, -1, -1, -1});
+      in.t = at::full({2}, static_cast<double>(s->timesteps()[i]), at::TensorOptions().dtype(at::kDouble));
+      in.y = y;
+      ForwardOptions o;
+      o.step = i;
+      o.roles = {PassRole::Cond, PassRole::Uncond};
+      o.cross = high ? &c_hi : &c_lo;
+      at::Tensor out = (high ? hi : lo).forward(in, o);
+      latent = s->step(cfg_combine(out[1], out[0], high ? scale_high : scale_low), s->timesteps()[i], latent);
+    }
+    return latent;
+  };
+  EXPECT_TRUE(at::equal(r.latent, replay(4, 6.0, 2.0, false)));
+  EXPECT_FALSE(at::equal(r.latent, replay(4, 2.0, 6.0, false)));  // scales swapped
+  EXPECT_FALSE(at::equal(r.latent, replay(4, 6.0, 2.0, true)));   // experts swapped
+  EXPECT_FALSE(at::equal(r.latent, replay(5, 6.0, 2.0, false)));  // switch one step late
+  // A single --cfg applies to both experts (upstream: a float guide_scale becomes (g, g)).
+  GenerateRequest one = req;
+  one.guide_scale_high = -1;
+  one.guide_scale = 4.0;
+  EXPECT_EQ(generate(*b, one).step_guide_scale, std::vector<double>(12, 4.0));
+  fs::remove_all(dir);
+}
+
+// The DiT without img_emb runs with y and no clip_fea. Its output is the image-branch model's with that branch
+// silenced: the same weights plus an image branch whose value projection is zero add softmax(...) · 0 = 0 to every
+// cross-attention output, so both paths give the same numbers, bit for bit.
+TEST(Wan22, AbsentImageBranchRuns) {
+  c10::InferenceMode guard;
+  const WanModel noimg = random_expert(3);
+  WanConfig c = noimg.cfg;
+  c.image_branch = true;
+  c.clip_dim = 64;
+  WanModel with = WanModel::init(c, 4);
+  auto mine = noimg.named_parameters();
+  std::map<std::string, at::Tensor> by_name(mine.begin(), mine.end());
+  for (auto& [n, t] : with.named_parameters()) {
+    if (by_name.count(n)) t.copy_(by_name.at(n));
+    else if (n.find("cross_attn.v_img") != std::string::npos) t.zero_();
+  }
+  with.pack_projections();
+  auto g = at::detail::createCPUGenerator(9);
+  DitInputs in;
+  in.x = at::randn({2, 16, 2, 4, 6}, g);
+  in.t = at::tensor({950.0, 120.0}, at::kDouble);
+  in.context = at::randn({2, 7, 32}, g);
+  in.y = at::randn({2, 20, 2, 4, 6}, g);
+  at::Tensor a = noimg.forward(in);  // no clip_fea: nothing to give
+  EXPECT_TRUE(at::isfinite(a).all().item<bool>());
+  EXPECT_EQ(a.sizes(), in.x.sizes());
+  in.clip_fea = at::randn({2, 5, 64}, g);
+  EXPECT_TRUE(at::equal(a, with.forward(in)));
+  ForwardOptions ref;
+  ref.reference_path = true;
+  in.clip_fea = at::Tensor();
+  EXPECT_TRUE(at::allclose(noimg.forward(in, ref), a, 1e-5, 1e-5));
+  // y stays required (in_dim 36), and the checkpoint must agree with the config about the image branch.
+  DitInputs no_y = in;
+  no_y.y = at::Tensor();
+  EXPECT_THROW(noimg.forward(no_y), Error);
+  TensorSet w;
+  w.origin = "with_img";
+  for (const auto& [n, t] : with.named_parameters()) w.add(n, t, "with_img");
+  const std::string msg = focalscope::testing::error_of([&] { WanModel::load(w, noimg.cfg); });
+  EXPECT_NE(msg.find("without the CLIP image branch but the checkpoint has image cross-attention"), std::string::npos) << msg;
+}
+
+// A one-DiT Wan2.1 folder: no second expert, its own defaults, one guidance scale, no expert table, and the same
+// run as a single-expert loop written here (bit for bit).
+TEST(Wan22, Wan21FolderIsUnchanged) {
+  auto b = focalscope::testing::runnable_layout_bundle();
+  EXPECT_FALSE(b->two_experts());
+  EXPECT_EQ(b->boundary_timestep(), -1.0);
+  EXPECT_EQ(b->defaults.shift, 3.0);
+  EXPECT_EQ(b->defaults.guide_scale, 5.0);
+  EXPECT_EQ(b->defaults.boundary, 0.0);
+  EXPECT_FALSE(b->defaults.to_json().contains("boundary"));  // manifests written as before
+  EXPECT_FALSE(b->dit.cfg.to_json().contains("image_branch"));
+  EXPECT_TRUE(b->dit.cfg.has_image_branch());
+  GenerateRequest req = small_request();
+  req.steps = 3;
+  ExpertLog log;
+  RunHooks hooks;
+  hooks.listener = &log;
+  GenerateResult r = generate(*b, req, hooks);
+  EXPECT_TRUE(r.step_expert.empty());
+  EXPECT_EQ(r.step_guide_scale, std::vector<double>(3, 5.0));
+  for (const auto& [step, expert] : log.seen) EXPECT_EQ(expert, -1);
+  GenerateRequest high = req;
+  high.guide_scale_high = 2.0;
+  EXPECT_NE(focalscope::testing::error_of([&] { generate(*b, high); }).find("--cfg-high"), std::string::npos);
+  // The same run by hand (image2video.py of Wan2.1: clip_fea through img_emb, one DiT, one scale).
+  c10::InferenceMode guard;
+  const RunParams& P = r.params;
+  at::Tensor image = req.image.to(at::kFloat);
+  at::Tensor clip_fea = b->clip.clip_fea(image).to(at::kFloat);
+  at::Tensor context = at::cat({b->dit.pad_context(encode_prompt(*b, req.prompt).to(at::kFloat)),
+                                b->dit.pad_context(encode_prompt(*b, b->defaults.negative_prompt).to(at::kFloat))}, 0);
+  at::Tensor resized = at::upsample_bicubic2d(image.unsqueeze(0), {P.height, P.width}, false);
+  at::Tensor vin = at::cat({resized.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width})}, 2);
+  at::Tensor y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).unsqueeze(0), b->vae.encode(vin)}, 1).expand({2, -1, -1, -1, -1});
+  const CrossContext cross = b->dit.precompute_cross(context, clip_fea.expand({2, -1, -1}));
+  auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));
+  at::Tensor latent = at::randn({16, P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat));
+  auto s = make_scheduler("unipc");
+  s->set_timesteps(3, 3.0);
+  for (int i = 0; i < 3; ++i) {
+    DitInputs in;
+    in.x = latent.unsqueeze(0).expand({2, -1, -1, -1, -1});
+    in.t = at::full({2}, static_cast<double>(s->timesteps()[i]), at::TensorOptions().dtype(at::kDouble));
+    in.y = y;
+    in.clip_fea = clip_fea;
+    ForwardOptions o;
+    o.step = i;
+    o.roles = {PassRole::Cond, PassRole::Uncond};
+    o.cross = &cross;
+    at::Tensor out = b->dit.forward(in, o);
+    latent = s->step(cfg_combine(out[1], out[0], 5.0), s->timesteps()[i], latent);
+  }
+  EXPECT_TRUE(at::equal(r.latent, latent));
+}
+
+// No CLIP ships with the A14B experts: a run without one needs none (no clip_fea anywhere); --clip FILE adds a tower
+// (what FSG's keyword maps would read) without any width check against the image-less DiTs. FSG / AC are refused
+// with a line saying why: their anchors go through img_emb and cross_attn.v_img, which the experts do not have.
+TEST(Wan22, ClipIsOptionalAndFocalGuidanceIsRefused) {
+  const std::string dir = write_wan22_folder("clip");
+  ModelLayout L = detect_model_layout(dir);
+  L.clip_weights = focalscope::testing::layout_dir() + "/models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth";
+  auto b = load_model_bundle(L);
+  EXPECT_TRUE(b->has_clip);
+  EXPECT_EQ(b->clip.cfg.dim, 64);
+  GenerateRequest req = small_request();
+  req.steps = 2;
+  GuidanceConfig g;
+  g.fsg = true;
+  const std::string msg = focalscope::testing::error_of([&] { generate_guided(*b, req, g); });
+  EXPECT_NE(msg.find("need the DiT's CLIP image branch"), std::string::npos) << msg;
+  GenerateResult r = generate(*b, req);
+  EXPECT_FALSE(r.clip_fea.defined());
+  EXPECT_EQ(r.step_expert, (std::vector<int>{1, 0}));  // 2 steps, shift 5: t = 999, then sigma 0.4995 -> t = 833
+  fs::remove_all(dir);
+}
