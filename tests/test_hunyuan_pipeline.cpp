@@ -26,6 +26,7 @@
 #include "engine/pipeline/hunyuan_pipeline.h"
 #include "render/image.h"
 #include "tests/fixture_check.h"
+#include "tests/hunyuan_release_layout.h"
 #include "tests/pth_writer.h"
 
 using namespace focalscope;
@@ -33,50 +34,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture(const char* name) { return focalscope::testing::shared_fixture("hunyuan_reference") + "/" + name; }
+using focalscope::testing::error_of;
 
-void write_text(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
-struct Layout {
-  fs::path top, ckpts, root, image_png;
+struct Layout : focalscope::testing::HunyuanReleaseLayout {
+  fs::path image_png;
   at::Tensor image;  // [3, 40, 56] in [-1, 1], the PNG's pixels
 };
 
-// ckpts/ in the release layout: the DiT random with the fixture's sizes but text widths of the tiny text encoders
-// (LLaVA hidden 32, CLIP-L hidden 16), the VAE the fixture's weights, tiny text_encoder_i2v/ + text_encoder_2/.
+// ckpts/ in the release layout (tests/hunyuan_release_layout.h), the DiT's text widths the tiny text encoders' so the
+// whole pipeline runs; plus a reference image.
 Layout& layout() {
   static Layout* l = [] {
     auto* r = new Layout;
-    if (!fs::exists(fixture("hunyuan_dit_i2v_tiny") + "/config.json") || !fs::exists(fixture("hunyuan_vae_tiny") + "/config.json"))
-      return r;
     c10::InferenceMode guard;
-    r->top = fs::temp_directory_path() / ("focalscope_hy_pipeline_" + std::to_string(::getpid()));
-    r->ckpts = r->top / "ckpts";
-    r->root = r->ckpts / "hunyuan-video-i2v-720p";
-    static const fs::path top = r->top;
-    std::atexit([] { std::error_code ec; fs::remove_all(top, ec); });
-    fs::create_directories(r->root / "transformers");
-    const TinyTextEncoderSpec tspec;
-    const Fixture dit_fx = load_fixture(fixture("hunyuan_dit_i2v_tiny"));
-    HunyuanConfig cfg = HunyuanConfig::from_json(dit_fx.config);
-    cfg.text_states_dim = static_cast<int>(tspec.llm_hidden);
-    cfg.text_states_dim_2 = static_cast<int>(tspec.clip_hidden);
-    at::manual_seed(11);
-    const HunyuanModel dit = HunyuanModel::random(cfg, at::kFloat, c10::Device(c10::kCPU), 0.05);
-    std::vector<std::pair<std::string, at::Tensor>> module;
-    for (const auto& [n, t] : dit.named_parameters()) module.emplace_back(n, t);
-    focalscope::testing::write_torch_checkpoint((r->root / "transformers/mp_rank_00_model_states.pt").string(),
-                                                {{"module", module, ""}, {"ds_version", {}, "0.10.0"}});
-    write_text(r->root / "transformers/config.json", nlohmann::json{{"rope_dim_list", cfg.rope_dim_list}}.dump());
-    const Fixture vae_fx = load_fixture(fixture("hunyuan_vae_tiny"));
-    write_text(r->root / "vae/config.json", vae_fx.config.at("constructor_args").dump());
-    std::vector<std::pair<std::string, at::Tensor>> vae;
-    for (const auto& n : vae_fx.weights.names()) vae.emplace_back("vae." + n, vae_fx.weights.get(n));
-    focalscope::testing::write_torch_checkpoint((r->root / "vae/pytorch_model.pt").string(), {{"state_dict", vae, ""}});
-    write_tiny_text_encoder_folders(r->ckpts.string(), tspec);
+    static_cast<focalscope::testing::HunyuanReleaseLayout&>(*r) = focalscope::testing::write_hunyuan_release_layout(
+        fs::temp_directory_path() / ("focalscope_hy_pipeline_" + std::to_string(::getpid())),
+        /*text_widths_of_encoders=*/true, 11, 0.05);
+    if (r->root.empty()) return r;
     // A smooth reference image (not the output size: the pipeline resizes and crops), saved as PNG for the CLI.
     const at::Tensor yy = at::linspace(-1, 1, 40).view({1, 40, 1}), xx = at::linspace(-1, 1, 56).view({1, 1, 56});
     at::Tensor img = at::cat({(yy * 0.8).expand({1, 40, 56}), (xx * 0.7).expand({1, 40, 56}),
@@ -101,15 +75,6 @@ Layout& layout() {
 const HunyuanBundle& bundle() {
   static HunyuanBundle b = HunyuanBundle::load(layout().ckpts.string());
   return b;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 HunyuanRequest small_request(int64_t seed = 3) {
@@ -294,16 +259,7 @@ TEST(HunyuanPipeline, BadSizesAndMissingFoldersAreOneLineNamingThem) {
 
 #ifdef FOCALSCOPE_EXE
 namespace {
-int run_cli(const std::string& args, std::string* out) {
-  const std::string cmd = std::string(FOCALSCOPE_EXE) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  out->clear();
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
-  const int st = ::pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+int run_cli(const std::string& args, std::string* out) { return focalscope::testing::run_cli(FOCALSCOPE_EXE, args, out); }
 }  // namespace
 
 TEST(HunyuanPipeline, GenerateCommandWritesAnMp4FromTheReleaseFolder) {

@@ -23,6 +23,7 @@
 #include "engine/models/hunyuan/hunyuan_vae.h"
 #include "engine/models/hunyuan/text/hunyuan_text_encoders.h"
 #include "tests/fixture_check.h"
+#include "tests/hunyuan_release_layout.h"
 #include "tests/pth_writer.h"
 
 using namespace focalscope;
@@ -30,69 +31,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture(const char* name) { return focalscope::testing::shared_fixture("hunyuan_reference") + "/" + name; }
+using focalscope::testing::error_of;
+using focalscope::testing::hunyuan_fixture;
 
-void write_text(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
-struct Layout {
-  fs::path ckpts, root;
-  HunyuanConfig dit_cfg;
-  HunyuanModel dit;
-};
-
-// ckpts/ with the release's names; the DiT random (the fixture's tiny sizes), the VAE the fixture's weights.
-Layout& layout() {
-  static Layout* l = [] {
-    auto* r = new Layout;
-    if (!fs::exists(fixture("hunyuan_dit_i2v_tiny") + "/config.json") || !fs::exists(fixture("hunyuan_vae_tiny") + "/config.json"))
-      return r;
-    c10::InferenceMode guard;
-    r->ckpts = fs::temp_directory_path() / ("focalscope_hy_release_" + std::to_string(::getpid())) / "ckpts";
-    r->root = r->ckpts / "hunyuan-video-i2v-720p";
-    static const fs::path top = r->ckpts.parent_path();
-    std::atexit([] { std::error_code ec; fs::remove_all(top, ec); });
-    fs::create_directories(r->root / "transformers");
-    const Fixture dit_fx = load_fixture(fixture("hunyuan_dit_i2v_tiny"));
-    r->dit_cfg = HunyuanConfig::from_json(dit_fx.config);
-    r->dit_cfg.text_states_dim = static_cast<int>(dit_fx.weights.get("txt_in.input_embedder.weight").size(1));
-    r->dit_cfg.text_states_dim_2 = static_cast<int>(dit_fx.weights.get("vector_in.in_layer.weight").size(1));
-    at::manual_seed(5);
-    r->dit = HunyuanModel::random(r->dit_cfg);
-    std::vector<std::pair<std::string, at::Tensor>> module, ema;
-    for (const auto& [n, t] : r->dit.named_parameters()) {
-      module.emplace_back(n, t);
-      ema.emplace_back(n, t * 0.5);
-    }
-    focalscope::testing::write_torch_checkpoint((r->root / "transformers/mp_rank_00_model_states.pt").string(),
-                                                {{"module", module, ""}, {"ema", ema, ""}, {"ds_version", {}, "0.10.0"}});
-    // The tiny head dim (48) is not the release's: the RoPE split comes from FocalScope's optional config.json.
-    write_text(r->root / "transformers/config.json", nlohmann::json{{"rope_dim_list", r->dit_cfg.rope_dim_list}}.dump());
-    const Fixture vae_fx = load_fixture(fixture("hunyuan_vae_tiny"));
-    write_text(r->root / "vae/config.json", vae_fx.config.at("constructor_args").dump());
-    std::vector<std::pair<std::string, at::Tensor>> vae;
-    for (const auto& n : vae_fx.weights.names()) vae.emplace_back("vae." + n, vae_fx.weights.get(n));
-    focalscope::testing::write_torch_checkpoint((r->root / "vae/pytorch_model.pt").string(), {{"state_dict", vae, ""}});
-    write_tiny_text_encoder_folders(r->ckpts.string());  // text_encoder_i2v/ and text_encoder_2/ as HF folders
-    return r;
-  }();
+focalscope::testing::HunyuanReleaseLayout& layout() {
+  static auto* l = new focalscope::testing::HunyuanReleaseLayout(focalscope::testing::write_hunyuan_release_layout(
+      fs::temp_directory_path() / ("focalscope_hy_release_" + std::to_string(::getpid())), /*text_widths_of_encoders=*/false,
+      5, 0.02));
   return *l;
 }
 
 #define REQUIRE_LAYOUT()                                                               \
   if (layout().root.empty()) GTEST_SKIP() << "Hunyuan reference fixtures not found"; \
   c10::InferenceMode guard
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 HunyuanInputs tiny_inputs(const HunyuanConfig& c) {
   at::manual_seed(9);
@@ -142,7 +93,7 @@ TEST(HunyuanRelease, VaeUnwrapsStateDictAndStripsThePrefix) {
   REQUIRE_LAYOUT();
   const HunyuanRelease r = find_hunyuan_release(layout().ckpts.string());
   const TensorSet w = load_hunyuan_release_vae(r);
-  const Fixture fx = load_fixture(fixture("hunyuan_vae_tiny"));
+  const Fixture fx = load_fixture(hunyuan_fixture("hunyuan_vae_tiny"));
   EXPECT_EQ(w.names(), fx.weights.names());
   const HunyuanVAE vae = HunyuanVAE::load(w, HunyuanVaeConfig::from_json(fx.config));
   EXPECT_GT(vae.num_parameters(), 0);
@@ -184,17 +135,7 @@ TEST(HunyuanRelease, BrokenFilesAreOneLineNamingThem) {
 
 #ifdef FOCALSCOPE_EXE
 namespace {
-// Runs the CLI; returns its exit code and its stdout + stderr.
-int run_cli(const std::string& args, std::string* out) {
-  const std::string cmd = std::string(FOCALSCOPE_EXE) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  out->clear();
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
-  const int st = ::pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+int run_cli(const std::string& args, std::string* out) { return focalscope::testing::run_cli(FOCALSCOPE_EXE, args, out); }
 }  // namespace
 
 TEST(HunyuanRelease, InfoAndBenchStepReadTheReleaseFolder) {
