@@ -49,12 +49,7 @@ int run(const std::vector<std::string>& argv) {
   const GuidanceConfig guidance = guidance_from_args(a, true, "kvlock");
   const std::string out = a.required("out");
   if (std::filesystem::path(out).extension() == ".mp4") check_output_folder(out, "--out");
-  const std::string hall_out = a.str("hallucination-out");
-  if (!hall_out.empty()) {
-    check_output_folder(hall_out, "--hallucination-out");
-    const auto ext = std::filesystem::path(hall_out).extension();
-    if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + hall_out + "' must end in .csv or .json");
-  }
+  const std::string hall_out = hallucination_out_flag(a, /*window=*/-1);
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
 #ifndef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") fail("--out", "this build has no FFmpeg (FOCALSCOPE_VIDEO=OFF): use a folder");
@@ -108,11 +103,7 @@ int run(const std::vector<std::string>& argv) {
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
   if (job.guidance.kvlock.lock) std::fprintf(stderr, "%s\n", kvlock_summary(r).c_str());
   if (job.guidance.dyncfg.enabled) std::fprintf(stderr, "%s\n", dyncfg_summary(r, job.guidance.dyncfg).c_str());
-  const HallucinationTau tau = hallucination_tau(*model, a, r.hallucination.has_local());
-  std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau.value).c_str(), tau.source.c_str());
-  if (!hall_out.empty())
-    write_text_file(hall_out, std::filesystem::path(hall_out).extension() == ".csv" ? hallucination_csv(r.hallucination)
-                                                                                    : hallucination_json(r.hallucination, tau.value));
+  report_hallucination(r.hallucination, hallucination_tau(*model, a, r.hallucination.has_local()), hall_out);
   // How well the background was kept: the edit against the source outside the mask (frames 1..N).
   const auto edited = video_to_rgb_frames(r.video), source = video_to_rgb_frames(er.source);
   const StaticMask bg = union_mask(er.mask);

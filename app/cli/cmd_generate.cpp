@@ -74,17 +74,10 @@ int run(const std::vector<std::string>& argv0) {
   req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
   req.max_area = a.integer("max-area", -1, 64, 4096LL * 4096);
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
-  req.hallucination_window = static_cast<int>(a.integer("hallucination-window", 10, 0, 1000));
-  if (req.hallucination_window == 1) fail("--hallucination-window", "1 is too small: a variance needs 2 steps (0 turns it off)");
+  req.hallucination_window = hallucination_window_flag(a);
   // An .mp4 goes into an existing folder (a frames folder is created with its parents when written).
   if (std::filesystem::path(out).extension() == ".mp4") check_output_folder(out, "--out");
-  const std::string hall_out = a.str("hallucination-out");
-  if (!hall_out.empty()) {
-    check_output_folder(hall_out, "--hallucination-out");
-    const auto ext = std::filesystem::path(hall_out).extension();
-    if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + hall_out + "' must end in .csv or .json");
-    if (req.hallucination_window == 0) fail("--hallucination-out", "the metric is off (--hallucination-window 0)");
-  }
+  const std::string hall_out = hallucination_out_flag(a, req.hallucination_window);
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
 #ifndef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") fail("--out", "this build has no FFmpeg (FOCALSCOPE_VIDEO=OFF): use --frames-png");
@@ -130,14 +123,7 @@ int run(const std::vector<std::string>& argv0) {
                  r.params.boundary_timestep);
   }
   if (guidance.dyncfg.enabled) std::fprintf(stderr, "%s\n", dyncfg_summary(r, guidance.dyncfg).c_str());
-  if (req.hallucination_window > 0) {
-    const HallucinationTau tau = hallucination_tau(*model, a);
-    std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau.value).c_str(), tau.source.c_str());
-    if (!hall_out.empty())
-      write_text_file(hall_out, std::filesystem::path(hall_out).extension() == ".csv"
-                                    ? hallucination_csv(r.hallucination)
-                                    : hallucination_json(r.hallucination, tau.value));
-  }
+  if (req.hallucination_window > 0) report_hallucination(r.hallucination, hallucination_tau(*model, a), hall_out);
   auto frames = video_to_images(r.video);
 #ifdef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") render::write_mp4(out, frames, r.params.fps);

@@ -60,16 +60,9 @@ int run_hunyuan(const std::vector<std::string>& argv) {
   req.width = a.integer("width", -1, 1, 16384);
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
   req.i2v_stability = a.flag("i2v-stability");
-  req.hallucination_window = static_cast<int>(a.integer("hallucination-window", 10, 0, 1000));
-  if (req.hallucination_window == 1) fail("--hallucination-window", "1 is too small: a variance needs 2 steps (0 turns it off)");
+  req.hallucination_window = hallucination_window_flag(a);
   if (std::filesystem::path(out).extension() == ".mp4") check_output_folder(out, "--out");
-  const std::string hall_out = a.str("hallucination-out");
-  if (!hall_out.empty()) {
-    check_output_folder(hall_out, "--hallucination-out");
-    const auto ext = std::filesystem::path(hall_out).extension();
-    if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + hall_out + "' must end in .csv or .json");
-    if (req.hallucination_window == 0) fail("--hallucination-out", "the metric is off (--hallucination-window 0)");
-  }
+  const std::string hall_out = hallucination_out_flag(a, req.hallucination_window);
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
 #ifndef FOCALSCOPE_WITH_VIDEO
   if (std::filesystem::path(out).extension() == ".mp4") fail("--out", "this build has no FFmpeg (FOCALSCOPE_VIDEO=OFF): use --frames-png");
@@ -93,14 +86,11 @@ int run_hunyuan(const std::vector<std::string>& argv) {
   const HunyuanResult r = generate_hunyuan(b, req);
   end_progress();
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
-  if (req.hallucination_window > 0) {
-    const double tau = a.has("tau") ? a.number("tau", kPaperHallucinationTau, 1e-12, 1e6) : kPaperHallucinationTau;
-    std::fprintf(stderr, "%s (%s)\n", hallucination_summary(r.hallucination, tau).c_str(),
-                 a.has("tau") ? "--tau" : "tau is the paper's value, not calibrated for this model");
-    if (!hall_out.empty())
-      write_text_file(hall_out, std::filesystem::path(hall_out).extension() == ".csv"
-                                    ? hallucination_csv(r.hallucination)
-                                    : hallucination_json(r.hallucination, tau));
+  if (req.hallucination_window > 0) {  // no calibrated tau for HunyuanVideo models yet
+    const HallucinationTau tau = a.has("tau") ? HallucinationTau{a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"}
+                                              : HallucinationTau{kPaperHallucinationTau,
+                                                                 "tau is the paper's value, not calibrated for this model"};
+    report_hallucination(r.hallucination, tau, hall_out);
   }
   // [F, 3, H, W] in [0, 1] -> the writer's [3, F, H, W] in [-1, 1].
   const auto frames = video_to_images(r.video.permute({1, 0, 2, 3}) * 2.0 - 1.0);

@@ -19,6 +19,29 @@ HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a, bool loc
                                                                       : "calibrated for this model"};
 }
 
+int hallucination_window_flag(const Args& a) {
+  const int w = static_cast<int>(a.integer("hallucination-window", 10, 0, 1000));
+  if (w == 1) fail("--hallucination-window", "1 is too small: a variance needs 2 steps (0 turns it off)");
+  return w;
+}
+
+std::string hallucination_out_flag(const Args& a, int window) {
+  const std::string path = a.str("hallucination-out");
+  if (path.empty()) return path;
+  check_output_folder(path, "--hallucination-out");
+  const auto ext = std::filesystem::path(path).extension();
+  if (ext != ".csv" && ext != ".json") fail("--hallucination-out", "'" + path + "' must end in .csv or .json");
+  if (window == 0) fail("--hallucination-out", "the metric is off (--hallucination-window 0)");
+  return path;
+}
+
+void report_hallucination(const HallucinationTrace& t, const HallucinationTau& tau, const std::string& path) {
+  std::fprintf(stderr, "%s (%s)\n", hallucination_summary(t, tau.value).c_str(), tau.source.c_str());
+  if (!path.empty())
+    write_text_file(path, std::filesystem::path(path).extension() == ".csv" ? hallucination_csv(t)
+                                                                            : hallucination_json(t, tau.value));
+}
+
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c) {
   if (r.dyncfg.empty()) return "dynamic CFG: not applied";
   std::vector<double> s, w;

@@ -18,6 +18,15 @@ struct HallucinationTau {
 // `local`: the run reads sigma2 inside a mask (an edit): the calibrated tau_local when the model has one.
 HallucinationTau hallucination_tau(const ModelBundle& m, const Args& a, bool local = false);
 
+// --hallucination-window (default 10; 0 turns the metric off; 1 is refused: a variance needs 2 steps).
+int hallucination_window_flag(const Args& a);
+// --hallucination-out, checked before the run: .csv or .json, in an existing folder, and refused when window is 0
+// (pass window -1 for a command without --hallucination-window). "" when not given.
+std::string hallucination_out_flag(const Args& a, int window);
+// After the run: the one-line summary against tau on stderr, and the trace written to `path` (.csv, or .json with
+// tau) when path is not empty.
+void report_hallucination(const HallucinationTrace& t, const HallucinationTau& tau, const std::string& path);
+
 // One line on what dynamic CFG did in a run: s* (median, range), omega over the scheduled steps, omega0, tau.
 std::string dyncfg_summary(const GenerateResult& r, const DynCfgConfig& c);
 

@@ -1,5 +1,5 @@
 // UTF-8 validity of user text (prompts, keywords) checked where it enters, so an error names the flag or file it
-// came from rather than the tokenizer's "prompt". Torch-free, header-only.
+// came from rather than the tokenizer's "prompt"; and the encoder both tokenizers use. Torch-free, header-only.
 #pragma once
 #include <string>
 #include <string_view>
@@ -30,6 +30,25 @@ inline std::string utf8_problem(std::string_view s) {
     i += n;
   }
   return "";
+}
+
+// Appends code point cp (< 0x110000) as UTF-8.
+inline void utf8_append(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
 }
 
 }  // namespace focalscope

@@ -15,6 +15,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/json_io.h"
+#include "engine/core/utf8.h"
 
 namespace focalscope {
 
@@ -22,24 +23,6 @@ namespace {
 using json = nlohmann::json;
 
 // ---- UTF-8 ------------------------------------------------------------------------------------------------
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Length of the UTF-8 sequence starting with byte c (1 for invalid lead bytes, so splitting never stalls).
 size_t utf8_len(unsigned char c) {
   if (c < 0x80) return 1;
@@ -147,7 +130,7 @@ const std::vector<std::string>& byte_level_alphabet() {
     for (int b = 0; b < 256; ++b)
       if (cp[b] < 0) cp[b] = 256 + n++;
     std::vector<std::string> t(256);
-    for (int b = 0; b < 256; ++b) append_utf8(t[b], static_cast<uint32_t>(cp[b]));
+    for (int b = 0; b < 256; ++b) utf8_append(t[b], static_cast<uint32_t>(cp[b]));
     return t;
   }();
   return table;
@@ -640,7 +623,7 @@ std::string ClipBpeTokenizer::clean(const std::string& text) {
     uint32_t lo = cp;
     if (cp < 0x80) lo = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
     else if (loc) lo = static_cast<uint32_t>(towlower_l(static_cast<wint_t>(cp), loc));
-    append_utf8(out, lo);
+    utf8_append(out, lo);
   }
   return out;
 }
