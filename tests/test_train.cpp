@@ -21,6 +21,9 @@
 #include "engine/train/export_model.h"
 #include "engine/train/finetune_stage.h"
 #include "engine/train/latent_pool.h"
+#include "engine/train/mmdit_stage.h"
+#include "engine/clip/clip_text.h"
+#include "engine/clip/clip_vision.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/plant_weak_stage.h"
 #include "engine/train/shapes_data.h"
@@ -328,7 +331,147 @@ TEST(Train, DitLossFallsResumesExportsAndGenerates) {
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("checkpoint.safetensors"), std::string::npos) << err.what();
   }
+}
+
+namespace {
+// Counts the probe seam's calls per layer (the MMDiT numbers double blocks, then single blocks).
+struct LayerCounter final : ProbeListener {
+  std::vector<int> calls;
+  bool wants(const ForwardInfo&, int) const override { return true; }
+  void on_cross_attn_values(BlockProbe& p) override {
+    if (static_cast<int>(calls.size()) <= p.layer) calls.resize(p.layer + 1);
+    ++calls[p.layer];
+    EXPECT_TRUE(p.img_v.defined()) << "the MMDiT marks its image rows as the visual context";
+  }
+};
+}  // namespace
+
+// The embedded MMDiT's stage on the same tiny directory: loss falls, resume is exact, export references the Wan
+// toy's tokenizer / CLIP / VAE, and the folder generates through the same generate() as Wan.
+TEST(Train, MmditLossFallsResumesExportsAndGenerates) {
+  const MmditTrainConfig cfg = MmditTrainConfig::tiny();
+  ASSERT_TRUE(fs::exists(base_dir() + "/model/focalscope.json")) << "runs after the DiT test (its export is the base)";
+  StageResult full = train_mmdit(options(base_dir(), 30), cfg);
+  ASSERT_EQ(full.losses.size(), 30u);
+  EXPECT_LT(mean(full.losses, 22, 8), 0.8 * mean(full.losses, 0, 8));
+  const std::string d = fresh_copy("mmdit");
+  fs::remove_all(d + "/mmdit/checkpoint.safetensors");
+  StageResult first = train_mmdit(options(d, 4), cfg);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(first.losses[i], full.losses[i]) << "step " << i;
+  StageOptions o = options(d, 5);
+  o.resume = true;
+  StageResult resumed = train_mmdit(o, cfg);
+  ASSERT_EQ(resumed.losses.size(), 1u);
+  EXPECT_EQ(resumed.losses[0], full.losses[4]);
+  fs::remove_all(d);
+
+  ExportOptions e;
+  e.train_dir = base_dir();
+  e.model_dir = base_dir() + "/model-mmdit";
+  e.name = "shapes-mmdit-test";
+  nlohmann::json m = export_mmdit_model(e, base_dir() + "/model");
+  EXPECT_EQ(m["architecture"], "hunyuan-mmdit");
+  EXPECT_EQ(m["vae"]["weights"], "../model/vae.safetensors");
+  std::vector<std::string> files;
+  for (const auto& f : fs::directory_iterator(e.model_dir)) files.push_back(f.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"focalscope.json", "mllm.safetensors", "mmdit.safetensors"}));
+  auto bundle = load_model_bundle(e.model_dir);
+  ASSERT_TRUE(bundle->is_mmdit());
+  EXPECT_EQ(bundle->num_layers(), 2);
+  EXPECT_TRUE(fs::equivalent(bundle->layout.vae_weights, base_dir() + "/model/vae.safetensors"));
+
+  const WorldSpec w = cfg.world;
+  const auto c = sample_case_robust(321, w);
+  GenerateRequest req;
+  req.image = frame_to_tensor(shapes::render_reference(c));
+  req.prompt = c.prompt;
+  req.steps = 3;
+  req.frames = w.frames;
+  req.max_area = static_cast<long long>(w.width) * w.height;
+  LayerCounter counter;
+  RunHooks hooks;
+  hooks.listener = &counter;
+  GenerateResult r = generate(*bundle, req, hooks);
+  ASSERT_EQ(r.video.sizes(), (at::IntArrayRef{3, w.frames, w.height, w.width}));
+  EXPECT_TRUE(at::isfinite(r.video).all().item<bool>());
+  EXPECT_EQ(counter.calls, (std::vector<int>{3, 3})) << "one call per step and layer (cond + uncond in one batch)";
+  EXPECT_EQ(r.hallucination.steps(), 3);
+  // token_replace: the final latent's frame 0 is the image's clean latent, bit for bit, and the same seed repeats.
+  GenerateResult again = generate(*bundle, req);
+  EXPECT_TRUE(at::equal(r.video, again.video));
+  // Editing and the text knockout need Wan's cross-attention: refused by name, never run silently.
+  RunHooks knock;
+  knock.edit_cross = [](CrossContext&) {};
+  try {
+    generate(*bundle, req, knock);
+    ADD_FAILURE() << "a text knockout ran on the MMDiT";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("MMDiT"), std::string::npos) << err.what();
+  }
+  // A base whose CLIP is not the one the MMDiT was trained with is refused by the exporter.
+  fs::copy(base_dir() + "/model", base_dir() + "/other-base", fs::copy_options::recursive);
+  {
+    TensorSet clip = load_tensor_file(base_dir() + "/other-base/clip.safetensors");
+    NamedTensors ts;
+    for (const auto& n : clip.names()) ts.emplace_back(n, clip.get(n).clone());
+    ts[0].second.add_(1.0);
+    save_safetensors(base_dir() + "/other-base/clip2.safetensors", ts, SafetensorsFile::open(base_dir() + "/other-base/clip.safetensors")->metadata());
+    fs::rename(base_dir() + "/other-base/clip2.safetensors", base_dir() + "/other-base/clip.safetensors");
+  }
+  try {
+    export_mmdit_model(e, base_dir() + "/other-base");
+    ADD_FAILURE() << "exported against a foreign CLIP";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("clip.safetensors"), std::string::npos) << err.what();
+  }
+  EXPECT_TRUE(fs::exists(e.model_dir + "/focalscope.json")) << "a refused export leaves the previous one";
   fs::remove_all(base_dir());
+}
+
+// TinyMllm's invariants: image rows first and causal, so the prompt cannot change them; the mask is a prefix of ones
+// over [image rows; prompt pieces + EOS]; the pooled vector is the CLIP text tower's EOS token.
+TEST(Train, TinyMllmImageRowsFirstCausalAndPooledIsClipEos) {
+  TinyMllmConfig mc = MmditTrainConfig::tiny().mllm;
+  mc.llama.vocab_size = 40;
+  mc.vision_dim = 32;
+  mc.image_stride = 2;
+  const TinyMllm mllm = TinyMllm::random_init(mc, 5);
+  ClipVisionConfig vc;
+  vc.image_size = 32;
+  vc.patch_size = 8;
+  vc.dim = 32;
+  vc.num_heads = 2;
+  vc.num_layers = 2;
+  vc.out_dim = 16;
+  const ClipVision clip = ClipVision::random_init(vc, 3);
+  ClipTextConfig tc;
+  tc.vocab = 40;
+  tc.text_len = 16;
+  tc.dim = 24;
+  tc.num_heads = 2;
+  tc.num_layers = 1;
+  tc.out_dim = 16;
+  const ClipText clip_text = ClipText::random_init(tc, 4);
+  at::NoGradGuard ng;
+  const at::Tensor pixels = at::rand({2, 3, 32, 32}) * 2 - 1;
+  at::Tensor ids = at::randint(3, 40, {2, 16}, at::kLong);
+  at::Tensor mask = at::zeros({2, 16}, at::kLong);
+  mask.narrow(1, 0, 5).fill_(1);
+  mask[1].narrow(0, 0, 9).fill_(1);
+  const TinyMllmText a = mllm.encode(clip, clip_text, pixels, ids, mask);
+  EXPECT_EQ(a.image_rows, 8) << "16 patches, every 2nd kept";
+  ASSERT_EQ(a.states.sizes(), (at::IntArrayRef{2, 8 + 16, 16}));
+  EXPECT_EQ(a.mask.sum(1)[0].item<int64_t>(), 8 + 5);
+  EXPECT_EQ(a.mask.sum(1)[1].item<int64_t>(), 8 + 9);
+  EXPECT_EQ(a.mask[0].narrow(0, 0, 13).min().item<int64_t>(), 1) << "a prefix of ones";
+  at::Tensor ids2 = ids.clone();
+  ids2.narrow(1, 0, 16).random_(3, 40);
+  const TinyMllmText b = mllm.encode(clip, clip_text, pixels, ids2, mask);
+  EXPECT_TRUE(at::equal(a.states.narrow(1, 0, 8), b.states.narrow(1, 0, 8))) << "image rows cannot see the prompt";
+  EXPECT_FALSE(at::allclose(a.states.narrow(1, 8, 5), b.states.narrow(1, 8, 5)));
+  const at::Tensor eos = ClipText::select_eos(clip_text.forward(ids, mask), mask);
+  EXPECT_TRUE(at::equal(a.pooled, eos));
 }
 
 // A resumed run re-encodes thousands of clips before its first step; stopping that part (the on_chunk callback

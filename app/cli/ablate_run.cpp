@@ -61,23 +61,23 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
   // Un-ablated, with similarity capture of the prompt's object words (Moran's I per layer, as analyze computes it).
   std::vector<std::string> words = shapes::object_words(bc.c.prompt);
   std::vector<CaptureKeyword> kws;
-  if (!words.empty()) kws = resolve_keywords(*m.tokenizer, bc.c.prompt, words, m.text_len);
+  if (!words.empty()) kws = resolve_keywords(*m.tokenizer, bc.c.prompt, words, m.text_len, m.text_row_offset());
   std::unique_ptr<SimilarityCapture> cap, null_cap;
   ProbeChain chain;
   RunHooks base_hooks;
   base_hooks.cancel = opt.cancel;
   if (!kws.empty()) {
     CaptureSelection sel;
-    const auto grid = token_grid(P.lat_f, P.lat_h, P.lat_w, m.dit.cfg.patch_size);
-    cap = std::make_unique<SimilarityCapture>(kws, make_capture_layout(sel, m.dit.cfg.num_layers, P.steps,
+    const auto grid = token_grid(P.lat_f, P.lat_h, P.lat_w, m.patch_size());
+    cap = std::make_unique<SimilarityCapture>(kws, make_capture_layout(sel, m.num_layers(), P.steps,
                                                                        static_cast<int64_t>(kws.size()), grid));
     chain.add(cap.get());
     // The prompt's control words in the same run, for the words rule's statistic (analysis/weak_layers.h, ControlWords).
     const std::vector<std::string> control = control_words(m, bc.c.prompt, words);
     if (!control.empty()) {
-      auto ck = resolve_keywords(*m.tokenizer, bc.c.prompt, control, m.text_len);
+      auto ck = resolve_keywords(*m.tokenizer, bc.c.prompt, control, m.text_len, m.text_row_offset());
       null_cap = std::make_unique<SimilarityCapture>(
-          ck, make_capture_layout(sel, m.dit.cfg.num_layers, P.steps, static_cast<int64_t>(ck.size()), grid));
+          ck, make_capture_layout(sel, m.num_layers(), P.steps, static_cast<int64_t>(ck.size()), grid));
       chain.add(null_cap.get());
     }
     base_hooks.listener = &chain;
@@ -85,7 +85,7 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
   GenerateResult base = generate(m, req, base_hooks);
   if (base.cancelled) return {};
   tick();
-  std::vector<double> moran(static_cast<size_t>(m.dit.cfg.num_layers), std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> moran(static_cast<size_t>(m.num_layers()), std::numeric_limits<double>::quiet_NaN());
   std::vector<double> excess = moran;
   if (cap) {
     cap->finish();
@@ -111,8 +111,8 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
     h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
     return generate(m, req, h);
   };
-  std::vector<int> every(static_cast<size_t>(m.dit.cfg.num_layers));
-  for (int l = 0; l < m.dit.cfg.num_layers; ++l) every[static_cast<size_t>(l)] = l;
+  std::vector<int> every(static_cast<size_t>(m.num_layers()));
+  for (int l = 0; l < m.num_layers(); ++l) every[static_cast<size_t>(l)] = l;
   GenerateResult all = knocked(every);
   if (all.cancelled) return {};
   tick();

@@ -172,10 +172,10 @@ std::vector<AbsentControl> absent_controls(const std::string& prompt, const std:
 FixedDirections absent_control_directions(const ModelBundle& m, const std::vector<AbsentControl>& controls) {
   c10::InferenceMode guard;
   FixedDirections d;
-  const size_t L = static_cast<size_t>(m.dit.cfg.num_layers);
+  const size_t L = static_cast<size_t>(m.num_layers());
   std::vector<std::vector<at::Tensor>> rows(L);
   for (const auto& c : controls) {
-    const auto ck = resolve_keywords(*m.tokenizer, c.text, {c.word}, m.text_len);
+    const auto ck = resolve_keywords(*m.tokenizer, c.text, {c.word}, m.text_len);  // rows of the Wan cross context (MMDiT: refused upstream)
     const CrossContext cc = text_cross_context(m, c.text);
     const at::Tensor idx = at::tensor(ck.front().tokens, at::TensorOptions().dtype(at::kLong)).to(cc.layers[0].v.device());
     for (size_t l = 0; l < L; ++l) rows[l].push_back(cc.layers[l].v[0].index_select(0, idx).to(at::kFloat).mean(0));
@@ -212,8 +212,8 @@ CaptureLayout plan_capture(const ModelBundle& m, const AnalyzeSettings& st, cons
   // Without classifier-free guidance there is no unconditional pass to capture.
   if (params.guide_scale == 1.0) sel.uncond = false;
   if (!sel.cond && !sel.uncond) fail("--pass", "uncond requested but this run has no unconditional pass (cfg 1)");
-  return make_capture_layout(sel, m.dit.cfg.num_layers, params.steps, keywords,
-                             token_grid(params.lat_f, params.lat_h, params.lat_w, m.dit.cfg.patch_size));
+  return make_capture_layout(sel, m.num_layers(), params.steps, keywords,
+                             token_grid(params.lat_f, params.lat_h, params.lat_w, m.patch_size()));
 }
 
 std::vector<int> stat_step_slots(const CaptureLayout& layout, const std::vector<int>& steps) {
@@ -255,7 +255,7 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
   req.prompt = s.prompt;
   req.seed = s.seed;
   o.params = resolve_params(m, req);
-  o.keywords = resolve_keywords(*m.tokenizer, s.prompt, s.keywords, m.text_len);
+  o.keywords = resolve_keywords(*m.tokenizer, s.prompt, s.keywords, m.text_len, m.text_row_offset());
   o.layout = plan_capture(m, st, o.params, static_cast<int64_t>(o.keywords.size()));
   const std::vector<int> slots = stat_step_slots(o.layout, st.stat_steps);
 
@@ -278,7 +278,7 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
     } else {
       o.control_words = control_words(m, s.prompt, s.keywords);
       if (!o.control_words.empty()) {
-        auto ck = resolve_keywords(*m.tokenizer, s.prompt, o.control_words, m.text_len);
+        auto ck = resolve_keywords(*m.tokenizer, s.prompt, o.control_words, m.text_len, m.text_row_offset());
         control_cap = std::make_unique<SimilarityCapture>(ck, plan_capture(m, st, o.params, static_cast<int64_t>(ck.size())), st.source);
         chain.add(control_cap.get());
       }

@@ -176,9 +176,11 @@ json interval_json(const analysis::Interval& i) { return {{"mean", i.estimate}, 
 SanityResult run_sanity_checks(ModelBundle& model, const std::vector<AnalyzeSample>& samples,
                                const std::vector<const shapes::BenchCase*>& cases, const AnalyzeSettings& st,
                                const SanityOptions& opt) {
+  if (model.is_mmdit())
+    fail("--sanity", "randomises a Wan cross-attention's value projection (cross_attn.v); the MMDiT model has none yet");
   SanityResult res;
   char b[512];
-  const int L = model.dit.cfg.num_layers;
+  const int L = model.num_layers();
   const size_t n = std::min<size_t>(static_cast<size_t>(std::max(1, opt.samples)), samples.size());
   auto probe_all = [&](std::vector<Probe>& out) {
     out.clear();

@@ -130,7 +130,10 @@ int run(const std::vector<std::string>& argv) {
   const int limit = static_cast<int>(a.integer("limit", 20, 1, 100000));
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));
   auto model = load_model_arg(a.str("model-dir"));
-  const int L = model->dit.cfg.num_layers;
+  if (model->is_mmdit())
+    fail(model->layout.dir, "ablate knocks the prompt out of chosen layers' text cross-attention; the MMDiT model reads its "
+                            "text through joint attention, which this ablation does not cover yet");
+  const int L = model->num_layers();
   std::vector<int> layers = parse_index_list(a.str("layers", "all"), L, "--layers");
   if (layers.empty())
     for (int l = 0; l < L; ++l) layers.push_back(l);

@@ -135,7 +135,7 @@ int run(const std::vector<std::string>& argv) {
   auto t_start = Clock::now();
 
   auto model = load_model_arg(a.str("model-dir"));
-  const int num_layers = model->dit.cfg.num_layers;
+  const int num_layers = model->num_layers();
   std::fprintf(stderr, "model: %s (%s), %d layers\n", model->layout.variant.c_str(), model->layout.dir.c_str(), num_layers);
 
   AnalyzeSettings st;
@@ -154,6 +154,14 @@ int run(const std::vector<std::string>& argv) {
   st.selection.layers = parse_layer_ids(a.str("layers", "all"), num_layers, "--layers");
   st.random_directions = static_cast<int>(a.integer("random-directions", 20, 0, 1000));
   st.control_kind = parse_control_kind(a.str("control", "other-words"));
+  if (model->is_mmdit()) {
+    // Both read a Wan cross-attention's per-layer text keys / values for other texts (text_cross_context); the MMDiT's
+    // text enters through joint attention, so its layer curves come from the similarity maps alone.
+    if (st.control_kind == ControlKind::AbsentSameClass)
+      fail("--control absent", "needs a cross-attention's text values per layer; the MMDiT model reads its text through joint attention (use --control other-words)");
+    st.text_response = false;
+    std::fprintf(stderr, "note: the text-response probe needs a cross-attention (Wan); on the MMDiT the weak-layer rule reads the Moran's I curves\n");
+  }
 
   analysis::WeakLayerOptions rule = analysis::validated_weak_rule();  // docs/validation.md
   if (a.has("weak-reference")) rule.reference = analysis::parse_weak_reference(a.str("weak-reference"));
@@ -163,6 +171,12 @@ int run(const std::vector<std::string>& argv) {
   rule.min_drop = a.number("min-drop", rule.min_drop, 0, 100);
   rule.std_weight = a.number("std-weight", rule.std_weight, 0, 1);
   rule.contiguous = a.flag("contiguous");
+  if (model->is_mmdit() && rule.reference == analysis::WeakReference::TextResponse) {
+    if (a.has("weak-reference"))
+      fail("--weak-reference response", "needs the text-response probe, which needs a cross-attention (Wan); use words, random or median on the MMDiT");
+    rule.reference = analysis::WeakReference::ControlWords;  // keyword vs control-word Moran's I, margin rule.margin
+    std::fprintf(stderr, "note: weak-layer rule on the MMDiT: --weak-reference words (margin %.3g)\n", rule.margin);
+  }
   std::vector<int> override_ids;
   if (a.has("weak-layers")) override_ids = parse_layer_ids(a.str("weak-layers"), num_layers, "--weak-layers");
 
@@ -181,7 +195,7 @@ int run(const std::vector<std::string>& argv) {
   // Every sample's keywords resolve before anything runs (a bad word fails now, not after an hour of samples).
   for (const auto& s : samples) {
     try {
-      resolve_keywords(*model->tokenizer, s.prompt, s.keywords, model->text_len);
+      resolve_keywords(*model->tokenizer, s.prompt, s.keywords, model->text_len, model->text_row_offset());
     } catch (const Error& e) {
       fail(s.id, e.what());
     }

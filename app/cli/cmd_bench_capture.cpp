@@ -90,7 +90,7 @@ int run(const std::vector<std::string>& argv) {
   if (pass != "cond" && pass != "uncond" && pass != "both") fail("--pass", "'" + pass + "' is not cond, uncond or both");
   st.selection.cond = pass != "uncond";
   st.selection.uncond = pass != "cond";
-  st.selection.layers = parse_index_list(a.str("layers", "all"), model->dit.cfg.num_layers, "--layers");
+  st.selection.layers = parse_index_list(a.str("layers", "all"), model->num_layers(), "--layers");
   GenerateRequest req = st.base;
   req.image = s.image;
   req.prompt = s.prompt;
@@ -100,7 +100,7 @@ int run(const std::vector<std::string>& argv) {
   const CaptureLayout plan = plan_capture(*model, st, P, static_cast<int64_t>(s.keywords.size()));
 
   std::printf("model: %s | %d layers | %d steps, %d frames, %lldx%lld | threads %d\n", model->layout.variant.c_str(),
-              model->dit.cfg.num_layers, P.steps, P.frames, static_cast<long long>(P.width),
+              model->num_layers(), P.steps, P.frames, static_cast<long long>(P.width),
               static_cast<long long>(P.height), at::get_num_threads());
   std::printf("capture: %s\n", plan.describe().c_str());
 

@@ -70,6 +70,8 @@ int run(const std::vector<std::string>& argv) {
 
   auto t0 = std::chrono::steady_clock::now();
   auto model = load_model_arg(a.str("model-dir"));
+  if (model->is_mmdit())
+    fail(model->layout.dir, "KV-Lock editing caches Wan's attention in its source pass; it does not run on the MMDiT model yet");
   std::fprintf(stderr, "model: %s (%s), loaded in %.2f s\n", model->layout.variant.c_str(), model->layout.dir.c_str(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   // Only the frames the model makes are decoded.
@@ -82,7 +84,7 @@ int run(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "kv lock: cache %.2f MB on %s (K and V of %d layers, one row); extra cost: at most %d source forwards "
                  "(+%.0f%% of the edit's %d forward rows)\n",
                  job.cost.cache_bytes / 1048576.0, job.guidance.kvlock.cache_on_cpu ? "the CPU" : model->options.device.str().c_str(),
-                 model->dit.cfg.num_layers, job.cost.source_forwards, 100 * job.cost.extra_fraction(), job.cost.edit_forward_rows);
+                 model->num_layers(), job.cost.source_forwards, 100 * job.cost.extra_fraction(), job.cost.edit_forward_rows);
   if (job.guidance.kvlock.cache_on_cpu && model->options.device.is_cpu())
     std::fprintf(stderr, "note: --kv-cache cpu changes nothing here: the model already runs on the CPU\n");
 

@@ -21,6 +21,7 @@
 #include "engine/train/export_model.h"
 #include "engine/capture/capture_layout.h"
 #include "engine/train/finetune_stage.h"
+#include "engine/train/mmdit_stage.h"
 #include "engine/train/plant_weak_stage.h"
 #include "engine/train/tokenizer_stage.h"
 #include "engine/train/train_loop.h"
@@ -39,7 +40,11 @@ const char* kUsage =
     "              latents stay valid, so it can run any time; export ships it)\n"
     "  clip        CLIP image tower + text tower: contrastive + word->patch grounding\n"
     "  dit         the Wan DiT (WanModel, i2v) + umT5 encoder, flow matching (needs tokenizer, vae, clip)\n"
+    "  mmdit       the embedded MMDiT (HunyuanVideo-I2V architecture) + its tiny LLaVA-style text encoder, same data\n"
+    "              and objective as dit (needs tokenizer, vae, clip; engine/train/mmdit_stage.h)\n"
     "  all         tokenizer, vae, vae-decoder, clip, dit in turn (a finished stage is skipped with --resume), then export\n"
+    "  export-mmdit write the MMDiT model folder (--export DIR, default DIR/model-mmdit) from DIR/mmdit; its\n"
+    "              tokenizer, CLIP and VAE are referenced from --base FOLDER (default: DIR's sibling 'shapes')\n"
     "  export      write the model folder (--export DIR, default DIR/model) from the latest DiT checkpoint\n"
     "  check       generate fresh training-range cases with --model-dir and run the strict checker\n"
     "options:\n"
@@ -51,7 +56,7 @@ const char* kUsage =
     "  --threads N             CPU threads (ATen and OpenBLAS); 1 is fastest on a busy 2-core machine\n"
     "  --device cpu|cuda       where to train (default cpu)\n"
     "  --checkpoint-minutes M  checkpoint cadence (default 5)\n"
-    "  --lr-cooldown N         dit / all: the DiT's learning rate falls linearly to 0 over the last N steps before --steps\n"
+    "  --lr-cooldown N         dit / mmdit / all: the DiT's learning rate falls linearly to 0 over the last N steps before --steps\n"
     "  --export DIR            after training, export the model folder to DIR\n"
     "fine-tune (Focal Guidance post-training; engine/train/finetune_stage.h):\n"
     "  focalscope train --finetune weak-layers --out DIR [--model-dir M] [--guidance fg|off] [--weak-layers L]\n"
@@ -158,7 +163,7 @@ int run_finetune(const Args& a, const std::vector<std::string>& argv) {
 int run(const std::vector<std::string>& argv) {
   std::set<std::string> value_opts = {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device",
                                       "checkpoint-minutes", "export", "model-dir", "cases", "sample-steps", "cfg",
-                                      "frames-dir", "finetune", "lr", "lr-cooldown", "plant-context", "reinit-lr-mult"};
+                                      "frames-dir", "finetune", "base", "lr", "lr-cooldown", "plant-context", "reinit-lr-mult"};
   value_opts.insert(guidance_value_options().begin(), guidance_value_options().end());
   Args a(argv, value_opts, {"help", "resume", "no-floor", "keep-text-kv"});
   if (a.flag("help")) {
@@ -166,8 +171,8 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   // Checked before any mode returns, so that --finetune and --stage check/vae/... reject it instead of ignoring it.
-  if (a.has("lr-cooldown") && (a.has("finetune") || (a.has("stage") && a.str("stage") != "dit" && a.str("stage") != "all")))
-    fail("--lr-cooldown", "applies to the DiT only (--stage dit or all), not " +
+  if (a.has("lr-cooldown") && (a.has("finetune") || (a.has("stage") && a.str("stage") != "dit" && a.str("stage") != "mmdit" && a.str("stage") != "all")))
+    fail("--lr-cooldown", "applies to the DiTs only (--stage dit, mmdit or all), not " +
                               (a.has("finetune") ? std::string("--finetune") : "'" + a.str("stage") + "'"));
   if (a.has("finetune")) return run_finetune(a, argv);
   const std::string stage = a.required("stage");
@@ -239,9 +244,21 @@ int run(const std::vector<std::string>& argv) {
       log_result("clip", train::train_clip(all ? fixed : opt, cfg, train::tokenizer_output_path(out)));
   }
   if (stage == "dit" || all) log_result("dit", train::train_dit(opt, train::DitTrainConfig::embedded()));
+  if (stage == "mmdit") log_result("mmdit", train::train_mmdit(opt, train::MmditTrainConfig::embedded()));
+  if (stage == "export-mmdit") {
+    train::ExportOptions e;
+    e.train_dir = out;
+    e.model_dir = a.str("export", out + "/model-mmdit");
+    e.name = "shapes-mmdit-toy";
+    e.provenance = {{"command", command}, {"machine", machine_summary()}, {"exported_at", now_utc()}};
+    const std::string base = a.str("base", (std::filesystem::path(e.model_dir).parent_path() / "shapes").string());
+    train::export_mmdit_model(e, base);
+    std::printf("exported %s (tokenizer, CLIP and VAE from %s)\n", e.model_dir.c_str(), base.c_str());
+    return 0;
+  }
   if (!all && stage != "tokenizer" && stage != "vae" && stage != "vae-decoder" && stage != "clip" && stage != "dit" &&
-      stage != "export")
-    fail("--stage", "'" + stage + "' is not tokenizer, vae, vae-decoder, clip, dit, all, export or check");
+      stage != "mmdit" && stage != "export")
+    fail("--stage", "'" + stage + "' is not tokenizer, vae, vae-decoder, clip, dit, mmdit, all, export, export-mmdit or check");
 
   if (stage == "export" || all || a.has("export")) {
     train::ExportOptions e;

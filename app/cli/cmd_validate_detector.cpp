@@ -109,7 +109,7 @@ ModelCurves model_curves(const std::string& dir, int n, ControlKind ck, const st
   st.random_directions = 20;
   st.control_kind = ck;
   std::vector<AnalyzeSample> samples = suite_samples(*m, find_bench_root("shapes"), n, /*interleave=*/true, 0, {});
-  analysis::LayerCurves curves(m->dit.cfg.num_layers);
+  analysis::LayerCurves curves(m->num_layers());
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < samples.size(); ++i) {
     samples[i].image = load_image_tensor(samples[i].image_path);

@@ -212,6 +212,8 @@ void refresh_planted_model(AppState& st) {
   st.planted_checked = st.now;
   st.planted_dir = session::planted_model_dir();
   st.planted_ok = session::has_model_manifest(st.planted_dir);
+  st.mmdit_dir = session::mmdit_model_dir();
+  st.mmdit_ok = session::has_model_manifest(st.mmdit_dir);
 }
 
 }  // namespace focalscope::gui

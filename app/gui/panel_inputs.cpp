@@ -186,12 +186,26 @@ void panel_inputs(AppState& st) {
   refresh_planted_model(st);
   const bool embedded = in.model_dir.empty();
   const bool planted = !embedded && !st.planted_dir.empty() && in.model_dir == st.planted_dir;
+  const bool mmdit = !embedded && !st.mmdit_dir.empty() && in.model_dir == st.mmdit_dir;
   std::string& dir_edit = st.model_dir_edit;
   if (ImGui::RadioButton("Embedded default", embedded) && !embedded) in.model_dir.clear();
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("shapes: the embedded Wan2.1-architecture model (CrossDiT)");
+  // The second embedded model: the same world and data, HunyuanVideo-I2V's MMDiT architecture (docs/architectures.md).
+  same_line_if_fits("MMDiT");
+  ImGui::BeginDisabled(!st.mmdit_ok);
+  if (ImGui::RadioButton("MMDiT", mmdit) && !mmdit) in.model_dir = st.mmdit_dir;
+  ImGui::EndDisabled();
+  if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+    if (st.mmdit_ok)
+      ImGui::SetTooltip("shapes-mmdit: the embedded HunyuanVideo-I2V-architecture model (MMDiT)\n%s", st.mmdit_dir.c_str());
+    else
+      ImGui::SetTooltip("shapes-mmdit is not installed: %s has no focalscope.json",
+                        st.mmdit_dir.empty() ? "(the embedded model's folder was not found, so its sibling)" : st.mmdit_dir.c_str());
+  }
   // The full name when all three radios fit on one line, else the short one (the tooltip names the folder): a
   // second line would push the progress bars out of the pane.
   const float line_w = ImGui::GetContentRegionAvail().x;
-  const char* planted_label = radios_width({"Embedded default", "Planted (shapes-planted)", "Folder"}) <= line_w
+  const char* planted_label = radios_width({"Embedded default", "MMDiT", "Planted (shapes-planted)", "Folder"}) <= line_w
                                   ? "Planted (shapes-planted)###planted"
                                   : "Planted###planted";
   same_line_if_fits(planted_label);
@@ -209,9 +223,9 @@ void panel_inputs(AppState& st) {
                                                : st.planted_dir.c_str());
   }
   same_line_if_fits("Folder");
-  if (ImGui::RadioButton("Folder", !embedded && !planted) && (embedded || planted))
+  if (ImGui::RadioButton("Folder", !embedded && !planted && !mmdit) && (embedded || planted || mmdit))
     in.model_dir = dir_edit.empty() ? "." : dir_edit;
-  if (!in.model_dir.empty() && !planted) {
+  if (!in.model_dir.empty() && !planted && !mmdit) {
     ImGui::SetNextItemWidth(-1);
     std::string edit = in.model_dir;
     if (ImGui::InputTextWithHint("##modeldir", "Wan2.1-I2V release folder or FocalScope model folder", &edit,

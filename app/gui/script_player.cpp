@@ -42,12 +42,13 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
   const std::string& v = c.verb;
   const bool on = !c.args.empty() && c.args[0] == "on";
   if (v == "model") {
-    if (c.rest == "planted") {
-      const std::string dir = session::planted_model_dir();
+    if (c.rest == "planted" || c.rest == "mmdit") {
+      const bool planted = c.rest == "planted";
+      const std::string dir = planted ? session::planted_model_dir() : session::mmdit_model_dir();
+      const std::string name = planted ? "shapes-planted" : "shapes-mmdit";
       if (!session::has_model_manifest(dir)) {
-        fail(st, c, "model planted: " + (dir.empty() ? std::string("the embedded model was not found, so neither was its "
-                                                                   "sibling shapes-planted")
-                                                     : dir + " has no focalscope.json (the planted model is not installed)"));
+        fail(st, c, "model " + c.rest + ": " + (dir.empty() ? "the embedded model was not found, so neither was its sibling " + name
+                                                            : dir + " has no focalscope.json (" + name + " is not installed)"));
         return true;
       }
       in.model_dir = dir;

@@ -93,13 +93,13 @@ class SimilarityBridge : public CaptureBridge {
       if (!have && in_prompt) words.push_back(e);
     }
     if (words.empty()) return;
-    std::vector<CaptureKeyword> keys = resolve_keywords(*m.tokenizer, req.prompt, words, seq_len);
+    std::vector<CaptureKeyword> keys = resolve_keywords(*m.tokenizer, req.prompt, words, seq_len, m.text_row_offset());
     CaptureSelection sel;
     sel.steps = sampled;
     sel.cond = true;
     sel.uncond = P.guide_scale != 1.0;
-    const auto& ps = m.dit.cfg.patch_size;
-    CaptureLayout layout = make_capture_layout(sel, m.dit.cfg.num_layers, P.steps, static_cast<int64_t>(keys.size()),
+    const auto& ps = m.patch_size();
+    CaptureLayout layout = make_capture_layout(sel, m.num_layers(), P.steps, static_cast<int64_t>(keys.size()),
                                                token_grid(P.lat_f, P.lat_h, P.lat_w, {ps[0], ps[1], ps[2]}));
     for (const auto& k : keys)
       for (size_t i = 0; i < kw_.size(); ++i)

@@ -3,7 +3,8 @@
 // person would click. Parsing (and every argument check) happens up front: a bad script fails before the
 // window opens, naming the line.
 //
-//   model DIR | default | planted   model folder (default: the embedded model; planted: shapes-planted beside it)
+//   model DIR | default | mmdit | planted   model folder (default: the embedded Wan model; mmdit: shapes-mmdit
+//                                           beside it, the HunyuanVideo-architecture toy; planted: shapes-planted)
 //   image PATH                   reference image (PNG/JPEG)
 //   preset N                     benchmark preset N (image + prompt), see demo_presets.h
 //   prompt TEXT...               the rest of the line

@@ -154,11 +154,14 @@ std::string resolve_model_dir(const std::string& dir) {
   return d;
 }
 
-std::string planted_model_dir() {
+std::string sibling_model_dir(const std::string& name) {
   const std::string d = default_model_dir();
   if (d.empty()) return {};
-  return (std::filesystem::path(d).lexically_normal().parent_path() / "shapes-planted").string();
+  return (std::filesystem::path(d).lexically_normal().parent_path() / name).string();
 }
+
+std::string planted_model_dir() { return sibling_model_dir("shapes-planted"); }
+std::string mmdit_model_dir() { return sibling_model_dir("shapes-mmdit"); }
 
 bool has_model_manifest(const std::string& dir) {
   std::error_code ec;
@@ -366,7 +369,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     ModelBundle* m = model_for(req.inputs.model_dir, dir, load_s);
     cur->model_dir = dir;
     cur->model_name = m->layout.variant;
-    cur->num_layers = m->dit.cfg.num_layers;
+    cur->num_layers = m->num_layers();
     cur->model_weak_layers = m->weak_layers;
     cur->model_planted_weak_layers = planted_layers(m->layout.manifest);
     cur->model_tau_sel = m->calibrated_tau_sel;

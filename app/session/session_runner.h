@@ -92,6 +92,8 @@ std::string resolve_model_dir(const std::string& dir);
 // The planted-weak-layer model that ships beside the embedded one: <default_model_dir()>/../shapes-planted
 // (normalised); empty when the embedded model itself is not found. The folder may be absent: see has_model_manifest.
 std::string planted_model_dir();
+// The embedded MMDiT model (HunyuanVideo-I2V architecture) beside the embedded one: <default_model_dir()>/../shapes-mmdit
+std::string mmdit_model_dir();
 // dir/focalscope.json exists (a FocalScope model folder, cheap enough to call every second, not every frame).
 bool has_model_manifest(const std::string& dir);
 

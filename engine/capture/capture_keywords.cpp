@@ -35,7 +35,8 @@ std::vector<std::string> split_keyword_list(const std::string& comma_separated) 
 }
 
 std::vector<CaptureKeyword> resolve_keywords(const WanTokenizer& tokenizer, const std::string& prompt,
-                                             const std::vector<std::string>& words, int64_t seq_len) {
+                                             const std::vector<std::string>& words, int64_t seq_len,
+                                             int64_t row_offset) {
   const Tokenized tk = tokenizer.encode(prompt, seq_len);
   const std::vector<WordSpan> spans = WanTokenizer::words(tk);
   std::vector<CaptureKeyword> out;
@@ -61,6 +62,7 @@ std::vector<CaptureKeyword> resolve_keywords(const WanTokenizer& tokenizer, cons
       if (piece != "\xE2\x96\x81") k.tokens.push_back(t);
     }
     if (k.tokens.empty()) k.tokens = it->tokens;
+    for (auto& t : k.tokens) t += row_offset;
     out.push_back(std::move(k));
   }
   return out;

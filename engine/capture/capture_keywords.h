@@ -22,9 +22,11 @@ struct CaptureKeyword {
 // Resolves each of `words` to the first word of `prompt` equal to it (ASCII case-insensitive, after the
 // tokenizer's cleaning and punctuation stripping; see WanTokenizer::words). Throws Error("keyword 'x': ...")
 // when a word is not in the prompt (listing the prompt's words) or its pieces fell past the tokenizer's
-// seq_len - 1 truncation. Duplicate requests are an error too.
+// seq_len - 1 truncation. Duplicate requests are an error too. row_offset: where the prompt's pieces start in the
+// DiT's text (ModelBundle::text_row_offset(): 0 for Wan, the image rows for the embedded MMDiT).
 std::vector<CaptureKeyword> resolve_keywords(const WanTokenizer& tokenizer, const std::string& prompt,
-                                             const std::vector<std::string>& words, int64_t seq_len);
+                                             const std::vector<std::string>& words, int64_t seq_len,
+                                             int64_t row_offset = 0);
 
 // "red, circle ,ball" -> {"red", "circle", "ball"}; empty items dropped.
 std::vector<std::string> split_keyword_list(const std::string& comma_separated);

@@ -11,6 +11,7 @@
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
 #include "engine/models/wan/conditioning.h"
+#include "engine/pipeline/mmdit_run.h"
 #include "engine/sched/scheduler.h"
 
 namespace focalscope {
@@ -64,7 +65,7 @@ RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req) {
   if (!req.image.defined() || req.image.dim() != 3 || req.image.size(0) != 3 || req.image.size(1) < 8 || req.image.size(2) < 8)
     fail("image", "expected an RGB image of at least 8x8 pixels");
   const int vs = m.vae.cfg.spatial_stride();
-  const auto& ps = m.dit.cfg.patch_size;
+  const auto ps = m.patch_size();
   auto [lh, lw] = latent_size(req.image.size(1), req.image.size(2), p.max_area, vs, ps[1], ps[2]);
   if (lh < ps[1] || lw < ps[2]) fail("image", "aspect ratio too extreme for max_area " + std::to_string(p.max_area));
   p.lat_h = lh;
@@ -146,16 +147,24 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   auto t0 = Clock::now();
   stage("encode text");
   const bool use_cfg = P.guide_scale != 1.0 || (m.two_experts() && P.guide_scale_high != 1.0);
-  at::Tensor ctx = encode_prompt(m, req.prompt);
-  std::vector<at::Tensor> ctxs{m.dit.pad_context(ctx.to(at::kFloat))};
-  if (use_cfg) ctxs.push_back(m.dit.pad_context(encode_prompt(m, P.negative_prompt).to(at::kFloat)));
-  at::Tensor context = at::cat(ctxs, 0);
-  const int64_t B = context.size(0);
+  if (m.is_mmdit()) {
+    if (req.kvlock.config.editing()) fail("MMDiT model", "KV-Lock editing runs on Wan models only (its source pass caches Wan's attention)");
+    if (hooks.edit_cross) fail("MMDiT model", "layer-wise text knockout (ablate) needs a cross-attention; the MMDiT reads its text through joint attention");
+  }
+  at::Tensor context;
+  if (!m.is_mmdit()) {
+    at::Tensor ctx = encode_prompt(m, req.prompt);
+    std::vector<at::Tensor> ctxs{m.dit.pad_context(ctx.to(at::kFloat))};
+    if (use_cfg) ctxs.push_back(m.dit.pad_context(encode_prompt(m, P.negative_prompt).to(at::kFloat)));
+    context = at::cat(ctxs, 0);
+  }
+  const int64_t B = use_cfg ? 2 : 1;
 
   stage("encode image");
   at::Tensor image = req.image.to(dev, at::kFloat);
   at::Tensor clip_fea;
-  if (m.dit.cfg.has_image_branch()) {
+  // The MMDiT has no image cross-attention, but Focal Guidance's keyword selection (Eq. 6) reads the same CLIP tokens.
+  if (m.is_mmdit() || m.dit.cfg.has_image_branch()) {
     clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(image), m.clip_blocks) : m.clip.clip_fea(image);
     clip_fea = clip_fea.to(at::kFloat);
     r.clip_fea = clip_fea;
@@ -164,11 +173,18 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   at::Tensor resized = at::upsample_bicubic2d(image.unsqueeze(0), {P.height, P.width}, /*align_corners=*/false);
   at::Tensor video_in = at::cat({resized.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width}, resized.options())}, 2);
   at::Tensor y;
-  if (m.dit.cfg.is_i2v()) {
+  MmditConditioning mm;
+  if (m.is_mmdit()) {
+    // token_replace: frame 0 of VAE([image, zeros...]) (the causal VAE encodes it from the image alone) is the clean
+    // latent the model sees as frame 0 at every step; the text is TinyMllm([image rows; prompt]).
+    mm = mmdit_conditioning(m, image, m.vae.encode(video_in), req.prompt, P.negative_prompt, use_cfg);
+  } else if (m.dit.cfg.is_i2v()) {
     at::Tensor lat = m.vae.encode(video_in);  // [1, 16, lat_f, lat_h, lat_w]
     y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), lat}, 1);
   }
-  CrossContext cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
+  CrossContext cross;
+  if (!m.is_mmdit())
+    cross = m.dit.precompute_cross(context.to(dev), clip_fea.defined() ? clip_fea.expand({B, clip_fea.size(1), clip_fea.size(2)}) : clip_fea);
   // Two experts: each has its own text embedding and cross-attention projections, so its own per-run context.
   CrossContext cross_high;
   if (m.two_experts()) {
@@ -179,7 +195,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   if (hooks.edit_cross) hooks.edit_cross(cross);
   r.seconds_encode = since(t0);
   if (hooks.on_conditioned) {
-    const auto& ps = m.dit.cfg.patch_size;
+    const auto ps = m.patch_size();
     RunConditioning rc{P, {P.lat_f / ps[0], P.lat_h / ps[1], P.lat_w / ps[2]}, clip_fea};
     hooks.on_conditioned(rc);
   }
@@ -239,7 +255,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
 
   // Noise from a seeded CPU generator so a seed gives the same video on any device.
   auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(req.seed));
-  at::Tensor latent = at::randn({m.dit.cfg.out_dim, P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat)).to(dev);
+  at::Tensor latent = at::randn({m.latent_channels(), P.lat_f, P.lat_h, P.lat_w}, gen, at::TensorOptions().dtype(at::kFloat)).to(dev);
   if (src.cache) {
     if (kc.shared_noise) {
       src.noise = latent;
@@ -332,7 +348,13 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
       }
       r.kvlock.push_back(ks);
     }
-    at::Tensor out = dit.forward(in, opt);
+    at::Tensor out;
+    if (m.is_mmdit()) {
+      latent = with_image_frame(latent, mm.image_latent);
+      out = mmdit_velocity(m, mm, latent, sched->sigmas()[i] * 1000.0, opt);  // t = 1000 sigma unrounded, as trained
+    } else {
+      out = dit.forward(in, opt);
+    }
     opt.listener = hooks.listener;
     if (src.cache) src.cache->idle();
     at::Tensor v;
@@ -348,6 +370,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
       v = use_cfg ? cfg_combine(out[1], out[0], guide) : out[0];
     }
     latent = sched->step(v, timesteps[i], latent);
+    if (m.is_mmdit()) latent = with_image_frame(latent, mm.image_latent);
     if (hallucination) hallucination->add(sched->last_step().x0_pred);
     if (hooks.on_step) {
       StepProgress sp;

@@ -287,15 +287,35 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     const auto& m = L.manifest;
     const std::string where = L.dir + "/focalscope.json";
     // Configs are read (and their errors named after the manifest) before any weights are loaded.
-    const WanConfig dit_cfg = naming_file(where, [&] { return WanConfig::from_json(m.at("dit").at("config")); });
-    const UMT5Config t5_cfg = naming_file(where, [&] { return UMT5Config::from_json(m.at("text_encoder").at("config"), where); });
+    const std::string arch = naming_file(where, [&] { return m.value("architecture", std::string("wan")); });
+    if (arch != "wan" && arch != "hunyuan-mmdit")
+      fail(where, "architecture '" + arch + "' is not one this build knows (wan, hunyuan-mmdit)");
     const ClipVisionConfig clip_cfg = naming_file(where, [&] { return ClipVisionConfig::from_json(m.at("clip").at("config"), where); });
     const VaeConfig vae_cfg = naming_file(where, [&] { return VaeConfig::from_json(m.at("vae").at("config")); });
     const auto& clip_m = m.at("clip");
-    TensorSet dit_set = load_tensor_file(L.dit_weights);
-    for (const auto& r : formats::apply_loras(dit_set, opt.loras)) b->load_notes.push_back(r.summary());
-    b->dit = WanModel::load(dit_set, dit_cfg, opt.dit_dtype, opt.device);
-    b->t5 = UMT5Encoder::load(load_tensor_file(L.t5_weights), t5_cfg, opt.text_dtype, opt.device);
+    if (arch == "wan") {
+      const WanConfig dit_cfg = naming_file(where, [&] { return WanConfig::from_json(m.at("dit").at("config")); });
+      const UMT5Config t5_cfg = naming_file(where, [&] { return UMT5Config::from_json(m.at("text_encoder").at("config"), where); });
+      TensorSet dit_set = load_tensor_file(L.dit_weights);
+      for (const auto& r : formats::apply_loras(dit_set, opt.loras)) b->load_notes.push_back(r.summary());
+      b->dit = WanModel::load(dit_set, dit_cfg, opt.dit_dtype, opt.device);
+      b->t5 = UMT5Encoder::load(load_tensor_file(L.t5_weights), t5_cfg, opt.text_dtype, opt.device);
+    } else {
+      const HunyuanConfig dit_cfg = naming_file(where, [&] {
+        HunyuanConfig c = HunyuanConfig::from_json(m.at("dit").at("config"));
+        c.validate();
+        return c;
+      });
+      const TinyMllmConfig mllm_cfg = naming_file(where, [&] { return TinyMllmConfig::from_json(m.at("text_encoder").at("config"), where); });
+      if (!opt.loras.empty()) fail(opt.loras.front().path, "--lora applies to Wan DiTs; this model is the embedded MMDiT");
+      b->mmdit = std::make_shared<HunyuanModel>(HunyuanModel::load(load_tensor_file(L.dit_weights), dit_cfg, opt.dit_dtype, opt.device));
+      const TensorSet mllm_set = load_tensor_file(L.t5_weights);
+      WeightLoader wl(mllm_set, "MLLM", opt.text_dtype, opt.device);
+      b->mllm = std::make_shared<TinyMllm>(TinyMllm::load(wl, mllm_cfg, ""));
+      wl.finish();
+      b->mmdit_guidance = naming_file(where, [&] { return m.at("dit").value("guidance_value", 1.0); });
+      if (!clip_m.contains("text_config")) fail(where, "clip.text_config is missing: the MMDiT's pooled text vector comes from the CLIP text tower");
+    }
     b->clip = ClipVision::load(load_tensor_file(L.clip_weights), clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
     b->clip_blocks = naming_file(where, [&] { return clip_m.value("blocks", -1); });
     if (clip_m.contains("text_config")) {
@@ -318,8 +338,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
       const auto& w = m.at("weak_layers");
       if (!w.is_array()) fail(where, "weak_layers must be a list of layer indices, got " + w.dump());
       for (const auto& l : w) {
-        if (!l.is_number_integer() || l.get<long long>() < 0 || l.get<long long>() >= b->dit.cfg.num_layers)
-          fail(where, "weak_layers: " + l.dump() + " is not a layer index of this model (0-" + std::to_string(b->dit.cfg.num_layers - 1) + ")");
+        if (!l.is_number_integer() || l.get<long long>() < 0 || l.get<long long>() >= b->num_layers())
+          fail(where, "weak_layers: " + l.dump() + " is not a layer index of this model (0-" + std::to_string(b->num_layers() - 1) + ")");
         b->weak_layers.push_back(l.get<int>());
       }
     }
@@ -395,7 +415,7 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     fail(L.dir, "unknown model layout format '" + L.format + "'");
   }
   b->tokenizer = std::make_shared<WanTokenizer>(L.tokenizer);
-  b->text_len = b->dit.cfg.text_len;
+  b->text_len = b->is_mmdit() ? static_cast<int>(b->mllm->cfg.text_len) : b->dit.cfg.text_len;
   if (opt.check) check_bundle(*b);
   return b;
 }
@@ -430,8 +450,38 @@ void record_kvlock(const std::string& dir, const nlohmann::json& kvlock) {
   update_manifest(dir, [&](nlohmann::json& m) { m["kvlock"] = kvlock; });
 }
 
+int ModelBundle::num_layers() const {
+  return is_mmdit() ? mmdit->cfg.mm_double_blocks_depth + mmdit->cfg.mm_single_blocks_depth : dit.cfg.num_layers;
+}
+
+std::array<int, 3> ModelBundle::patch_size() const {
+  if (is_mmdit()) return mmdit->cfg.patch_size;
+  return {dit.cfg.patch_size[0], dit.cfg.patch_size[1], dit.cfg.patch_size[2]};
+}
+
+int64_t ModelBundle::text_row_offset() const {
+  if (!is_mmdit()) return 0;
+  const int64_t g = clip.cfg.image_size / clip.cfg.patch_size, s = mllm->cfg.image_stride;
+  return (g * g + s - 1) / s;  // patches [0, g*g) every s-th
+}
+
+int ModelBundle::latent_channels() const { return is_mmdit() ? mmdit->cfg.out_channels : dit.cfg.out_dim; }
+
 void check_bundle(const ModelBundle& b) {
   const std::string& where = b.layout.dir.empty() ? std::string("model") : b.layout.dir;
+  if (b.is_mmdit()) {
+    const HunyuanConfig& c = b.mmdit->cfg;
+    auto need = [&](int64_t a, int64_t want, const std::string& what) {
+      if (a != want) fail(where, what + " is " + std::to_string(a) + ", the MMDiT needs " + std::to_string(want) +
+                                     " (the folder's components do not belong together)");
+    };
+    need(b.mllm->cfg.vision_dim, b.clip.cfg.dim, "the MLLM projector's input width (CLIP width " + std::to_string(b.clip.cfg.dim) + ")");
+    need(b.mllm->cfg.llama.hidden_size, c.text_states_dim, "the MLLM width");
+    need(b.clip_text ? b.clip_text->cfg.dim : 0, c.text_states_dim_2, "the CLIP text width");
+    need(b.vae.cfg.z_dim, c.in_channels, "the VAE's latent channels");
+    need(b.tokenizer ? b.tokenizer->vocab_size() : b.mllm->cfg.llama.vocab_size, b.mllm->cfg.llama.vocab_size, "the tokenizer's vocabulary");
+    return;
+  }
   if (b.dit.cfg.has_image_branch() && b.dit.cfg.clip_dim != b.clip.cfg.dim)
     fail(where, "CLIP width " + std::to_string(b.clip.cfg.dim) + " does not match the DiT's img_emb input " +
                     std::to_string(b.dit.cfg.clip_dim) + " (the folder's CLIP and DiT do not belong together)");

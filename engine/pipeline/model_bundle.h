@@ -8,6 +8,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <array>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -18,6 +19,8 @@
 #include "engine/clip/clip_text.h"
 #include "engine/clip/clip_vision.h"
 #include "engine/formats/lora.h"
+#include "engine/models/hunyuan/hunyuan_model.h"
+#include "engine/models/hunyuan/text/tiny_mllm.h"
 #include "engine/models/wan/wan_model.h"
 #include "engine/text/tokenizer.h"
 #include "engine/text/umt5.h"
@@ -93,6 +96,20 @@ struct ModelBundle {
   bool high_noise_step(int64_t timestep) const { return two_experts() && double(timestep) >= boundary_timestep(); }
   const WanModel& expert_for(int64_t timestep) const { return high_noise_step(timestep) ? *dit_high : dit; }
   UMT5Encoder t5;
+  // The embedded MMDiT model (manifest "architecture": "hunyuan-mmdit", assets/models/shapes-mmdit): a
+  // HunyuanVideo-I2V-architecture DiT and its TinyMllm text encoder take the places of `dit` and `t5` (both left
+  // empty); the tokenizer, CLIP (image + text tower) and VAE serve it as they serve Wan. Null for every Wan model.
+  std::shared_ptr<HunyuanModel> mmdit;
+  std::shared_ptr<TinyMllm> mllm;
+  double mmdit_guidance = 1.0;  // fed to guidance_in as value x 1000: the value the model was trained with
+  bool is_mmdit() const { return mmdit != nullptr; }
+  std::string architecture() const { return is_mmdit() ? "hunyuan-mmdit" : "wan"; }
+  int num_layers() const;                 // DiT layers the probe seam numbers (MMDiT: double, then single blocks)
+  std::array<int, 3> patch_size() const;  // (t, h, w) of the DiT's patch embedding
+  int latent_channels() const;            // the DiT's output channels (= the VAE's z)
+  // Row of the DiT's text where the prompt's first piece sits: 0 for Wan; the MMDiT's text is [image rows; prompt]
+  // (TinyMllm), so keyword rows shift by its image rows there.
+  int64_t text_row_offset() const;
   std::shared_ptr<WanTokenizer> tokenizer;
   int text_len = 512;  // tokenizer seq_len (= dit.cfg.text_len)
   ClipVision clip;

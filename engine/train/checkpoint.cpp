@@ -1,5 +1,6 @@
 #include "engine/train/checkpoint.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "engine/core/error.h"
@@ -36,6 +37,18 @@ std::optional<CheckpointData> read_checkpoint(const std::string& path) {
 
 void append_prefixed(NamedTensors& out, const NamedTensors& src, const std::string& prefix) {
   for (const auto& [name, t] : src) out.emplace_back(prefix + name, t);
+}
+
+void note_cooldown_change(const nlohmann::json& meta, int64_t start, int64_t target, int64_t lr_cooldown,
+                          const std::string& ckpt_path, const std::string& tag) {
+  const nlohmann::json was = meta.value("lr_cooldown", nlohmann::json::object());
+  if (!was.is_object()) return;
+  const int64_t was_n = was.value("steps", int64_t{0}), was_target = was.value("target", int64_t{0});
+  if (was_n > 0 && start > was_target - was_n && (was_n != lr_cooldown || was_target != target))
+    std::fprintf(stderr, "[%s] note: %s was cooling its learning rate to 0 at step %lld (--lr-cooldown %lld); "
+                 "this run uses --steps %lld --lr-cooldown %lld, so the rate now follows that schedule\n",
+                 tag.c_str(), ckpt_path.c_str(), static_cast<long long>(was_target), static_cast<long long>(was_n),
+                 static_cast<long long>(target), static_cast<long long>(lr_cooldown));
 }
 
 }  // namespace focalscope::train

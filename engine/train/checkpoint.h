@@ -24,6 +24,12 @@ void write_checkpoint(const std::string& path, const NamedTensors& tensors, nloh
 // nullopt when the file does not exist; Error when it exists but is not a FocalScope training checkpoint.
 std::optional<CheckpointData> read_checkpoint(const std::string& path);
 
+// A checkpoint written inside (or at the end of) a learning-rate cool-down continues as the same run only with the
+// same --steps and --lr-cooldown; anything else changes its rate from here on, which may be meant (training on after
+// a finished cool-down) or not (a forgotten flag), so this says so on stderr. `meta` is the checkpoint's metadata.
+void note_cooldown_change(const nlohmann::json& meta, int64_t start, int64_t target, int64_t lr_cooldown,
+                          const std::string& ckpt_path, const std::string& tag);
+
 // Adds "prefix + name" copies of the handles (no data copy) to out.
 void append_prefixed(NamedTensors& out, const NamedTensors& src, const std::string& prefix);
 

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -164,16 +163,7 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
       ema.load_state(ck->tensors);
       start = ck->step;
       if (!opt.quiet) std::fprintf(stderr, "[dit] resuming from step %lld\n", static_cast<long long>(start));
-      // A checkpoint written inside (or at the end of) a cool-down continues as the same run only with the same
-      // --steps and --lr-cooldown; anything else changes its rate from here on, which may be meant (training on
-      // after a finished cool-down) or not (a forgotten flag), so say so.
-      const nlohmann::json was = ck->meta.value("lr_cooldown", nlohmann::json::object());
-      const int64_t was_n = was.value("steps", int64_t{0}), was_target = was.value("target", int64_t{0});
-      if (!opt.quiet && was_n > 0 && start > was_target - was_n && (was_n != opt.lr_cooldown || was_target != target))
-        std::fprintf(stderr, "[dit] note: %s was cooling its learning rate to 0 at step %lld (--lr-cooldown %lld); "
-                     "this run uses --steps %lld --lr-cooldown %lld, so the rate now follows that schedule\n",
-                     ckpt_path.c_str(), static_cast<long long>(was_target), static_cast<long long>(was_n),
-                     static_cast<long long>(target), static_cast<long long>(opt.lr_cooldown));
+      if (!opt.quiet) note_cooldown_change(ck->meta, start, target, opt.lr_cooldown, ckpt_path, "dit");
     }
   }
 
@@ -256,39 +246,14 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
                       {"clip_blocks", clip_blocks}, {"pool", pool.size()}, {"config", cfg.to_json()},
                       {"lr_cooldown", {{"steps", opt.lr_cooldown}, {"target", target}}}});
   };
-  // Steps grow the pool a chunk at a time; a fresh or resumed run first encodes every clip its first step draws
-  // from (thousands when resuming late: tens of minutes on a CPU), with its own progress line, and stops cleanly on
-  // SIGINT / SIGTERM (the records written so far are kept and reused by the next --resume).
-  if (start < target) {
-    StopSignalScope signals;
-    const int64_t need = pool_target(start);
-    const int64_t had = pool.size();
-    const auto t0 = std::chrono::steady_clock::now();
-    const bool show = !opt.quiet && need - had > 4 * std::max(1, cfg.pool_chunk);
-    at::NoGradGuard ng;
-    // On a GPU the VAE at this size is bound by kernel launches, not arithmetic, so the prefill encodes 64 clips per
-    // call there (8 016 clips took ~20 s on an H200). On a CPU the chunk stays the recipe's, so the records match
-    // those a step-by-step run encodes bit for bit.
-    const int prefill_chunk = opt.device.is_cuda() ? std::max(64, cfg.pool_chunk) : cfg.pool_chunk;
-    pool.ensure(need, vae, seed_of, objects_of, prefill_chunk, [&](int64_t have, int64_t want) {
-      if (show) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double eta = el / double(std::max<int64_t>(1, have - had)) * double(want - have);
-        std::fprintf(stderr, "\r[dit] encoding the latent pool: %lld / %lld clips | %s elapsed | ETA %s   ",
-                     static_cast<long long>(have), static_cast<long long>(want), format_duration(el).c_str(),
-                     format_duration(eta).c_str());
-        std::fflush(stderr);
-      }
-      return !stop_requested();
-    });
-    if (show) std::fprintf(stderr, "\n");
-    if (pool.size() < need) {
-      StageResult stopped;
-      stopped.first_step = stopped.steps_done = start;
-      stopped.summary = "stopped by signal while encoding the latent pool (" + std::to_string(pool.size()) + " of " +
-                        std::to_string(need) + " clips kept; --resume continues)";
-      return stopped;
-    }
+  // Steps grow the pool a chunk at a time; a fresh or resumed run first encodes every clip its first step draws from.
+  if (start < target &&
+      !prefill_pool(pool, pool_target(start), vae, seed_of, objects_of, cfg.pool_chunk, opt.device.is_cuda(), opt.quiet, "dit")) {
+    StageResult stopped;
+    stopped.first_step = stopped.steps_done = start;
+    stopped.summary = "stopped by signal while encoding the latent pool (" + std::to_string(pool.size()) + " of " +
+                      std::to_string(pool_target(start)) + " clips kept; --resume continues)";
+    return stopped;
   }
   StageResult r = run_loop(opt, spec);
   char buf[200];

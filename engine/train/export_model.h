@@ -26,4 +26,9 @@ SamplingDefaults embedded_sampling_defaults();
 
 nlohmann::json export_model(const ExportOptions& opt);
 
+// The embedded MMDiT's folder (engine/train/export_mmdit.cpp) from <train_dir>/mmdit/checkpoint.safetensors: its DiT
+// and TinyMllm, plus references to the tokenizer, CLIP and VAE of the exported Wan toy in `base_dir` (a sibling of
+// model_dir), which must be the files the MMDiT was trained with. opt.name: e.g. "shapes-mmdit-toy".
+nlohmann::json export_mmdit_model(const ExportOptions& opt, const std::string& base_dir);
+
 }  // namespace focalscope::train

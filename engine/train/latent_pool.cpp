@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "engine/core/error.h"
 #include "engine/train/flow_matching.h"
+#include "engine/train/train_loop.h"
 
 namespace focalscope::train {
 
@@ -188,6 +190,29 @@ PoolBatch draw_pool_batch(const LatentPool& pool, int64_t n, int batch, shapes::
     b.sigmas.push_back(draw_sigma(rng, shift, uniform_share));
   }
   return b;
+}
+
+bool prefill_pool(LatentPool& pool, int64_t need, const WanVAE& vae, const std::function<uint64_t(int64_t)>& seed_of,
+                  const std::function<int(int64_t)>& max_objects_of, int chunk, bool on_gpu, bool quiet,
+                  const std::string& tag) {
+  StopSignalScope signals;
+  const int64_t had = pool.size();
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool show = !quiet && need - had > 4 * std::max(1, chunk);
+  at::NoGradGuard ng;
+  pool.ensure(need, vae, seed_of, max_objects_of, on_gpu ? std::max(64, chunk) : chunk, [&](int64_t have, int64_t want) {
+    if (show) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double eta = el / double(std::max<int64_t>(1, have - had)) * double(want - have);
+      std::fprintf(stderr, "\r[%s] encoding the latent pool: %lld / %lld clips | %s elapsed | ETA %s   ", tag.c_str(),
+                   static_cast<long long>(have), static_cast<long long>(want), format_duration(el).c_str(),
+                   format_duration(eta).c_str());
+      std::fflush(stderr);
+    }
+    return !stop_requested();
+  });
+  if (show) std::fprintf(stderr, "\n");
+  return pool.size() >= need;
 }
 
 }  // namespace focalscope::train

@@ -77,6 +77,15 @@ class LatentPool {
   std::vector<PoolRecord> records_;
 };
 
+// Encodes records [pool.size(), need) before a stage's first step (thousands when resuming late: tens of minutes on
+// a CPU) with a progress line + ETA when more than a few chunks are missing; SIGINT / SIGTERM stop it cleanly (the
+// records written so far are kept and reused by the next --resume). On a GPU the VAE at this size is bound by kernel
+// launches, so it encodes 64 clips per call there (8 016 clips took ~20 s on an H200); on a CPU the chunk stays the
+// recipe's, so the records match those a step-by-step run encodes bit for bit. Returns false when stopped.
+bool prefill_pool(LatentPool& pool, int64_t need, const WanVAE& vae, const std::function<uint64_t(int64_t)>& seed_of,
+                  const std::function<int(int64_t)>& max_objects_of, int chunk, bool on_gpu, bool quiet,
+                  const std::string& tag);
+
 // A short stable hash of a file's bytes (FNV-1a 64, hex), e.g. of the VAE weights a pool was encoded with.
 std::string file_fingerprint(const std::string& path);
 

@@ -54,6 +54,7 @@ enum Stream : uint64_t {
   kStreamDitPool = 0x44695401, kStreamDitStep, kStreamInit, kStreamCheck, kStreamTokenizer,
   kStreamFinetuneStep = 0x46540001, kStreamFinetuneNoise,
   kStreamVaeDecoderClips = 0x56444301, kStreamVaeDecoderStep,
+  kStreamMmditStep = 0x4d4d4401, kStreamMmditInit,
 };
 
 // A seed of the Shapes world's training range [0, kTrainSeedLimit) for record `index` of `stream`.
