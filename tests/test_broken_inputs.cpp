@@ -440,6 +440,11 @@ TEST_F(BrokenInputs, Safetensors) {
                      generate({}, m), m + "/dit.safetensors", nan ? "NaN" : "has shape"});
   }
   run_catalogue("st", cases);
+  // `info` describes such a folder (exit 0) and warns, naming the file and the tensor, where generate refuses it.
+  const CliRun info = run_cli({"info", "--model-dir", root + "/nan_weights"}, root + "/info_nan.err");
+  EXPECT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.err.find("warning: " + root + "/nan_weights/dit.safetensors: tensor '"), std::string::npos) << info.err;
+  EXPECT_NE(info.err.find("NaN/Inf"), std::string::npos) << info.err;
 }
 
 // ---- sharded safetensors (official layout: index + shards) --------------------------------------------------------

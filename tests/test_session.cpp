@@ -21,6 +21,8 @@
 #include "app/session/session_runner.h"
 #include "app/session/settings.h"
 #include "engine/core/error.h"
+#include "engine/core/safetensors.h"
+#include "engine/core/weights.h"
 #include "tests/gui/test_model.h"
 #include "tests/test_util.h"
 
@@ -73,6 +75,7 @@ TEST(Settings, RoundTripAndBadFilesFallBackToDefaults) {
   s.inputs.seed = 7;
   s.guidance.ac = false;
   s.guidance.weak_layers = {3, 4};
+  s.inputs.loras = {{"/loras/a.safetensors", 0.5}, {"/loras/b.safetensors", -1.25}};
   s.view.overlay_opacity = 0.3f;
   s.window.width = 1234;
   ASSERT_TRUE(save_settings(path, s));
@@ -566,6 +569,44 @@ TEST(SessionRunner, BadInputsFailWithAMessage) {
   s = runner.snapshot(Variant::Baseline);
   EXPECT_EQ(s->state, RunState::Failed);
   EXPECT_NE(s->error.find("/nonexistent/model"), std::string::npos) << s->error;
+}
+
+// The app's LoRA list: the runner merges each LoRA at load and reloads when the list or a strength changes; what
+// loading said (merged / unmatched keys) reaches the snapshot; a missing file fails the run naming it.
+TEST(SessionRunner, LorasAreMergedAtLoadAndTheirReportReachesTheSnapshot) {
+  const TensorSet dit = load_tensor_file(model_dir() + "/dit.safetensors");
+  const auto qs = dit.get("blocks.0.cross_attn.q.weight").sizes();
+  const std::string lora = focalscope::testing::temp_dir("session_lora") + "/lora.safetensors";
+  NamedTensors t;
+  t.emplace_back("diffusion_model.blocks.0.cross_attn.q.lora_A.weight", at::full({2, qs[1]}, 0.01f));
+  t.emplace_back("diffusion_model.blocks.0.cross_attn.q.lora_B.weight", at::full({qs[0], 2}, 0.01f));
+  t.emplace_back("diffusion_model.blocks.99.cross_attn.q.lora_A.weight", at::full({2, qs[1]}, 0.01f));
+  t.emplace_back("diffusion_model.blocks.99.cross_attn.q.lora_B.weight", at::full({qs[0], 2}, 0.01f));
+  save_safetensors(lora, t, {{"format", "pt"}});
+  SessionRunner runner;
+  RunRequest req = request();
+  req.ab = false;
+  req.guided = false;
+  runner.submit(req);
+  wait_idle(runner);
+  const auto plain = runner.snapshot(Variant::Baseline);
+  ASSERT_EQ(plain->state, RunState::Done) << plain->error;
+  EXPECT_TRUE(plain->model_notes.empty());
+  req.inputs.loras = {{lora, 2.0}};
+  runner.submit(req);
+  wait_idle(runner);
+  const auto merged = runner.snapshot(Variant::Baseline);
+  ASSERT_EQ(merged->state, RunState::Done) << merged->error;
+  ASSERT_EQ(merged->model_notes.size(), 1u);
+  EXPECT_NE(merged->model_notes[0].find("blocks.99"), std::string::npos) << "the unmatched key is listed: " << merged->model_notes[0];
+  EXPECT_GT(merged->seconds_load, 0.0) << "a new LoRA list reloads the model";
+  req.inputs.loras = {{"/nonexistent/lora.safetensors", 1.0}};
+  runner.submit(req);
+  wait_idle(runner);
+  const auto bad = runner.snapshot(Variant::Baseline);
+  EXPECT_EQ(bad->state, RunState::Failed);
+  EXPECT_NE(bad->error.find("/nonexistent/lora.safetensors"), std::string::npos) << bad->error;
+  fs::remove_all(fs::path(lora).parent_path());
 }
 
 // A threshold nobody can pass makes the Attention Cache a no-op: the guided snapshot says so (the engine's line) and

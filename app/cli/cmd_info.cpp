@@ -1,5 +1,7 @@
 // focalscope info [--model-dir DIR]: what a model folder holds — detected variant and, per component, its files,
 // dtypes and parameter count — without building the models.
+#include <ATen/ATen.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -43,7 +45,8 @@ int describe_components(const ModelLayout& L, const ModelArgs& m) {
   return 0;
 }
 
-void describe(const char* component, const std::string& file, const TensorSet& set, const std::string& prefix = "");
+void describe(const char* component, const std::string& file, const TensorSet& set, const std::string& prefix = "",
+              bool scan_values = false);
 
 // A Wan2.2 I2V-A14B folder: the two experts (each probed from its content), the shared umT5 / VAE / tokenizer, the
 // CLIP (none unless --clip), and the sampling defaults with the expert switch.
@@ -67,9 +70,15 @@ int describe_wan22(const ModelLayout& L) {
   return 0;
 }
 
-void describe(const char* component, const std::string& file, const TensorSet& set, const std::string& prefix) {
+// NaN / Inf in weights: `generate` and `run-module` refuse them when loading (WeightLoader); `info` only warns, naming
+// the file, the tensor and the count, so a user can see a broken download before a run. Scanning reads every byte,
+// so above kScanLimitBytes per component it needs --scan-values (a 14B DiT is ~30 GB: about a minute).
+constexpr long long kScanLimitBytes = 2LL << 30;
+
+void describe(const char* component, const std::string& file, const TensorSet& set, const std::string& prefix,
+              bool scan_values) {
   std::map<std::string, long long> by_dtype;
-  long long params = 0, count = 0, skipped = 0;
+  long long params = 0, count = 0, skipped = 0, bytes = 0;
   std::map<std::string, int> files;
   for (const auto& n : set.names()) {
     if (!prefix.empty() && n.rfind(prefix, 0) != 0) {
@@ -79,15 +88,29 @@ void describe(const char* component, const std::string& file, const TensorSet& s
     const auto& t = set.get(n);
     by_dtype[c10::toString(t.scalar_type())] += t.numel();
     params += t.numel();
+    bytes += static_cast<long long>(t.numel()) * static_cast<long long>(t.element_size());
     ++count;
     files[set.source(n)]++;
   }
+  std::vector<std::string> bad;
+  const bool scan = scan_values || bytes <= kScanLimitBytes;
+  if (scan)
+    for (const auto& n : set.names()) {
+      if (!prefix.empty() && n.rfind(prefix, 0) != 0) continue;
+      const auto& t = set.get(n);
+      if (!at::isFloatingType(t.scalar_type())) continue;
+      const long long nonfinite = t.numel() - at::isfinite(t).sum().item<int64_t>();
+      if (nonfinite > 0) bad.push_back(set.source(n) + ": tensor '" + n + "' has " + std::to_string(nonfinite) + " NaN/Inf values");
+    }
   std::string dt;
   for (const auto& [k, v] : by_dtype) dt += (dt.empty() ? "" : ", ") + k;
   std::printf("  %-13s %lld tensors, %.3f M parameters, dtype %s\n", component, count, params / 1e6, dt.c_str());
   for (const auto& [f, n] : files) std::printf("                %s (%d tensors)\n", f.c_str(), n);
   if (skipped) std::printf("                (%lld tensors outside '%s' skipped: not used for I2V)\n", skipped, prefix.c_str());
-  (void)file;
+  if (!scan)
+    std::printf("                values not scanned for NaN/Inf (%.1f GB; --scan-values reads them all)\n", bytes / 1e9);
+  for (size_t i = 0; i < bad.size() && i < 8; ++i) std::fprintf(stderr, "warning: %s (generate refuses it)\n", bad[i].c_str());
+  if (bad.size() > 8) std::fprintf(stderr, "warning: %s: %zu more tensors with NaN/Inf values\n", file.c_str(), bad.size() - 8);
 }
 
 int run(const std::vector<std::string>& argv0) {
@@ -95,14 +118,16 @@ int run(const std::vector<std::string>& argv0) {
   const std::vector<formats::LoraSpec> loras = take_lora_args(argv);
   std::set<std::string> opts = {"load-key"};
   opts.insert(model_value_options().begin(), model_value_options().end());
-  Args a(argv, opts, {"help"});
+  Args a(argv, opts, {"help", "scan-values"});
   if (a.flag("help")) {
     std::printf("usage: focalscope info [--model-dir DIR] [--dit FILE|FOLDER]\nDescribes a model folder (official Wan2.1 layout or FocalScope format).\n"
                 "--dit identifies a Wan DiT checkpoint from its content (official release shards, ComfyUI single file in\n"
                 "bf16/fp16/fp32/fp8/scaled fp8, diffusers folder, GGUF): layout, architecture, variant, dimensions,\n"
                 "storage / quantisation, and why.\n"
                 "A HunyuanVideo-I2V release folder (ckpts/ or hunyuan-video-i2v-720p/) is recognised too; --load-key\n"
-                "module|ema picks the DiT checkpoint's entry (default module).\n%s", kModelArgsUsage);
+                "module|ema picks the DiT checkpoint's entry (default module).\n"
+                "Weights are scanned for NaN/Inf (a warning names file and tensor) up to 2 GB per component;\n"
+                "--scan-values scans larger ones too.\n%s", kModelArgsUsage);
     return 0;
   }
   const ModelArgs margs = model_args_from(a, loras);
@@ -121,10 +146,13 @@ int run(const std::vector<std::string>& argv0) {
   std::printf("model folder: %s\nformat: %s\nvariant: %s\n", L.dir.c_str(), L.format.c_str(), L.variant.c_str());
   if (L.format != "focalscope" && !a.has("dit"))  // the DiT found from content, with the reasons
     std::printf("DiT checkpoint:\n%s", formats::describe_probe(formats::probe_dit(L.dit_weights)).c_str());
-  describe("DiT", L.dit_weights, load_tensor_file(L.dit_weights));
-  describe("umT5", L.t5_weights, load_tensor_file(L.t5_weights));
-  describe("CLIP vision", L.clip_weights, load_tensor_file(L.clip_weights), L.clip_prefix);
-  describe("VAE", L.vae_weights, load_tensor_file(L.vae_weights));
+  const bool scan = a.flag("scan-values");
+  const bool mmdit = L.manifest.is_object() && L.manifest.value("architecture", std::string("wan")) == "hunyuan-mmdit";
+  if (mmdit) std::printf("architecture: hunyuan-mmdit (the embedded MMDiT: HunyuanVideo-I2V blocks, TinyMllm text encoder)\n");
+  describe(mmdit ? "DiT (MMDiT)" : "DiT", L.dit_weights, load_tensor_file(L.dit_weights), "", scan);
+  describe(mmdit ? "MLLM" : "umT5", L.t5_weights, load_tensor_file(L.t5_weights), "", scan);
+  describe("CLIP vision", L.clip_weights, load_tensor_file(L.clip_weights), L.clip_prefix, scan);
+  describe("VAE", L.vae_weights, load_tensor_file(L.vae_weights), "", scan);
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
   std::printf("%s\n", blas_summary(detect_blas(false)).c_str());
   const char* wait = std::getenv("OMP_WAIT_POLICY");  // set to PASSIVE by main() unless the user chose one

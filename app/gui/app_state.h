@@ -104,6 +104,7 @@ struct AppState {
   std::string planted_dir;                 // session::planted_model_dir(), and whether it holds a model (re-checked
   bool planted_ok = false;                 // every 2 s: a stat per frame is cheap, but there is no need)
   double planted_checked = -1e9;
+  std::string lora_edit;                   // the Inputs pane's "add a LoRA" field
   std::string mmdit_dir;                   // session::mmdit_model_dir() and whether it holds a model (same refresh)
   bool mmdit_ok = false;
   std::vector<session::DemoPreset> presets;

@@ -79,6 +79,46 @@ void same_line_if_fits(const char* next_label) {
   if (end <= ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x) ImGui::SameLine();
 }
 
+// LoRAs merged into the DiT at load (Wan models; engine/formats/lora.h): one row per file with its strength, a
+// remove button, and a path field to add one. A strength is committed when the slider is released (each change
+// reloads the model and re-runs, so not on every drag event). What loading said (keys merged / unmatched) is in the
+// tooltip of the model line below.
+void draw_lora_list(AppState& st) {
+  auto& loras = st.settings.inputs.loras;
+  if (!ImGui::TreeNodeEx("loras", loras.empty() ? 0 : ImGuiTreeNodeFlags_DefaultOpen, "LoRAs (%d)", static_cast<int>(loras.size())))
+    return;
+  int remove = -1;
+  for (size_t i = 0; i < loras.size(); ++i) {
+    ImGui::PushID(static_cast<int>(i));
+    const std::string& p = loras[i].path;
+    const size_t slash = p.find_last_of('/');
+    const std::string name = slash == std::string::npos ? p : p.substr(slash + 1);
+    if (ImGui::SmallButton("x")) remove = static_cast<int>(i);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("remove this LoRA (reloads the model)");
+    ImGui::SameLine();
+    float strength = static_cast<float>(loras[i].strength);
+    ImGui::SetNextItemWidth(std::max(60.0f, ImGui::GetContentRegionAvail().x * 0.45f));
+    ImGui::SliderFloat("##strength", &strength, -2.0f, 2.0f, "%.2f");
+    if (ImGui::IsItemDeactivatedAfterEdit()) loras[i].strength = static_cast<double>(strength);
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("strength %.3f: the LoRA's delta is scaled by this when merged\n(ctrl+click to type a value)",
+                        loras[i].strength);
+    ImGui::SameLine();
+    ImGui::TextUnformatted(name.c_str());
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", p.c_str());
+    ImGui::PopID();
+  }
+  if (remove >= 0) loras.erase(loras.begin() + remove);
+  ImGui::SetNextItemWidth(-1);
+  if (ImGui::InputTextWithHint("##addlora", "add a LoRA file (.safetensors), Enter", &st.lora_edit,
+                               ImGuiInputTextFlags_EnterReturnsTrue) &&
+      !st.lora_edit.empty()) {
+    loras.push_back({st.lora_edit, 1.0});
+    st.lora_edit.clear();
+  }
+  ImGui::TreePop();
+}
+
 }  // namespace
 
 void panel_inputs(AppState& st) {
@@ -235,9 +275,17 @@ void panel_inputs(AppState& st) {
       dir_edit = in.model_dir;
     }
   }
-  if (const RunSnapshot* s = st.snap[0].get(); s && !s->model_name.empty()) {
+  draw_lora_list(st);
+  // The model of the latest run (with A/B off only B runs, and A's snapshot is an older run's).
+  const RunSnapshot* latest = st.snap[0].get();
+  if (const RunSnapshot* b = st.snap[1].get(); b && !b->model_name.empty() && (!latest || b->job_id > latest->job_id)) latest = b;
+  if (const RunSnapshot* s = latest; s && !s->model_name.empty()) {
     ImGui::TextDisabled("%s", s->model_name.c_str());
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s\n%d DiT layers", s->model_dir.c_str(), s->num_layers);
+    if (ImGui::IsItemHovered()) {
+      std::string notes;
+      for (const auto& n : s->model_notes) notes += "\n" + n;
+      ImGui::SetTooltip("%s\n%d DiT layers%s", s->model_dir.c_str(), s->num_layers, notes.c_str());
+    }
   }
 
   // ---- run ----

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "app/gui/panels.h"
@@ -54,6 +55,22 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
       in.model_dir = dir;
     } else {
       in.model_dir = c.rest == "default" ? "" : c.rest;
+    }
+  } else if (v == "lora") {
+    if (c.rest == "clear") {
+      in.loras.clear();
+    } else {
+      session::LoraEntry l;
+      l.path = c.args.at(0);
+      if (c.args.size() > 1) {
+        char* end = nullptr;
+        l.strength = std::strtod(c.args[1].c_str(), &end);
+        if (!end || *end || !std::isfinite(l.strength) || std::fabs(l.strength) > 10) {
+          fail(st, c, "lora: strength '" + c.args[1] + "' is not a number in [-10, 10]");
+          return true;
+        }
+      }
+      in.loras.push_back(l);
     }
   } else if (v == "image") {
     in.image_path = c.rest;

@@ -8,8 +8,8 @@
 namespace focalscope::session {
 
 bool RunInputs::operator==(const RunInputs& o) const {
-  return std::tie(image_path, prompt, negative_prompt, seed, steps, cfg, frames, max_area, model_dir) ==
-         std::tie(o.image_path, o.prompt, o.negative_prompt, o.seed, o.steps, o.cfg, o.frames, o.max_area, o.model_dir);
+  return std::tie(image_path, prompt, negative_prompt, seed, steps, cfg, frames, max_area, model_dir, loras) ==
+         std::tie(o.image_path, o.prompt, o.negative_prompt, o.seed, o.steps, o.cfg, o.frames, o.max_area, o.model_dir, o.loras);
 }
 
 bool GuidanceConfig::operator==(const GuidanceConfig& o) const {
@@ -24,7 +24,12 @@ const char* variant_name(Variant v) { return v == Variant::Baseline ? "baseline"
 nlohmann::json to_json(const RunInputs& in) {
   return {{"image_path", in.image_path}, {"prompt", in.prompt}, {"negative_prompt", in.negative_prompt},
           {"seed", in.seed},             {"steps", in.steps},   {"cfg", in.cfg},
-          {"frames", in.frames},         {"max_area", in.max_area}, {"model_dir", in.model_dir}};
+          {"frames", in.frames},         {"max_area", in.max_area}, {"model_dir", in.model_dir},
+          {"loras", [&] {
+             nlohmann::json a = nlohmann::json::array();
+             for (const auto& l : in.loras) a.push_back({{"path", l.path}, {"strength", l.strength}});
+             return a;
+           }()}};
 }
 
 nlohmann::json to_json(const GuidanceConfig& g) {
@@ -70,6 +75,13 @@ RunInputs inputs_from_json(const nlohmann::json& j) {
   get(j, "frames", in.frames);
   get(j, "max_area", in.max_area);
   get(j, "model_dir", in.model_dir);
+  if (j.is_object() && j.contains("loras") && j.at("loras").is_array())
+    for (const auto& e : j.at("loras")) {
+      LoraEntry l;
+      get(e, "path", l.path);
+      get(e, "strength", l.strength);
+      if (!l.path.empty() && std::isfinite(l.strength)) in.loras.push_back(l);
+    }
   return in;
 }
 

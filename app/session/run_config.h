@@ -12,6 +12,14 @@
 
 namespace focalscope::session {
 
+// A LoRA merged into the DiT when the model loads (engine/formats/lora.h); changing the list or a strength reloads
+// the model and re-runs like any other input.
+struct LoraEntry {
+  std::string path;
+  double strength = 1.0;
+  bool operator==(const LoraEntry& o) const { return path == o.path && strength == o.strength; }
+};
+
 struct RunInputs {
   std::string image_path;        // shown in the UI / persisted; the pixels travel in RunRequest::image
   std::string prompt;
@@ -22,6 +30,7 @@ struct RunInputs {
   int frames = 0;
   long long max_area = 0;
   std::string model_dir;         // empty: the embedded default model (assets/models/shapes)
+  std::vector<LoraEntry> loras;  // merged in order at load (Wan DiTs)
 
   bool operator==(const RunInputs& o) const;
   bool operator!=(const RunInputs& o) const { return !(*this == o); }

@@ -90,6 +90,7 @@ struct RunSnapshot {
 
   // Model and resolved parameters.
   std::string model_name, model_dir;
+  std::vector<std::string> model_notes;  // what loading said, e.g. one line per LoRA merged with its unmatched keys
   int num_layers = 0;
   int steps_total = 0, frames_total = 0, fps = 16;
   double cfg = 0;

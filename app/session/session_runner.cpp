@@ -298,15 +298,19 @@ void SessionRunner::worker_loop() {
   }
 }
 
-ModelBundle* SessionRunner::model_for(const std::string& dir, std::string& resolved, double& seconds) {
+ModelBundle* SessionRunner::model_for(const std::string& dir, const std::vector<LoraEntry>& loras, std::string& resolved,
+                                     double& seconds) {
   resolved = resolve_model_dir(dir);
   seconds = 0;
-  if (model_ && model_dir_ == resolved) return model_.get();
+  if (model_ && model_dir_ == resolved && model_loras_ == loras) return model_.get();
   model_.reset();
   baseline_key_.reset();
   auto t0 = Clock::now();
-  model_ = load_model_bundle(resolved);
+  LoadOptions lo;
+  for (const auto& l : loras) lo.loras.push_back({l.path, l.strength});
+  model_ = load_model_bundle(resolved, lo);
   model_dir_ = resolved;
+  model_loras_ = loras;
   seconds = since(t0);
   return model_.get();
 }
@@ -366,8 +370,9 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     push(RunState::Loading, "load model");
     std::string dir;
     double load_s = 0;
-    ModelBundle* m = model_for(req.inputs.model_dir, dir, load_s);
+    ModelBundle* m = model_for(req.inputs.model_dir, req.inputs.loras, dir, load_s);
     cur->model_dir = dir;
+    cur->model_notes = m->load_notes;
     cur->model_name = m->layout.variant;
     cur->num_layers = m->num_layers();
     cur->model_weak_layers = m->weak_layers;

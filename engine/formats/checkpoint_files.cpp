@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/core/error.h"
+#include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 #include "engine/formats/gguf.h"
 
@@ -34,13 +35,8 @@ void add_gguf(CheckpointFiles& cf, const std::string& file) {
 
 // Shard files listed by an index's weight_map, each once, in first-mention order.
 std::vector<std::string> index_shards(const std::string& index) {
-  std::ifstream in(index);
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    fail(index, std::string("shard index is not valid JSON (") + e.what() + ")");
-  }
+  // Depth / size limits of every JSON read (engine/core/limits.h); the error names the file.
+  const nlohmann::json j = read_json_file(index);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) fail(index, "shard index has no \"weight_map\" object");
   std::vector<std::string> out;
   std::set<std::string> seen;
@@ -61,13 +57,16 @@ std::vector<std::string> index_shards(const std::string& index) {
 
 bool is_index_json(const std::string& file) {
   if (sniff_file(file) != "json") return false;
-  std::ifstream in(file);
   try {
-    nlohmann::json j;
-    in >> j;
+    const nlohmann::json j = read_json_file(file);
     return j.is_object() && j.contains("weight_map");
-  } catch (...) {
-    return false;
+  } catch (const Error&) {
+    // A broken index (duplicate keys, too deep, ...) is still an index: index_shards' reader then names its problem.
+    std::ifstream in(file, std::ios::binary);
+    std::string head(1 << 20, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    return head.find("\"weight_map\"") != std::string::npos;
   }
 }
 
