@@ -902,6 +902,8 @@ TEST_F(BrokenInputs, Flags) {
   add("tau_sel_range", {"--guidance", "fg", "--tau-sel", "5"}, "--tau-sel");
   add("out_in_missing_folder", {"--out", "/nonexistent_focalscope_dir/x.mp4"}, "--out");
   add("solver_unknown", {"--solver", "rk99"}, "solver");
+  // Each value valid alone; together more than the machine can hold: refused before anything runs, with the estimate.
+  add("frames_and_area_beyond_memory", {"--frames", "1025", "--max-area", "16777216"}, "--frames / --max-area", "GB available");
   run_catalogue("flags", cases);
 }
 

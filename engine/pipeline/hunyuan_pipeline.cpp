@@ -1,8 +1,10 @@
 #include "engine/pipeline/hunyuan_pipeline.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include "engine/core/error.h"
 #include "engine/core/json_io.h"
 #include "engine/models/hunyuan/hunyuan_sampler.h"
+#include "engine/pipeline/run_memory.h"
 
 namespace focalscope {
 
@@ -154,6 +157,22 @@ HunyuanResult generate_hunyuan(const HunyuanBundle& b, const HunyuanRequest& req
   const HunyuanParams& P = r.params;
   c10::InferenceMode guard;
   const c10::Device dev = b.dit->device();
+  if (dev.is_cpu()) {  // refuse a run the machine cannot hold before encoding anything (run_memory.h)
+    const auto& c = b.dit->cfg;
+    RunMemoryInputs m;
+    m.tokens = P.lat_f / c.patch_size[0] * (P.lat_h / c.patch_size[1]) * (P.lat_w / c.patch_size[2]) +
+               b.mllm->options().text_len + 256;  // text rows: at most text_len + the image rows kept (144 for the release)
+    m.dim = c.hidden_size;
+    m.ffn = c.mlp_hidden();
+    m.rows = P.cfg > 1 ? 2 : 1;
+    m.latent_elems = int64_t{c.out_channels} * P.lat_f * P.lat_h * P.lat_w;
+    m.vae_channels = *std::max_element(b.vae->cfg.block_out_channels.begin(), b.vae->cfg.block_out_channels.end());
+    m.frames = P.frames;
+    m.height = P.height;
+    m.width = P.width;
+    m.threads = at::get_num_threads();
+    check_run_memory(estimate_run_memory(m), "--frames / --height / --width (or run with --device cuda)");
+  }
   auto stage = [&](const char* s) {
     if (req.on_stage) req.on_stage(s);
   };

@@ -1,8 +1,10 @@
 #include "engine/pipeline/i2v_pipeline.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -76,6 +78,28 @@ RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req) {
   return p;
 }
 
+RunMemoryEstimate run_memory(const ModelBundle& m, const RunParams& P) {
+  const auto ps = m.patch_size();
+  RunMemoryInputs in;
+  in.tokens = P.lat_f / ps[0] * (P.lat_h / ps[1]) * (P.lat_w / ps[2]);
+  if (m.is_mmdit()) {
+    in.tokens += m.text_row_offset() + m.text_len;
+    in.dim = m.mmdit->cfg.hidden_size;
+    in.ffn = m.mmdit->cfg.mlp_hidden();
+  } else {
+    in.dim = m.dit.cfg.dim;
+    in.ffn = m.dit.cfg.ffn_dim;
+  }
+  in.rows = P.guide_scale != 1.0 || (m.two_experts() && P.guide_scale_high != 1.0) ? 2 : 1;
+  in.latent_elems = int64_t{m.latent_channels()} * P.lat_f * P.lat_h * P.lat_w;
+  in.vae_channels = int64_t{m.vae.cfg.dim} * *std::max_element(m.vae.cfg.dim_mult.begin(), m.vae.cfg.dim_mult.end());
+  in.frames = P.frames;
+  in.height = P.height;
+  in.width = P.width;
+  in.threads = at::get_num_threads();
+  return estimate_run_memory(in);
+}
+
 at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt) {
   Tokenized tok = m.tokenizer->encode(prompt, m.text_len);
   auto ctx = m.t5.encode_trimmed(tok.ids_tensor().to(m.t5.device()), tok.mask_tensor().to(m.t5.device()));
@@ -137,6 +161,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   check_prompt_text(req.prompt, "prompt");
   GenerateResult r;
   r.params = resolve_params(m, req);
+  if (m.options.device.is_cpu()) check_run_memory(run_memory(m, r.params), "--frames / --max-area (or run with --device cuda)");
   const RunParams& P = r.params;
   // The negative prompt is named as what it is (the flag, or the model's default), never as "prompt".
   check_prompt_text(P.negative_prompt, req.negative_prompt.empty() ? "the model's default negative prompt" : "--negative");

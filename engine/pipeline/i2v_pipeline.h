@@ -16,6 +16,7 @@
 #include "engine/pipeline/kv_lock.h"
 #include "engine/pipeline/kv_lock_config.h"
 #include "engine/pipeline/model_bundle.h"
+#include "engine/pipeline/run_memory.h"
 #include "engine/sched/dyn_cfg.h"
 
 namespace focalscope {
@@ -126,6 +127,10 @@ struct GenerateResult {
 std::pair<int64_t, int64_t> latent_size(int64_t h, int64_t w, long long max_area, int vae_stride, int patch_h, int patch_w);
 
 RunParams resolve_params(const ModelBundle& m, const GenerateRequest& req);
+
+// The memory a run of these parameters needs beyond the loaded weights (engine/pipeline/run_memory.h); generate()
+// refuses a CPU run whose estimate exceeds the memory available, with the numbers.
+RunMemoryEstimate run_memory(const ModelBundle& m, const RunParams& p);
 
 // Text features for one prompt: [L, text_dim] (real tokens + EOS, as T5EncoderModel returns them).
 at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
