@@ -447,6 +447,27 @@ TEST_F(BrokenInputs, Safetensors) {
   EXPECT_NE(info.err.find("NaN/Inf"), std::string::npos) << info.err;
 }
 
+// ---- GGUF (city96-style DiT files): the fuzzer's findings, kept as regression inputs -----------------------------------
+TEST_F(BrokenInputs, Gguf) {
+  const std::string root = dir("gguf");
+  std::vector<Case> cases;
+  // fuzz_gguf: a comfy.gguf.orig_shape whose element count overflows int64 (was signed-overflow UB in the reader).
+  const std::string f = root + "/orig_shape_overflow.gguf";
+  cases.push_back({"gguf_orig_shape_overflow", [=] { write_file(f, read_file(repo("tests/fuzz/seeds/regression_orig_shape_overflow.gguf"))); },
+                   {"info", "--dit", f}, f});
+  // fuzz_gguf: an integer array item above INT64_MAX (was an uncaught std::out_of_range from stoll).
+  const std::string u = root + "/uint64_array_item.gguf";
+  cases.push_back({"gguf_uint64_array_item", [=] { write_file(u, read_file(repo("tests/fuzz/seeds/regression_uint64_array_item.gguf"))); },
+                   {"info", "--dit", u}, u});
+  const std::string t = root + "/truncated.gguf";
+  cases.push_back({"gguf_truncated", [=] {
+                     const std::string s = read_file(repo("tests/fuzz/seeds/tiny_mixed.gguf"));
+                     write_file(t, s.substr(0, s.size() - 40));
+                   },
+                   {"info", "--dit", t}, t, "runs past the end"});
+  run_catalogue("gguf", cases);
+}
+
 // ---- sharded safetensors (official layout: index + shards) --------------------------------------------------------
 TEST_F(BrokenInputs, ShardedIndex) {
   if (!fs::exists(layout_fixture())) GTEST_SKIP() << "no shared wan_checkpoint_layout fixture";

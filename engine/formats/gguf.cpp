@@ -1,5 +1,8 @@
 #include "engine/formats/gguf.h"
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -101,7 +104,13 @@ struct GgufParser {
         const bool integer = et == 4 || et == 5 || et == 10 || et == 11;
         for (uint64_t i = 0; i < n; ++i) {
           std::string v = value(et, key, nullptr, depth + 1);
-          if (ints && integer) ints->push_back(std::stoll(v));
+          if (ints && integer) {  // a uint64 above INT64_MAX is refused, not thrown as std::out_of_range (fuzz_gguf)
+            errno = 0;
+            char* e = nullptr;
+            const long long x = std::strtoll(v.c_str(), &e, 10);
+            if (errno == ERANGE || !e || *e) fail(path, "metadata '" + key + "': integer " + v + " does not fit in int64");
+            ints->push_back(x);
+          }
         }
         return "[" + std::to_string(n) + " items]";
       }
@@ -186,7 +195,8 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
       int64_t n = 1;
       for (auto d : os->second) {
         if (d <= 0) fail(where, "comfy.gguf.orig_shape has a non-positive dimension");
-        n *= d;
+        // A product past int64 cannot match the tensor's element count (found by fuzz_gguf: signed overflow).
+        if (__builtin_mul_overflow(n, d, &n)) fail(where, "comfy.gguf.orig_shape's element count overflows");
       }
       if (n != t.numel())
         fail(where, "comfy.gguf.orig_shape holds " + std::to_string(n) + " elements but the tensor stores " + std::to_string(t.numel()));
