@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/session/ablation_file.h"
+#include "app/session/analyze_file.h"
 #include "app/session/capture_bridge.h"
 #include "app/session/edit_mask.h"
 #include "app/session/exports.h"
@@ -223,6 +224,46 @@ TEST(AblationFile, ReadsAGoodFileAndItsFolder) {
   ASSERT_EQ(m.layers.size(), 1u);
   EXPECT_TRUE(std::isnan(m.layers[0].pass_rate));
   EXPECT_TRUE(m.model_name.empty());
+  fs::remove_all(dir);
+}
+
+// The comparison overlay's reader: a metrics.json of `focalscope analyze` (or its folder); its errors name the file.
+TEST(AnalyzeFile, ReadsCurvesAndRefusesBadFiles) {
+  const std::string dir = focalscope::testing::temp_dir("analyze_file");
+  nlohmann::json j = {{"format", "focalscope.analyze/1"}, {"model", {{"variant", "shapes-mmdit-toy"}}}, {"samples_done", 30},
+                      {"layers", nlohmann::json::array()}};
+  for (int l = 2; l >= 0; --l)  // out of order on purpose: sorted on load
+    j["layers"].push_back({{"layer", l}, {"moran_i", {{"mean", 0.1 * l}, {"median_ci95", {0.1 * l - 0.01, 0.1 * l + 0.02}}}},
+                           {"std", {{"mean", 0.2 + l}}}, {"weak", l == 1}});
+  std::ofstream(dir + "/metrics.json") << j.dump();
+  const AnalyzeCurves c = load_analyze_curves(dir);
+  EXPECT_EQ(c.model_name, "shapes-mmdit-toy");
+  EXPECT_EQ(c.samples, 30);
+  ASSERT_EQ(c.num_layers(), 3);
+  EXPECT_DOUBLE_EQ(c.layers[2].moran, 0.2);
+  EXPECT_DOUBLE_EQ(c.layers[2].moran_hi, 0.22);
+  EXPECT_DOUBLE_EQ(c.layers[0].std_dev, 0.2);
+  EXPECT_EQ(c.weak_layers, std::vector<int>{1});
+  auto expect_error = [&](const std::string& text, const std::string& want) {
+    std::ofstream(dir + "/bad.json") << text;
+    try {
+      load_analyze_curves(dir + "/bad.json");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir + "/bad.json"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  expect_error("{not json", "JSON");
+  expect_error(R"({"format": "focalscope.ablate/1", "layers": []})", "focalscope.analyze/1");
+  expect_error(R"({"format": "focalscope.analyze/1", "layers": [{"layer": 0}]})", "moran_i.mean");
+  expect_error(R"({"format": "focalscope.analyze/1", "layers": [{"layer": 1, "moran_i": {"mean": 0.1}}]})", "without gaps");
+  try {
+    load_analyze_curves(dir + "/missing");
+    ADD_FAILURE() << "a missing path loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

@@ -207,6 +207,24 @@ bool load_ablation(AppState& st, const std::string& path) {
   }
 }
 
+bool load_compare(AppState& st, const std::string& path) {
+  st.compare.path_edit = path;
+  try {
+    auto r = std::make_shared<session::AnalyzeCurves>(session::load_analyze_curves(path));
+    st.compare.result = r;
+    st.compare.error.clear();
+    st.info("compare " + r->path + ": " + std::to_string(r->num_layers()) + " layers of " +
+            (r->model_name.empty() ? std::string("(model not recorded)") : r->model_name) + ", " +
+            std::to_string(r->samples) + " samples");
+    return true;
+  } catch (const std::exception& e) {
+    st.compare.result.reset();
+    st.compare.error = e.what();
+    st.error(e.what());
+    return false;
+  }
+}
+
 void refresh_planted_model(AppState& st) {
   if (st.now - st.planted_checked < 2.0) return;
   st.planted_checked = st.now;

@@ -13,6 +13,7 @@
 #include "app/gui/gl_texture.h"
 #include "app/gui/map_atlas.h"
 #include "app/session/ablation_file.h"
+#include "app/session/analyze_file.h"
 #include "app/session/demo_presets.h"
 #include "app/session/edit_session.h"
 #include "app/session/run_snapshot.h"
@@ -93,6 +94,14 @@ struct AblationOverlay {
   std::string error;                                       // last load's one-line error ("" after a good load)
 };
 
+// Another model's (or run's) `focalscope analyze` curves drawn on the layer-curves charts, e.g. the embedded MMDiT's
+// beside the Wan toy's live run.
+struct CompareOverlay {
+  std::string path_edit;
+  std::shared_ptr<const session::AnalyzeCurves> result;
+  std::string error;
+};
+
 struct AppState {
   AppOptions opt;
   session::AppSettings settings;
@@ -133,6 +142,7 @@ struct AppState {
   int large_tab_shown = 0;     // the tab drawn last frame (for state dumps)
   CurvesCache curves_cache;
   AblationOverlay ablation;
+  CompareOverlay compare;
   VideoState video;
   MapAtlas atlas;
   EditState edit;
@@ -183,6 +193,8 @@ void set_keyword(AppState& st, const std::string& word);  // analyse a word (re-
 // Reads an ablate.json (or its folder) into st.ablation; on failure keeps the previous overlay off and sets the
 // one-line error. Returns whether it loaded.
 bool load_ablation(AppState& st, const std::string& path);
+// Reads an analyze metrics.json (or its folder) into st.compare, the same way.
+bool load_compare(AppState& st, const std::string& path);
 // The planted model folder and whether it exists, refreshed at most every 2 s.
 void refresh_planted_model(AppState& st);
 

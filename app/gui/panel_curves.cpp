@@ -104,6 +104,62 @@ void ablation_controls(AppState& st, int num_layers, const std::string& run_mode
     ImGui::TextColored(palette::kWarnText, "ablation of model '%s', the run is '%s'", r.model_name.c_str(), run_model.c_str());
 }
 
+// The comparison row: another model's `focalscope analyze` curves (metrics.json) on the same charts.
+void compare_controls(AppState& st, int num_layers) {
+  auto& cmp = st.compare;
+  const ImGuiStyle& sty = ImGui::GetStyle();
+  ImGui::TextDisabled("Compare");
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Another model's layer curves over many samples (`focalscope analyze --out DIR`), e.g. the\n"
+                      "embedded MMDiT's beside the Wan toy's run: its Moran's I mean with analyze's 95%% interval, its std mean.");
+  ImGui::SameLine();
+  const float buttons = ImGui::CalcTextSize("Load").x + ImGui::CalcTextSize("Clear").x + sty.FramePadding.x * 4 +
+                        sty.ItemSpacing.x * 2;
+  ImGui::SetNextItemWidth(std::max(80.0f, ImGui::GetContentRegionAvail().x - buttons));
+  const bool enter = ImGui::InputTextWithHint("##compare", "metrics.json of `focalscope analyze --out DIR` (or DIR)",
+                                              &cmp.path_edit, ImGuiInputTextFlags_EnterReturnsTrue);
+  ImGui::SameLine();
+  if (ImGui::Button("Load##compare") || enter) load_compare(st, cmp.path_edit);
+  ImGui::SameLine();
+  ImGui::BeginDisabled(!cmp.result && cmp.error.empty());
+  if (ImGui::Button("Clear##compare")) {
+    cmp.result.reset();
+    cmp.error.clear();
+  }
+  ImGui::EndDisabled();
+  if (!cmp.error.empty()) {
+    ImGui::PushTextWrapPos(0);
+    ImGui::TextColored(palette::kErrorText, "%s", cmp.error.c_str());
+    ImGui::PopTextWrapPos();
+    return;
+  }
+  if (cmp.result && num_layers > 0 && cmp.result->num_layers() != num_layers)
+    ImGui::TextColored(palette::kWarnText, "'%s' has %d layers, this model %d: drawn at the same relative depth",
+                       cmp.result->model_name.c_str(), cmp.result->num_layers(), num_layers);
+}
+
+// The compared curve on this model's layer axis: the same layer when the counts agree, else linear interpolation at
+// the same relative depth (l / (L - 1)).
+std::vector<double> on_axis(const session::AnalyzeCurves& c, int L, double session::AnalyzeLayer::*field) {
+  std::vector<double> y(static_cast<size_t>(L), NAN);
+  const int n = c.num_layers();
+  for (int l = 0; l < L && n > 0; ++l) {
+    if (n == L) {
+      y[l] = c.layers[l].*field;
+      continue;
+    }
+    const double pos = L > 1 ? double(l) / double(L - 1) * double(n - 1) : 0.0;
+    const int i = std::min(n - 2, static_cast<int>(pos));
+    if (n == 1) {
+      y[l] = c.layers[0].*field;
+      continue;
+    }
+    const double t = pos - i;
+    y[l] = (1 - t) * (c.layers[i].*field) + t * (c.layers[i + 1].*field);
+  }
+  return y;
+}
+
 }  // namespace
 
 void panel_curves(AppState& st) {
@@ -120,6 +176,7 @@ void panel_curves(AppState& st) {
   if (!main || slot < 0 || main->steps.empty()) {
     ImGui::TextDisabled("Per-layer Moran's I and std appear here as steps finish.");
     ablation_controls(st, 0, "");
+    compare_controls(st, 0);
     ImGui::End();
     return;
   }
@@ -148,6 +205,8 @@ void panel_curves(AppState& st) {
                       "Dashed: the current step alone, and the other run's mean. Shaded: the weak layers.",
                       mean.steps_used);
   ablation_controls(st, L, main->model_name);
+  compare_controls(st, L);
+  const session::AnalyzeCurves* cmp = st.compare.result.get();
   // The overlay's per-layer series on this model's layer axis (NaN where the file has no such layer).
   const session::AblationResult* abl = st.ablation.result.get();
   std::vector<double> eff(L, NAN), eff_lo(L, NAN), eff_hi(L, NAN);
@@ -181,6 +240,16 @@ void panel_curves(AppState& st) {
     if (other_mean.steps_used > 0)
       c.series.push_back({main_is_a ? "B mean" : "A mean", moran ? other_mean.moran : other_mean.std_dev,
                           palette::kGuided, 1.8f, true, false});
+    if (cmp) {
+      ChartSeries o{(cmp->model_name.empty() ? std::string("compared") : cmp->model_name) + (moran ? " ± 95% CI" : ""),
+                    on_axis(*cmp, L, moran ? &session::AnalyzeLayer::moran : &session::AnalyzeLayer::std_dev),
+                    palette::kCompare, 1.8f, false, false};
+      if (moran) {
+        o.lo = on_axis(*cmp, L, &session::AnalyzeLayer::moran_lo);
+        o.hi = on_axis(*cmp, L, &session::AnalyzeLayer::moran_hi);
+      }
+      c.series.push_back(o);
+    }
     if (abl) {
       ChartSeries e{"causal effect", eff, palette::kCausal, 2.0f, false, true};
       e.lo = eff_lo;
@@ -216,6 +285,15 @@ void panel_curves(AppState& st) {
         } else {
           ImGui::TextDisabled("causal effect: layer %d is not in %s", l, abl->path.c_str());
         }
+      }
+      if (cmp) {
+        const auto y = on_axis(*cmp, L, &session::AnalyzeLayer::moran);
+        const auto lo = on_axis(*cmp, L, &session::AnalyzeLayer::moran_lo);
+        const auto hi = on_axis(*cmp, L, &session::AnalyzeLayer::moran_hi);
+        const auto sd = on_axis(*cmp, L, &session::AnalyzeLayer::std_dev);
+        ImGui::Text("%s (analyze, %d samples): Moran's I %.6f [%.6f, %.6f], std %.6f%s",
+                    cmp->model_name.empty() ? "compared" : cmp->model_name.c_str(), cmp->samples, y[l], lo[l], hi[l], sd[l],
+                    cmp->num_layers() == L && cmp->layers[l].weak ? "  [weak there]" : "");
       }
       ImGui::TextDisabled("click: show layer %d in the large view", l);
       ImGui::EndTooltip();

@@ -106,6 +106,8 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
   } else if (v == "set") {
     std::string err;
     if (!session::set_guidance_param(g, c.args[0], c.args[1], &err)) fail(st, c, err);  // parse_script checked it
+  } else if (v == "load_compare") {
+    load_compare(st, c.rest);  // a bad file is shown in the curves panel and logged
   } else if (v == "load_ablation") {
     load_ablation(st, c.rest);  // a bad file is shown in the curves panel and logged, like a bad image
   } else if (v == "weak") {

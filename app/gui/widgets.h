@@ -23,7 +23,8 @@ constexpr ImU32 kCursor = IM_COL32(255, 255, 255, 200);
 constexpr ImU32 kSelect = IM_COL32(255, 221, 0, 255);     // selected grid cell
 inline ImVec4 kErrorText{1.0f, 0.45f, 0.4f, 1.0f};
 inline ImVec4 kWarnText{1.0f, 0.8f, 0.35f, 1.0f};
-constexpr ImU32 kPlanted = IM_COL32(240, 228, 66, 255);   // planted (ground-truth) weak layers: Okabe-Ito yellow
+constexpr ImU32 kPlanted = IM_COL32(240, 228, 66, 255);
+constexpr ImU32 kCompare = IM_COL32(240, 240, 240, 255);  // another model's analyze curves (white: neither run's colour)   // planted (ground-truth) weak layers: Okabe-Ito yellow
 inline ImVec4 kPlantedText{0.94f, 0.89f, 0.26f, 1.0f};
 inline ImVec4 kDimText{0.62f, 0.62f, 0.66f, 1.0f};
 }  // namespace palette

@@ -30,6 +30,7 @@
 //   hallucination on|off         show the Large view pane's hallucination tab (sigma2 over steps, per-frame maps)
 //                                and the map over the videos (or the map tab, no overlay)
 //   load_ablation PATH           overlay a `focalscope ablate` result (ablate.json, or its folder) on the layer curves
+//   load_compare PATH            overlay another model's `focalscope analyze` curves (metrics.json, or its folder)
 //   dump_state PATH              write the panes' window rectangles and the runs' states as JSON (for tests)
 //   expect_done                  fail unless both variants finished without error
 //   mode generate|edit           switch the app's mode (Edit: KV-Lock video editing)
