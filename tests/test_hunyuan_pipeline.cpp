@@ -23,6 +23,7 @@
 #include "engine/models/hunyuan/hunyuan_model.h"
 #include "engine/models/hunyuan/hunyuan_release.h"
 #include "engine/models/hunyuan/text/hunyuan_text_encoders.h"
+#include "engine/guidance/hunyuan_release_guidance.h"
 #include "engine/pipeline/hunyuan_pipeline.h"
 #include "render/image.h"
 #include "tests/fixture_check.h"
@@ -217,6 +218,64 @@ TEST(HunyuanPipeline, ListenerSeesTheMllmImageRows) {
   EXPECT_EQ(rows.img_rows, r.visual_rows);
 }
 
+// Focal Guidance on the release: a word's rows are where the MLLM's causal text first differs when that word
+// changes (rows before it cannot see it), the plan selects by CLIP-L's Eq. 6 or takes given keywords, and the run
+// with FG differs from the plain one while FG off (strengths 0) is the plain run bit for bit.
+TEST(HunyuanPipeline, FocalGuidanceRowsPlanAndRun) {
+  REQUIRE_LAYOUT();
+  HunyuanBundleOptions bo;
+  bo.clip_vision = true;
+  static const HunyuanBundle vb = HunyuanBundle::load(layout().ckpts.string(), bo);
+  ASSERT_TRUE(vb.clip->has_vision()) << "the tiny layout's text_encoder_2 is a whole CLIPModel";
+  const std::string p1 = "a red ball rolls to the left", p2 = "a red cube rolls to the left";
+  const auto img = image_m11_to_u8_hwc(layout().image);
+  const MllmEncoding e1 = vb.mllm->encode({p1}, {img}), e2 = vb.mllm->encode({p2}, {img});
+  const auto rows = hunyuan_prompt_word_rows(*vb.mllm, p1, e1.image_rows);
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows[2].word, "ball");
+  ASSERT_FALSE(rows[2].rows.empty());
+  const int64_t first = rows[2].rows.front();
+  const at::Tensor diff = (e1.states[0] - e2.states[0]).abs().amax(-1);  // [rows]
+  EXPECT_EQ(diff.narrow(0, 0, first).max().item<float>(), 0.0f) << "rows before 'ball' cannot see it";
+  EXPECT_GT(diff[first].item<float>(), 0.0f) << "the first row of 'ball' is where the texts part; first differing row "
+                                             << (diff > 0).nonzero().min().item<int64_t>() << ", rows of ball "
+                                             << rows[2].rows.front() << "-" << rows[2].rows.back() << ", image rows "
+                                             << e1.image_rows;
+  for (size_t w = 1; w < rows.size(); ++w) EXPECT_GT(rows[w].rows.front(), rows[w - 1].rows.back()) << rows[w].word;
+
+  HunyuanRequest q = small_request();
+  q.steps = 3;
+  const HunyuanParams P = resolve_hunyuan_params(vb, q);
+  GuidanceConfig g;
+  g.set_mode("fg");
+  g.weak_layers = {2, 3};
+  g.keywords = {"ball"};
+  const HunyuanGuidanceSetup s = plan_hunyuan_focal_guidance(vb, q.prompt, q.image, g, P.lat_h / 2, P.lat_w / 2);
+  ASSERT_EQ(s.plan.keywords.size(), 1u);
+  EXPECT_EQ(s.plan.keywords[0].tokens, rows[2].rows);
+  EXPECT_TRUE(std::isfinite(s.plan.keywords[0].clip_max));
+  ASSERT_TRUE(s.anchors.defined());
+  EXPECT_EQ(s.anchors.size(1), e1.image_rows);
+  EXPECT_NEAR(s.anchors.sum().item<double>(), 1.0, 1e-5);
+  g.tau_sel = -2;  // Eq. 6 selection: every content word passes, function words never
+  g.keywords.clear();
+  const HunyuanGuidanceSetup all = plan_hunyuan_focal_guidance(vb, q.prompt, q.image, g, P.lat_h / 2, P.lat_w / 2);
+  for (const auto& k : all.plan.keywords) EXPECT_FALSE(is_function_word(k.word)) << k.word;
+  EXPECT_GE(all.plan.keywords.size(), 3u);
+
+  const HunyuanResult plain = generate_hunyuan(vb, q);
+  FocalGuidance fg(s.config, 4, s.weak_layers, s.anchors, s.plan);
+  q.listener = &fg;
+  const HunyuanResult guided = generate_hunyuan(vb, q);
+  EXPECT_FALSE(at::equal(plain.latent, guided.latent)) << "FG on two weak layers changes the run";
+  EXPECT_GT(fg.stats().weak.at(0).fsg_applications, 0);
+  GuidanceConfig zero = s.config;
+  zero.lambda_txt = zero.lambda_lat = zero.lambda_cache = 0;
+  FocalGuidance off(zero, 4, s.weak_layers, s.anchors, s.plan);
+  q.listener = &off;
+  EXPECT_TRUE(at::equal(plain.latent, generate_hunyuan(vb, q).latent)) << "strengths 0: the plain run, bit for bit";
+}
+
 TEST(HunyuanPipeline, BadSizesAndMissingFoldersAreOneLineNamingThem) {
   REQUIRE_LAYOUT();
   HunyuanRequest q = small_request();
@@ -301,5 +360,14 @@ TEST(HunyuanPipeline, GenerateCommandWritesAnMp4FromTheReleaseFolder) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   EXPECT_NE(out.find((bad / "ckpts/text_encoder_i2v").string()), std::string::npos) << out;
   fs::remove_all(bad);
+  // Focal Guidance from the command line: the summary line, and a release-size default the tiny model cannot use.
+  ASSERT_EQ(run_cli(base + "--frames 5 --height 32 --width 32 --out " + (dir / "fg.png").string() +
+                        " --guidance fg --keywords ball --weak-layers 2,3", &out), 0) << out;
+  EXPECT_NE(out.find("focal guidance fg: weak layers 2 3 | keywords: ball"), std::string::npos) << out;
+  EXPECT_EQ(run_cli(base + "--frames 5 --height 32 --width 32 --out " + (dir / "fg.png").string() + " --guidance fg", &out), 2) << out;
+  EXPECT_NE(out.find("--weak-layers"), std::string::npos) << out;
+  EXPECT_EQ(run_cli(base + "--frames 5 --height 32 --width 32 --out " + (dir / "fg.png").string() +
+                        " --guidance fg --keywords cube --weak-layers 2", &out), 2) << out;
+  EXPECT_NE(out.find("keyword 'cube'"), std::string::npos) << out;
 }
 #endif

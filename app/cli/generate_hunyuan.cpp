@@ -3,15 +3,19 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <set>
 
 #include "app/cli/args.h"
 #include "app/cli/device_args.h"
+#include "app/cli/guidance_args.h"
 #include "app/cli/hallucination_args.h"
 #include "app/cli/media.h"
 #include "app/cli/progress.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/error.h"
 #include "engine/models/hunyuan/hunyuan_release.h"
+#include "engine/guidance/hunyuan_release_guidance.h"
 #include "engine/pipeline/hunyuan_pipeline.h"
 #ifdef FOCALSCOPE_WITH_VIDEO
 #include "render/video_writer.h"
@@ -25,7 +29,10 @@ const char* kHunyuanGenerateUsage =
     "  --steps N (50)  --frames N (129, 1 + 4k)  --height H --width W (multiples of 16; default the image's 720p bucket)\n"
     "  --shift X (17; 7 with --i2v-stability)  --embedded-cfg X (6.0)  --cfg X (1: off; > 1 encodes --negative with a\n"
     "  black image)  --seed N  --load-key module|ema  --device cpu|cuda  --dtype f32|bf16 (DiT)  --frames-png DIR\n"
-    "  --hallucination-window W  --hallucination-out FILE  --tau X  --threads N\n";
+    "  --hallucination-window W  --hallucination-out FILE  --tau X  --threads N\n"
+    "  --guidance fsg|ac|fg [--keywords W1,W2] [--weak-layers L] [--tau-sel X ... as for Wan]: Focal Guidance on the\n"
+    "  MMDiT (keywords by CLIP-L, Eq. 6, when text_encoder_2 has its vision tower; weak layers default to the paper's\n"
+    "  single-stream 17-32 on the release's 40 single blocks)\n";
 
 namespace {
 
@@ -39,13 +46,17 @@ std::string model_dir_arg(const std::vector<std::string>& argv) {
 
 int run_hunyuan(const std::vector<std::string>& argv) {
   for (const auto& s : argv)
-    for (const char* g : {"--guidance", "--lora", "--dyncfg"})
+    for (const char* g : {"--lora"})
       if (s == g || s.rfind(std::string(g) + "=", 0) == 0)
-        fail(g, "is not supported for a HunyuanVideo-I2V release yet (generate runs it plain)");
-  Args a(argv, {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "embedded-cfg", "frames", "height", "width",
-                "seed", "frames-png", "model-dir", "threads", "hallucination-window", "hallucination-out", "tau",
-                "load-key", "device", "dtype"},
-         {"i2v-stability"});
+        fail(g, "is not supported for a HunyuanVideo-I2V release yet (LoRAs are merged into Wan DiTs)");
+  std::set<std::string> opts = {"image", "prompt", "out", "negative", "steps", "cfg", "shift", "embedded-cfg", "frames",
+                                "height", "width", "seed", "frames-png", "model-dir", "threads", "hallucination-window",
+                                "hallucination-out", "tau", "load-key", "device", "dtype"};
+  opts.insert(guidance_value_options().begin(), guidance_value_options().end());
+  Args a(argv, opts, {"i2v-stability"});
+  const GuidanceConfig guidance = guidance_from_args(a);
+  if (guidance.dyncfg.enabled || guidance.kvlock.editing())
+    fail("--guidance", "dynamic CFG and KV-Lock run on Wan models; on a HunyuanVideo-I2V release: fsg, ac or fg");
   const std::string out = a.required("out");
   HunyuanRequest req;
   req.image = load_image_tensor(a.required("image"));
@@ -69,6 +80,7 @@ int run_hunyuan(const std::vector<std::string>& argv) {
 #endif
   HunyuanBundleOptions bo;
   bo.load_key = a.str("load-key", "module");
+  bo.clip_vision = guidance.active();  // Eq. 6 reads CLIP-L's vision tower when the folder has it
   if (a.has("device")) bo.device = parse_device_flag(a.str("device"));
   if (a.has("dtype")) bo.dit_dtype = parse_dtype_flag(a.str("dtype"));
 
@@ -82,9 +94,36 @@ int run_hunyuan(const std::vector<std::string>& argv) {
   req.on_step = [](int done, int total, double el) {
     print_progress("sampling", done, total, el, done > 0 ? el / done * (total - done) : 0.0);
   };
+  // Focal Guidance (engine/guidance/hunyuan_release_guidance.h): planned before the run from the prompt and image,
+  // attached as the DiT's probe listener.
+  std::unique_ptr<FocalGuidance> fg;
+  HunyuanGuidanceSetup gs;
+  if (guidance.active()) {
+    const auto& ps = b.cfg.patch_size;
+    gs = plan_hunyuan_focal_guidance(b, req.prompt, req.image, guidance, P.lat_h / ps[1], P.lat_w / ps[2]);
+    for (const auto& n : gs.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    GuidanceConfig gc = gs.config;
+    gc.weak_layers = gs.weak_layers;
+    fg = std::make_unique<FocalGuidance>(gc, b.cfg.mm_double_blocks_depth + b.cfg.mm_single_blocks_depth, gs.weak_layers,
+                                         gs.anchors, gs.plan);
+    req.listener = fg.get();
+  }
   auto tg = std::chrono::steady_clock::now();
   const HunyuanResult r = generate_hunyuan(b, req);
   end_progress();
+  if (fg) {
+    std::fprintf(stderr, "focal guidance %s: weak layers", guidance.mode().c_str());
+    for (int l : fg->weak_layers()) std::fprintf(stderr, " %d", l);
+    std::fprintf(stderr, " | keywords:");
+    for (const auto& k : gs.plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
+    if (gs.plan.keywords.empty()) std::fprintf(stderr, " none");
+    if (guidance.ac) {
+      std::fprintf(stderr, " | attention cache tokens touched per weak layer:");
+      for (const auto& l : fg->stats().weak) std::fprintf(stderr, " %d:%lld", l.layer, static_cast<long long>(l.ac_tokens_touched));
+    }
+    std::fprintf(stderr, "\n");
+    for (const auto& w : guidance_noops(gs.config, gs.plan, fg->stats())) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  }
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
   if (req.hallucination_window > 0) {  // no calibrated tau for HunyuanVideo models yet
     const HallucinationTau tau = a.has("tau") ? HallucinationTau{a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"}

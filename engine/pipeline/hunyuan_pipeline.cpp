@@ -63,8 +63,13 @@ HunyuanBundle HunyuanBundle::load(const std::string& dir, const HunyuanBundleOpt
   to.dtype = opts.text_dtype;
   b.mllm = std::make_shared<LlavaI2VTextEncoder>(
       naming_file(r.text_encoder_i2v, [&] { return LlavaI2VTextEncoder::from_folder(r.text_encoder_i2v, to); }));
+  // The vision tower only when asked for and present (a whole CLIPModel folder; the release's is one, a text-only
+  // clip_text_model folder is not): Focal Guidance then selects keywords by Eq. 6, else it needs them given.
+  const bool vision = opts.clip_vision && naming_file(r.text_encoder_2 + "/config.json", [&] {
+    return read_json_file(r.text_encoder_2 + "/config.json").value("model_type", std::string()) == "clip";
+  });
   b.clip = std::make_shared<ClipLTextEncoder>(
-      naming_file(r.text_encoder_2, [&] { return ClipLTextEncoder::from_folder(r.text_encoder_2, false, opts.text_dtype); }));
+      naming_file(r.text_encoder_2, [&] { return ClipLTextEncoder::from_folder(r.text_encoder_2, vision, opts.text_dtype); }));
   const int64_t llm_w = b.mllm->language_model().cfg.hidden_size, clip_w = b.clip->text_model().cfg.hidden_size;
   if (llm_w != b.cfg.text_states_dim)
     fail(r.text_encoder_i2v, "its language model's hidden_size " + std::to_string(llm_w) +

@@ -31,6 +31,7 @@ inline constexpr const char* kHunyuanNegativePromptI2V =
 
 struct HunyuanBundleOptions {
   std::string load_key = "module";                 // the DiT checkpoint's entry: module | ema
+  bool clip_vision = false;  // also load CLIP-L's vision tower + projections when the folder has them (FG's Eq. 6)
   c10::ScalarType dit_dtype = at::kFloat;          // bf16 = upstream's mixed precision (HunyuanModel::load)
   c10::ScalarType vae_dtype = at::kFloat;
   c10::ScalarType text_dtype = at::kFloat;         // the text encoders (always on the CPU)

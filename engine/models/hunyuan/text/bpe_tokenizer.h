@@ -100,6 +100,8 @@ class HfBpeTokenizer {
   std::string id_to_token(int64_t id) const;            // "" when unknown
   int64_t pad_id() const { return pad_id_; }
   int64_t vocab_size() const;  // largest id + 1
+  // Tokens encode() puts before the text (BOS for Llama-3): input position = prefix_length() + encode_raw index.
+  int64_t prefix_length() const { return static_cast<int64_t>(prefix_ids_.size()); }
   const std::string& path() const { return path_; }
   const std::vector<AddedToken>& added_tokens() const { return added_; }
   // Special token ids the post-processor puts before / after the content.

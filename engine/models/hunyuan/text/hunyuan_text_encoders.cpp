@@ -329,6 +329,26 @@ at::Tensor ClipLTextEncoder::image_embeds(const at::Tensor& pixels) const {
   return at::linear(cls.to(visual_projection_.scalar_type()), visual_projection_).to(at::kFloat);
 }
 
+at::Tensor ClipLTextEncoder::token_embeds(const std::string& prompt) const {
+  if (!text_projection_.defined()) fail("CLIP-L", "loaded without the projections (load_vision = false)");
+  const TokenizedBatch tb = tokenizer_->encode_batch({prompt}, 77);
+  const int64_t L = static_cast<int64_t>(tb.ids[0].size());
+  at::Tensor ids = at::empty({1, L}, at::kLong), mask = at::empty({1, L}, at::kLong);
+  std::copy(tb.ids[0].begin(), tb.ids[0].end(), ids[0].data_ptr<int64_t>());
+  std::copy(tb.mask[0].begin(), tb.mask[0].end(), mask[0].data_ptr<int64_t>());
+  const at::Tensor h = text_.forward(ids, mask)[0];
+  return at::linear(h.to(text_projection_.scalar_type()), text_projection_).to(at::kFloat);
+}
+
+at::Tensor ClipLTextEncoder::patch_embeds(const at::Tensor& pixels) const {
+  if (!has_vision_) fail("CLIP-L", "loaded without the vision tower");
+  const int64_t n = static_cast<int64_t>(vision_.layers.size());
+  at::Tensor h = vision_.forward(pixels, std::max<int64_t>(1, n - 1))[0];  // penultimate layer, as LLaVA reads it
+  h = h.narrow(0, 1, h.size(0) - 1).to(at::kFloat);
+  h = at::layer_norm(h, {h.size(1)}, vision_.post_ln_w.to(at::kFloat), vision_.post_ln_b.to(at::kFloat), vision_.cfg.layer_norm_eps);
+  return at::linear(h.to(visual_projection_.scalar_type()), visual_projection_).to(at::kFloat);
+}
+
 at::Tensor image_m11_to_u8_hwc(const at::Tensor& image) {
   if (!image.defined() || image.dim() != 3 || image.size(0) != 3) fail("image", "expected [3, H, W] in [-1, 1]");
   return ((image.to(at::kFloat) + 1.0) * 127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();

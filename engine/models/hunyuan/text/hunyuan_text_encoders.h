@@ -121,6 +121,11 @@ class ClipLTextEncoder {
   at::Tensor text_embeds(const std::vector<std::string>& prompts) const;
   at::Tensor image_embeds(const at::Tensor& pixel_values) const;
   at::Tensor pixel_values(const at::Tensor& image_hwc_u8) const;
+  // Focal Guidance's Eq. 6 in CLIP-L's joint space (needs load_vision): every token of the prompt (BOS + tokens + EOS,
+  // max_length 77) as text_projection(last_hidden_state) -> [L, projection_dim]; and the image's patch tokens of the
+  // penultimate layer, post_layernorm then visual_projection -> [g*g, projection_dim] (class token dropped).
+  at::Tensor token_embeds(const std::string& prompt) const;
+  at::Tensor patch_embeds(const at::Tensor& pixel_values) const;
 
   const ClipBpeTokenizer& tokenizer() const { return *tokenizer_; }
   const HfClipText& text_model() const { return text_; }
