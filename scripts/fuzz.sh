@@ -13,7 +13,7 @@ OUT=${1:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 SECONDS_EACH=${2:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 shift 2
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe)
 BUILD=${FOCALSCOPE_FUZZ_BUILD_DIR:-build-fuzz}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ -n "${FOCALSCOPE_FIXTURES:-}" ]; then SHARED="$FOCALSCOPE_FIXTURES/.."; else SHARED="$ROOT/../shared/fixtures"; fi
@@ -56,6 +56,12 @@ for f in "$ROOT"/tests/data/hf_tokenizers/*/tokenizer.json; do
   [ "$(stat -c %s "$f")" -le 1048576 ] || continue
   { printf '\x00'; cat "$f"; } > "$OUT/fuzz_bpe/corpus/json_$(basename "$(dirname "$f")")"
 done
+# fuzz_clip_bpe: vocab.json, NUL, merges.txt.
+mkdir -p "$OUT/fuzz_clip_bpe/corpus"
+for d in "$ROOT"/tests/data/hf_tokenizers/*/; do
+  [ -f "$d/vocab.json" ] && [ -f "$d/merges.txt" ] || continue
+  { cat "$d/vocab.json"; printf '\x00'; cat "$d/merges.txt"; } > "$OUT/fuzz_clip_bpe/corpus/$(basename "$d")"
+done
 printf '\x01A red ball rolls to the left, then stops. 12 times!\n\n' > "$OUT/fuzz_bpe/corpus/prompt_small"
 printf '\x18\x00\x00\x00\x00\x00\x00\x00{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x00\x00\x80\x3f' \
   > "$OUT/fuzz_safetensors/corpus/seed_small.safetensors" || true
@@ -65,7 +71,7 @@ for h in "${HARNESSES[@]}"; do
   mkdir -p "$OUT/$h/corpus" "$OUT/$h/crashes"
   log="$OUT/$h/last_run.log"
   max_len=65536
-  case "$h" in fuzz_pth|fuzz_spm_model|fuzz_stats_cases|fuzz_bpe) max_len=1048576 ;; esac
+  case "$h" in fuzz_pth|fuzz_spm_model|fuzz_stats_cases|fuzz_bpe|fuzz_clip_bpe) max_len=1048576 ;; esac
   ( cd "$OUT/$h" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       timeout $((SECONDS_EACH + 120)) "$BUILD/tests/fuzz/$h" corpus -max_total_time="$SECONDS_EACH" -max_len=$max_len \
       -rss_limit_mb=4096 -timeout=25 -print_final_stats=1 -artifact_prefix="$OUT/$h/crashes/" >"$log" 2>&1 ) || status=1
