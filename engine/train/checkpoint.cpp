@@ -1,5 +1,7 @@
 #include "engine/train/checkpoint.h"
 
+#include <ATen/ATen.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -49,6 +51,13 @@ void note_cooldown_change(const nlohmann::json& meta, int64_t start, int64_t tar
                  "this run uses --steps %lld --lr-cooldown %lld, so the rate now follows that schedule\n",
                  tag.c_str(), ckpt_path.c_str(), static_cast<long long>(was_target), static_cast<long long>(was_n),
                  static_cast<long long>(target), static_cast<long long>(lr_cooldown));
+}
+
+NamedTensors take_prefixed(const TensorSet& set, const std::string& prefix, bool fp16) {
+  NamedTensors out;
+  for (const auto& n : set.names())
+    if (n.rfind(prefix, 0) == 0) out.emplace_back(n.substr(prefix.size()), set.get(n).to(fp16 ? at::kHalf : at::kFloat));
+  return out;
 }
 
 }  // namespace focalscope::train

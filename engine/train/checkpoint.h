@@ -30,6 +30,10 @@ std::optional<CheckpointData> read_checkpoint(const std::string& path);
 void note_cooldown_change(const nlohmann::json& meta, int64_t start, int64_t target, int64_t lr_cooldown,
                           const std::string& ckpt_path, const std::string& tag);
 
+// The tensors of `set` under `prefix`, prefix removed, as float16 (fp16) or float32: what an exporter writes from a
+// checkpoint's "ema." / "param." entries.
+NamedTensors take_prefixed(const TensorSet& set, const std::string& prefix, bool fp16);
+
 // Adds "prefix + name" copies of the handles (no data copy) to out.
 void append_prefixed(NamedTensors& out, const NamedTensors& src, const std::string& prefix);
 

@@ -107,22 +107,13 @@ std::string tokenizer_output_path(const std::string& out_dir) {
   return (std::filesystem::path(out_dir) / "tokenizer" / "spiece.model").string();
 }
 
-namespace {
-
-void require_file(const std::string& path, const char* stage) {
-  if (!std::filesystem::exists(path))
-    fail(path, std::string("missing: run `focalscope train --stage ") + stage + "` into this --out directory first");
-}
-
-}  // namespace
-
 StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
   namespace fs = std::filesystem;
   const std::string tok_path = tokenizer_output_path(opt.out_dir), vae_path = vae_output_path(opt.out_dir),
                     clip_path = clip_output_path(opt.out_dir), ckpt_path = dit_checkpoint_path(opt.out_dir);
-  require_file(tok_path, "tokenizer");
-  require_file(vae_path, "vae");
-  require_file(clip_path, "clip");
+  require_stage_output(tok_path, "tokenizer");
+  require_stage_output(vae_path, "vae");
+  require_stage_output(clip_path, "clip");
   WanTokenizer tok(tok_path);
   cfg.t5.vocab = tok.vocab_size();
 
@@ -168,19 +159,15 @@ StageResult train_dit(const StageOptions& opt, DitTrainConfig cfg) {
   }
 
   fs::create_directories(fs::path(opt.out_dir) / "dit");
-  // Records are a function of (VAE, seed, curriculum, index): a pool written for the same recipe is reused even by
-  // a fresh run; a stale one is an error when resuming and discarded otherwise.
-  const std::string recipe = "vae=" + fingerprint + " seed=" + std::to_string(opt.seed) + " curriculum=" +
-                             std::to_string(cfg.single_until) + "/" + std::to_string(cfg.double_until);
+  const PoolSchedule sched{cfg.pool_initial, cfg.pool_rate, cfg.pool_max, cfg.pool_chunk, cfg.single_until, cfg.double_until, opt.seed};
+  // Records are a function of (VAE, seed, curriculum, index): a pool written for the same recipe is reused even by a
+  // fresh run; a stale one is an error when resuming and discarded otherwise.
+  const std::string recipe = sched.recipe(fingerprint);
   LatentPool pool((fs::path(opt.out_dir) / "dit" / "pool.bin").string(), cfg.world, recipe);
   pool.open_existing(/*discard_other_recipe=*/!opt.resume);
-  auto seed_of = [&](int64_t i) { return world_seed(opt.seed, kStreamDitPool, static_cast<uint64_t>(i)); };
-  auto objects_of = [&](int64_t i) { return i < cfg.single_until ? 1 : i < cfg.double_until ? 2 : 3; };
-  auto pool_target = [&](int64_t s) {
-    const int64_t grown = cfg.pool_initial + static_cast<int64_t>(std::floor(double(s) * cfg.pool_rate));
-    const int64_t n = std::min(cfg.pool_max, grown);
-    return std::max<int64_t>(1, n - n % std::max(1, cfg.pool_chunk));
-  };
+  auto seed_of = [&](int64_t i) { return sched.seed_of(i); };
+  auto objects_of = [&](int64_t i) { return sched.objects_of(i); };
+  auto pool_target = [&](int64_t s) { return sched.target(s); };
   if (!opt.quiet) {
     std::fprintf(stderr, "[dit] DiT %lld + umT5 %lld parameters, %d-token context, batch %d, target %lld steps; pool %lld clips on disk\n",
                  cfg.dit.num_params(), [&] { int64_t n = 0; for (auto& [k, t] : t5.named_parameters()) n += t.numel(); return (long long)n; }(),

@@ -22,13 +22,6 @@ namespace focalscope::train {
 
 namespace {
 
-NamedTensors take_prefixed(const TensorSet& set, const std::string& prefix, bool fp16) {
-  NamedTensors out;
-  for (const auto& n : set.names())
-    if (n.rfind(prefix, 0) == 0) out.emplace_back(n.substr(prefix.size()), fp16 ? set.get(n).to(at::kHalf) : set.get(n).to(at::kFloat));
-  return out;
-}
-
 void require_same_file(const std::string& trained, const std::string& shipped) {
   if (file_fingerprint(trained) != file_fingerprint(shipped))
     fail(shipped, "differs from " + trained + ", which the MMDiT was trained with: export the base model from the same training directory first");
@@ -87,13 +80,7 @@ nlohmann::json export_mmdit_model(const ExportOptions& opt, const std::string& b
   vae["weights"] = rel + vae.at("weights").get<std::string>();
   m["vae"] = vae;
   m["sampling"] = embedded_sampling_defaults().to_json();
-  nlohmann::json prov = opt.provenance;
-  prov["dit_step"] = ck->step;
-  prov["seed"] = ck->meta.at("seed");
-  prov["weights"] = opt.use_ema ? "EMA" : "raw";
-  if (auto it = ck->meta.find("lr_cooldown"); it != ck->meta.end() && it->value("steps", 0) > 0) prov["lr_cooldown"] = *it;
-  if (cfg.contains("world")) prov["world"] = cfg.at("world");
-  m["training"] = prov;
+  m["training"] = export_provenance(opt, *ck);
   {
     std::ofstream out(tmp / "focalscope.json");
     out << m.dump(2) << "\n";

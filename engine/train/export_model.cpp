@@ -37,18 +37,19 @@ nlohmann::json meta_json(const std::string& path, const std::string& key) {
   if (it == m.end()) fail(path, "has no '" + key + "' metadata (not written by focalscope train?)");
   return parse_json_text(it->second, path + ": metadata  + key + ");
 }
-
-// Tensors of `set` under `prefix`, prefix removed, optionally as float16.
-NamedTensors take_prefixed(const TensorSet& set, const std::string& prefix, bool fp16) {
-  NamedTensors out;
-  for (const auto& n : set.names())
-    if (n.rfind(prefix, 0) == 0) {
-      at::Tensor t = set.get(n);
-      out.emplace_back(n.substr(prefix.size()), fp16 ? t.to(at::kHalf) : t.to(at::kFloat));
-    }
-  return out;
-}
 }  // namespace
+
+nlohmann::json export_provenance(const ExportOptions& opt, const CheckpointData& ck) {
+  nlohmann::json prov = opt.provenance;
+  prov["dit_step"] = ck.step;
+  prov["seed"] = ck.meta.at("seed");
+  prov["weights"] = opt.use_ema ? "EMA" : "raw";
+  // A checkpoint trained with --lr-cooldown says so (its rate ended annealed: continuing it is a different recipe).
+  if (auto it = ck.meta.find("lr_cooldown"); it != ck.meta.end() && it->value("steps", 0) > 0) prov["lr_cooldown"] = *it;
+  const auto& cfg = ck.meta.at("config");
+  if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)
+  return prov;
+}
 
 nlohmann::json export_model(const ExportOptions& opt) {
   namespace fs = std::filesystem;
@@ -88,18 +89,12 @@ nlohmann::json export_model(const ExportOptions& opt) {
                {"blocks", ck->meta.at("clip_blocks")}};
   m["vae"] = {{"config", meta_json(vae, "focalscope.vae_config")}, {"weights", "vae.safetensors"}};
   m["sampling"] = embedded_sampling_defaults().to_json();
-  nlohmann::json prov = opt.provenance;
-  prov["dit_step"] = ck->step;
-  prov["seed"] = ck->meta.at("seed");
-  prov["weights"] = opt.use_ema ? "EMA" : "raw";
-  // A checkpoint trained with --lr-cooldown says so (its rate ended annealed: continuing it is a different recipe).
-  if (auto it = ck->meta.find("lr_cooldown"); it != ck->meta.end() && it->value("steps", 0) > 0) prov["lr_cooldown"] = *it;
+  nlohmann::json prov = export_provenance(opt, *ck);
   if (!refined_vae.empty()) {
     const auto file = SafetensorsFile::open(refined_vae);  // keep it alive: metadata() refers into it
     const auto& meta = file->metadata();
     if (auto it = meta.find("focalscope.vae_decoder_step"); it != meta.end()) prov["vae_decoder_step"] = std::stoll(it->second);
   }
-  if (cfg.contains("world")) prov["world"] = cfg.at("world");  // the clips it was trained on (the fine-tune reuses it)
   m["training"] = prov;
   {
     std::ofstream out(tmp / "focalscope.json");

@@ -26,6 +26,11 @@ SamplingDefaults embedded_sampling_defaults();
 
 nlohmann::json export_model(const ExportOptions& opt);
 
+// The manifest's "training" entry: opt.provenance + the checkpoint's step, seed, EMA or raw weights, its cool-down and
+// the world it was trained on.
+struct CheckpointData;
+nlohmann::json export_provenance(const ExportOptions& opt, const CheckpointData& ck);
+
 // The embedded MMDiT's folder (engine/train/export_mmdit.cpp) from <train_dir>/mmdit/checkpoint.safetensors: its DiT
 // and TinyMllm, plus references to the tokenizer, CLIP and VAE of the exported Wan toy in `base_dir` (a sibling of
 // model_dir), which must be the files the MMDiT was trained with. opt.name: e.g. "shapes-mmdit-toy".

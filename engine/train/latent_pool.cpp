@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -190,6 +192,21 @@ PoolBatch draw_pool_batch(const LatentPool& pool, int64_t n, int batch, shapes::
     b.sigmas.push_back(draw_sigma(rng, shift, uniform_share));
   }
   return b;
+}
+
+int64_t PoolSchedule::target(int64_t step) const {
+  const int64_t grown = initial + static_cast<int64_t>(std::floor(double(step) * rate));
+  const int64_t n = std::min(max, grown);
+  return std::max<int64_t>(1, n - n % std::max(1, chunk));
+}
+
+uint64_t PoolSchedule::seed_of(int64_t record) const { return world_seed(seed, kStreamDitPool, static_cast<uint64_t>(record)); }
+
+int PoolSchedule::objects_of(int64_t record) const { return record < single_until ? 1 : record < double_until ? 2 : 3; }
+
+std::string PoolSchedule::recipe(const std::string& vae_fingerprint) const {
+  return "vae=" + vae_fingerprint + " seed=" + std::to_string(seed) + " curriculum=" + std::to_string(single_until) + "/" +
+         std::to_string(double_until);
 }
 
 bool prefill_pool(LatentPool& pool, int64_t need, const WanVAE& vae, const std::function<uint64_t(int64_t)>& seed_of,

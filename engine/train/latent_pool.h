@@ -15,6 +15,7 @@
 
 #include "engine/shapes/shapes_rng.h"
 #include "engine/train/shapes_data.h"
+#include "engine/train/train_options.h"
 #include "engine/vae/wan_vae.h"
 
 namespace focalscope::train {
@@ -75,6 +76,24 @@ class LatentPool {
   WorldSpec world_;
   std::string recipe_;
   std::vector<PoolRecord> records_;
+};
+
+// The latent pool of the DiT stages ("dit" and "mmdit" use it record for record, so the two architectures train on the
+// same clips): `initial` clips at step 0, growing by `rate` clips per step up to `max`, in whole chunks; record i is the
+// world seed world_seed(seed, kStreamDitPool, i) with one object (plus the partner interactions need) below
+// single_until, at most two below double_until, then up to three. recipe() names all of it with the VAE's bytes.
+struct PoolSchedule {
+  int64_t initial = 256;
+  double rate = 0.5;
+  int64_t max = 40000;
+  int chunk = 8;
+  int64_t single_until = 800, double_until = 2000;
+  uint64_t seed = 1;
+
+  int64_t target(int64_t step) const;  // records step `step` draws from
+  uint64_t seed_of(int64_t record) const;
+  int objects_of(int64_t record) const;
+  std::string recipe(const std::string& vae_fingerprint) const;
 };
 
 // Encodes records [pool.size(), need) before a stage's first step (thousands when resuming late: tens of minutes on

@@ -101,11 +101,6 @@ std::string mmdit_checkpoint_path(const std::string& out_dir) {
 
 namespace {
 
-void require_file(const std::string& path, const char* stage) {
-  if (!std::filesystem::exists(path))
-    fail(path, std::string("missing: run `focalscope train --stage ") + stage + "` into this --out directory first");
-}
-
 // adaLN-Zero: every modulation and the final projection start at 0, so each block starts as the identity and the
 // model's first output is 0 (DiT's initialisation; HunyuanVideo zero-initialises its refiner's modulation alike).
 void zero_modulations(HunyuanModel& m) {
@@ -129,9 +124,9 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
   namespace fs = std::filesystem;
   const std::string tok_path = tokenizer_output_path(opt.out_dir), vae_path = vae_output_path(opt.out_dir),
                     clip_path = clip_output_path(opt.out_dir), ckpt_path = mmdit_checkpoint_path(opt.out_dir);
-  require_file(tok_path, "tokenizer");
-  require_file(vae_path, "vae");
-  require_file(clip_path, "clip");
+  require_stage_output(tok_path, "tokenizer");
+  require_stage_output(vae_path, "vae");
+  require_stage_output(clip_path, "clip");
   WanTokenizer tok(tok_path);
   cfg.mllm.llama.vocab_size = tok.vocab_size();
 
@@ -185,19 +180,16 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
   }
 
   fs::create_directories(fs::path(opt.out_dir) / "mmdit");
-  // The same recipe string and record seeds as stage "dit": the records are the same clips, so a pool.bin of that
-  // stage may be copied here to skip its encoding.
-  const std::string recipe = "vae=" + fingerprint + " seed=" + std::to_string(opt.seed) + " curriculum=" +
-                             std::to_string(cfg.single_until) + "/" + std::to_string(cfg.double_until);
+  const PoolSchedule sched{cfg.pool_initial, cfg.pool_rate, cfg.pool_max, cfg.pool_chunk, cfg.single_until, cfg.double_until, opt.seed};
+  // Records are a function of (VAE, seed, curriculum, index): a pool written for the same recipe is reused even by a
+  // fresh run; a stale one is an error when resuming and discarded otherwise. The records are stage "dit"'s, so its pool.bin
+  // may be copied here to skip the encoding.
+  const std::string recipe = sched.recipe(fingerprint);
   LatentPool pool((fs::path(opt.out_dir) / "mmdit" / "pool.bin").string(), cfg.world, recipe);
   pool.open_existing(/*discard_other_recipe=*/!opt.resume);
-  auto seed_of = [&](int64_t i) { return world_seed(opt.seed, kStreamDitPool, static_cast<uint64_t>(i)); };
-  auto objects_of = [&](int64_t i) { return i < cfg.single_until ? 1 : i < cfg.double_until ? 2 : 3; };
-  auto pool_target = [&](int64_t s) {
-    const int64_t grown = cfg.pool_initial + static_cast<int64_t>(std::floor(double(s) * cfg.pool_rate));
-    const int64_t n = std::min(cfg.pool_max, grown);
-    return std::max<int64_t>(1, n - n % std::max(1, cfg.pool_chunk));
-  };
+  auto seed_of = [&](int64_t i) { return sched.seed_of(i); };
+  auto objects_of = [&](int64_t i) { return sched.objects_of(i); };
+  auto pool_target = [&](int64_t s) { return sched.target(s); };
   if (!opt.quiet) {
     int64_t n_mllm = 0;
     for (auto& [k, t] : mllm.named_parameters()) n_mllm += t.numel();

@@ -44,6 +44,10 @@ struct StageResult {
   std::string summary;           // one line of stage-specific evaluation (reconstruction error, grounding hit rate, ...)
 };
 
+// Error "<path>: missing: run `focalscope train --stage <stage>` into this --out directory first" unless it exists:
+// a stage's check that the stages it builds on ran.
+void require_stage_output(const std::string& path, const char* stage);
+
 // SplitMix-style mixing of (seed, stream, index) into one 64-bit seed; streams keep uses of one seed independent.
 uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index);
 
