@@ -97,19 +97,7 @@ int run(const std::vector<std::string>& argv0) {
   GuidedResult gr = generate_guided(*model, req, guidance, hooks);
   end_progress();
   GenerateResult& r = gr.run;
-  if (guidance.active()) {
-    std::fprintf(stderr, "focal guidance %s: weak layers", guidance.mode().c_str());
-    for (int l : gr.weak_layers) std::fprintf(stderr, " %d", l);
-    std::fprintf(stderr, " | keywords:");
-    for (const auto& k : gr.plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
-    if (gr.plan.keywords.empty()) std::fprintf(stderr, " none");
-    if (guidance.ac) {
-      std::fprintf(stderr, " | attention cache tokens touched per weak layer:");
-      for (const auto& l : gr.stats.weak) std::fprintf(stderr, " %d:%lld", l.layer, static_cast<long long>(l.ac_tokens_touched));
-    }
-    std::fprintf(stderr, "\n");
-  }
-  for (const auto& w : gr.noops) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  print_guidance_summary(guidance, gr.weak_layers, gr.plan, gr.stats, gr.noops);
   if (r.cancelled) {
     std::fprintf(stderr, "cancelled\n");
     return 130;

@@ -111,19 +111,7 @@ int run_hunyuan(const std::vector<std::string>& argv) {
   auto tg = std::chrono::steady_clock::now();
   const HunyuanResult r = generate_hunyuan(b, req);
   end_progress();
-  if (fg) {
-    std::fprintf(stderr, "focal guidance %s: weak layers", guidance.mode().c_str());
-    for (int l : fg->weak_layers()) std::fprintf(stderr, " %d", l);
-    std::fprintf(stderr, " | keywords:");
-    for (const auto& k : gs.plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
-    if (gs.plan.keywords.empty()) std::fprintf(stderr, " none");
-    if (guidance.ac) {
-      std::fprintf(stderr, " | attention cache tokens touched per weak layer:");
-      for (const auto& l : fg->stats().weak) std::fprintf(stderr, " %d:%lld", l.layer, static_cast<long long>(l.ac_tokens_touched));
-    }
-    std::fprintf(stderr, "\n");
-    for (const auto& w : guidance_noops(gs.config, gs.plan, fg->stats())) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  }
+  if (fg) print_guidance_summary(guidance, fg->weak_layers(), gs.plan, fg->stats(), guidance_noops(gs.config, gs.plan, fg->stats()));
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
   if (req.hallucination_window > 0) {  // no calibrated tau for HunyuanVideo models yet
     const HallucinationTau tau = a.has("tau") ? HallucinationTau{a.number("tau", kPaperHallucinationTau, 1e-12, 1e6), "--tau"}

@@ -1,5 +1,7 @@
 #include "app/cli/guidance_args.h"
 
+#include <cstdio>
+
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -128,6 +130,23 @@ GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode, const
   if (a.has("kappa")) g.dyncfg.kappa = static_cast<int>(a.integer("kappa", 20, 0, 1000));
   if (a.has("omega-reading")) g.dyncfg.reading = parse_omega_reading(a.str("omega-reading"));
   return g;
+}
+
+void print_guidance_summary(const GuidanceConfig& g, const std::vector<int>& weak_layers, const FsgPlan& plan,
+                            const GuidanceStats& stats, const std::vector<std::string>& noops) {
+  if (g.active()) {
+    std::fprintf(stderr, "focal guidance %s: weak layers", g.mode().c_str());
+    for (int l : weak_layers) std::fprintf(stderr, " %d", l);
+    std::fprintf(stderr, " | keywords:");
+    for (const auto& k : plan.keywords) std::fprintf(stderr, " %s (%.2f)", k.word.c_str(), k.clip_max);
+    if (plan.keywords.empty()) std::fprintf(stderr, " none");
+    if (g.ac) {
+      std::fprintf(stderr, " | attention cache tokens touched per weak layer:");
+      for (const auto& l : stats.weak) std::fprintf(stderr, " %d:%lld", l.layer, static_cast<long long>(l.ac_tokens_touched));
+    }
+    std::fprintf(stderr, "\n");
+  }
+  for (const auto& w : noops) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
 }  // namespace focalscope::cli

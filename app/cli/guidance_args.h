@@ -5,8 +5,10 @@
 #pragma once
 #include <set>
 #include <string>
+#include <vector>
 
 #include "app/cli/args.h"
+#include "engine/guidance/focal_guidance.h"
 #include "engine/guidance/guidance_config.h"
 
 namespace focalscope::cli {
@@ -18,5 +20,11 @@ const std::set<std::string>& guidance_value_options();
 GuidanceConfig guidance_from_args(const Args& a, bool require_dyncfg_mode = true, const char* default_mode = nullptr);
 bool dyncfg_flags_given(const Args& a);
 extern const char* kGuidanceUsage;
+
+// The run's Focal Guidance summary on stderr (generate, for Wan and HunyuanVideo alike): "focal guidance MODE: weak
+// layers ... | keywords: w (clip max) ... | attention cache tokens touched per weak layer: l:n ...", then one
+// "warning:" line per no-op.
+void print_guidance_summary(const GuidanceConfig& g, const std::vector<int>& weak_layers, const FsgPlan& plan,
+                            const GuidanceStats& stats, const std::vector<std::string>& noops);
 
 }  // namespace focalscope::cli
