@@ -10,12 +10,15 @@
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "engine/core/error.h"
 #include "engine/models/hunyuan/flow_match_discrete.h"
+#include "engine/models/hunyuan/hunyuan_layers.h"
 #include "engine/models/hunyuan/hunyuan_model.h"
 #include "engine/models/hunyuan/hunyuan_sampler.h"
 #include "engine/models/hunyuan/hunyuan_vae.h"
@@ -181,6 +184,43 @@ TEST(HunyuanDiT, UnsupportedVariantsAreRefused) {
   c = HunyuanConfig{};
   c.rope_dim_list = {16, 56, 48};
   EXPECT_NE(focalscope::testing::error_of([&] { c.validate(); }).find("rope_dim_list"), std::string::npos);
+}
+
+// The causal ablation's knockout (joint_attention's hidden rows) against its definition: a full score matrix with the
+// padding segment apart and the hidden text keys at -inf for the image queries of that sample only.
+TEST(HunyuanDiT, JointAttentionHiddenRowsAreAMaskedSoftmax) {
+  c10::InferenceMode guard;
+  const int64_t Li = 5, Lt = 6, N = 2, d = 4, S = Li + Lt;
+  at::manual_seed(11);
+  const at::Tensor q = at::randn({2, S, N, d}), k = at::randn({2, S, N, d}), v = at::randn({2, S, N, d});
+  const std::vector<int64_t> valid = {6, 4};                                    // sample 1 has 2 padded text rows
+  const std::vector<std::pair<int64_t, int64_t>> hidden = {{1, 3}, {2, 9}};     // sample 1's range runs into the padding
+  auto reference = [&](const std::vector<std::pair<int64_t, int64_t>>& h) {
+    std::vector<at::Tensor> rows;
+    for (int64_t b = 0; b < 2; ++b) {
+      const int64_t cut = Li + valid[static_cast<size_t>(b)];
+      at::Tensor mask = at::zeros({S, S});
+      for (int64_t i = 0; i < S; ++i)
+        for (int64_t j = 0; j < S; ++j) {
+          const bool same_segment = (i < cut) == (j < cut);
+          const bool hid = i < Li && j >= Li + h[static_cast<size_t>(b)].first && j < Li + h[static_cast<size_t>(b)].second && j < cut;
+          if (!same_segment || hid) mask[i][j] = -std::numeric_limits<float>::infinity();
+        }
+      const at::Tensor qb = q[b].transpose(0, 1), kb = k[b].transpose(0, 1), vb = v[b].transpose(0, 1);  // [N, S, d]
+      const at::Tensor p = at::softmax(at::matmul(qb, kb.transpose(1, 2)) / std::sqrt(double(d)) + mask, -1);
+      rows.push_back(at::matmul(p, vb).transpose(0, 1).reshape({S, N * d}));
+    }
+    return at::stack(rows);
+  };
+  const at::Tensor got = hunyuan::joint_attention(q, k, v, valid, Li, &hidden);
+  EXPECT_TRUE(at::allclose(got, reference(hidden), 1e-5, 1e-5)) << (got - reference(hidden)).abs().max().item<float>();
+  const std::vector<std::pair<int64_t, int64_t>> none = {{0, 0}, {0, 0}};
+  EXPECT_TRUE(at::equal(hunyuan::joint_attention(q, k, v, valid, Li, &none), hunyuan::joint_attention(q, k, v, valid, Li)));
+  EXPECT_TRUE(at::allclose(hunyuan::joint_attention(q, k, v, valid, Li), reference(none), 1e-5, 1e-5));
+  // The text queries and the padding rows are the plain attention's; only the image queries move.
+  const at::Tensor plain = hunyuan::joint_attention(q, k, v, valid, Li);
+  EXPECT_TRUE(at::allclose(got.narrow(1, Li, Lt), plain.narrow(1, Li, Lt), 1e-6, 1e-6));
+  EXPECT_FALSE(at::allclose(got.narrow(1, 0, Li), plain.narrow(1, 0, Li), 1e-4, 1e-4));
 }
 
 TEST(HunyuanSampler, ScheduleMatchesDocumentedValues) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -369,5 +370,45 @@ TEST(HunyuanPipeline, GenerateCommandWritesAnMp4FromTheReleaseFolder) {
   EXPECT_EQ(run_cli(base + "--frames 5 --height 32 --width 32 --out " + (dir / "fg.png").string() +
                         " --guidance fg --keywords cube --weak-layers 2", &out), 2) << out;
   EXPECT_NE(out.find("keyword 'cube'"), std::string::npos) << out;
+}
+// `focalscope analyze` on the release folder: the layer curves of a keyword over seeds, its rows those of the cropped
+// MLLM text, the prompt's other content words as the controls, the same files as a Wan analysis; and one-line refusals.
+TEST(HunyuanPipeline, AnalyzeCommandMeasuresTheReleaseFoldersLayers) {
+  REQUIRE_LAYOUT();
+  std::string out;
+  const fs::path dir = layout().top / "analyze";
+  const std::string prompt = "a red ball rolls to the left";
+  const std::string base = "analyze --model-dir " + layout().ckpts.string() + " --image " + layout().image_png.string() +
+                           " --prompt '" + prompt + "' --steps 3 --frames 5 --height 64 --width 64 --threads 2 --out " +
+                           dir.string();
+  ASSERT_EQ(run_cli(base + " --keywords ball --samples 2", &out), 0) << out;
+  std::printf("%s", out.c_str());
+  for (const char* f : {"metrics.json", "per_layer.csv", "fig1_similarity_mosaic.png", "fig2_layer_curves.png", "fig3_map_overlay.png"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  std::ifstream in(dir / "metrics.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["architecture"], "hunyuan-mmdit");
+  EXPECT_EQ(j["weak_rule"]["reference"], "words");
+  ASSERT_EQ(j["layers"].size(), static_cast<size_t>(bundle().cfg.mm_double_blocks_depth + bundle().cfg.mm_single_blocks_depth));
+  for (const auto& l : j["layers"]) {
+    EXPECT_TRUE(std::isfinite(l["moran_i"]["mean"].get<double>())) << l.dump();
+    EXPECT_TRUE(l.contains("p_weak")) << "two samples: bootstrap intervals";
+  }
+  ASSERT_EQ(j["samples"].size(), 2u);
+  const auto& s0 = j["samples"][0];
+  const MllmEncoding e = bundle().mllm->encode({prompt}, {image_m11_to_u8_hwc(layout().image)});
+  const auto rows = hunyuan_prompt_word_rows(*bundle().mllm, prompt, e.image_rows);
+  EXPECT_EQ(s0["keywords"][0]["word"], "ball");
+  EXPECT_EQ(s0["keywords"][0]["tokens"].get<std::vector<int64_t>>(), rows[2].rows) << "the MLLM rows of 'ball'";
+  EXPECT_EQ(s0["control_words"].get<std::vector<std::string>>(), (std::vector<std::string>{"red", "rolls", "left"}));
+  EXPECT_NE(j["samples"][0]["layer_moran_i"], j["samples"][1]["layer_moran_i"]) << "two seeds, two runs";
+  EXPECT_NE(out.find("weak layers: "), std::string::npos) << out;
+  // Refusals: one line naming the flag.
+  for (const auto& [args, names] : std::vector<std::pair<std::string, std::string>>{
+           {"", "--keywords"}, {" --keywords cube", "keyword 'cube'"}, {" --keywords ball --weak-reference response", "--weak-reference"}}) {
+    EXPECT_EQ(run_cli(base + args, &out), 2) << args << "\n" << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    EXPECT_NE(out.find(names), std::string::npos) << out;
+  }
 }
 #endif

@@ -400,12 +400,20 @@ TEST(Train, MmditLossFallsResumesExportsAndGenerates) {
   // token_replace: the final latent's frame 0 is the image's clean latent, bit for bit, and the same seed repeats.
   GenerateResult again = generate(*bundle, req);
   EXPECT_TRUE(at::equal(r.video, again.video));
-  // Editing and the text knockout need Wan's cross-attention: refused by name, never run silently.
+  // The MMDiT's knockout (ablate): a layer whose image tokens stop reading the prompt's rows changes the run (the
+  // attention itself against its masked-softmax definition: HunyuanDiT.JointAttentionHiddenRowsAreAMaskedSoftmax).
+  RunHooks hide;
+  hide.hide_prompt_layers = {1};
+  const GenerateResult hidden = generate(*bundle, req, hide);
+  EXPECT_FALSE(at::equal(hidden.latent, again.latent)) << "hiding the prompt from layer 1 changes the run";
+  hide.hide_prompt_layers = {0, 1};
+  EXPECT_FALSE(at::equal(generate(*bundle, req, hide).latent, hidden.latent));
+  // Wan's cross-attention edit is refused by name, never run silently.
   RunHooks knock;
   knock.edit_cross = [](CrossContext&) {};
   try {
     generate(*bundle, req, knock);
-    ADD_FAILURE() << "a text knockout ran on the MMDiT";
+    ADD_FAILURE() << "a cross-attention edit ran on the MMDiT";
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("MMDiT"), std::string::npos) << err.what();
   }

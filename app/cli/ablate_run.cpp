@@ -108,7 +108,8 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
     RunHooks h;
     h.cancel = opt.cancel;
     // Row 0 is the conditional pass; the unconditional one keeps its negative prompt.
-    h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
+    if (m.is_mmdit()) h.hide_prompt_layers = layers;  // joint attention: the image tokens stop reading the prompt's rows
+    else h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
     return generate(m, req, h);
   };
   std::vector<int> every(static_cast<size_t>(m.num_layers()));

@@ -1,7 +1,9 @@
 // One unit of `focalscope ablate`: a benchmark case at one seed, generated un-ablated (with similarity capture, for
 // each layer's Moran's I), with the text knocked out of every layer (the empty-prompt run) and with the text knocked
-// out of each chosen layer alone (WanModel::swap_layer_text with the empty prompt's keys / values). Every video is
-// judged by the strict checker; every final latent is compared with the un-ablated one.
+// out of each chosen layer alone. Wan (CrossDiT): the layer's text keys / values become the empty prompt's
+// (WanModel::swap_layer_text). The embedded MMDiT: the layer's image tokens read none of the prompt's rows in the joint
+// attention (RunHooks::hide_prompt_layers; docs/architectures.md). Conditional pass only. Every video is judged by the
+// strict checker; every final latent is compared with the un-ablated one.
 #pragma once
 #include <atomic>
 #include <functional>

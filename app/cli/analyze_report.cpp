@@ -1,5 +1,6 @@
 #include "app/cli/analyze_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -193,6 +194,40 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
   j["seconds_total"] = s.seconds_total;
   j["figures"] = s.figures;
   return j;
+}
+
+void print_weak_layer_table(const std::vector<int>& layer_ids, const std::vector<analysis::LayerUncertainty>& unc,
+                            const analysis::WeakLayerReport& report, const analysis::WeakLayerOptions& rule, int samples,
+                            double bootstrap_seconds) {
+  const bool has_intervals = samples >= 2;
+  const bool by_null = analysis::uses_null(rule.reference);
+  const bool by_words = rule.reference == analysis::WeakReference::ControlWords;
+  const bool by_response = rule.reference == analysis::WeakReference::TextResponse;
+  std::printf("layer  moran_i median [95%% CI]      %s [95%% CI]        margin  P(weak)  weak\n",
+              by_response ? "text response / trend    " : by_words ? "excess over control words"
+              : by_null   ? "excess over random dirs"   : "score (robust z)         ");
+  for (size_t l = 0; l < layer_ids.size(); ++l) {
+    const auto& u = unc[l];
+    const bool weak = std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end();
+    if (has_intervals)
+      std::printf("%5d  %.4f [%.4f, %.4f]     %+8.4f [%+.4f, %+.4f]   %+7.4f   %5.2f   %s\n", layer_ids[l], u.moran_median,
+                  u.moran_lo, u.moran_hi, u.statistic, u.statistic_lo, u.statistic_hi, report.margin[l], u.p_weak,
+                  weak ? "WEAK" : "");
+    else
+      std::printf("%5d  %.4f [   n/a,    n/a]     %+8.4f [    n/a,     n/a]   %+7.4f     n/a   %s\n", layer_ids[l],
+                  u.moran_median, u.statistic, report.margin[l], weak ? "WEAK" : "");
+  }
+  if (!has_intervals)
+    std::printf("one sample: no interval and no P(weak) (the bootstrap resamples samples; use --samples N, N >= 2 — the "
+                "validated protocol is --suite shapes --samples 30 --interleave)\n");
+  std::printf("rule: %s (threshold %+.4f; margin > 0 = weak by that much); intervals: percentile bootstrap over %d "
+              "samples, 1000 resamples (%.2f s)\n",
+              by_response ? "the layer's text response (keywords swapped) over the layers' depth trend, median over "
+                            "samples, < ratio"
+              : by_words  ? "excess of the keyword maps' Moran's I over the control words' maps, median over samples, < -margin"
+              : by_null ? "excess of the keyword maps' Moran's I over the random-direction null, median over samples, < -margin"
+                        : "robust z against the median layer",
+              report.threshold, samples, bootstrap_seconds);
 }
 
 }  // namespace focalscope::cli

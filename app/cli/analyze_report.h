@@ -33,4 +33,10 @@ struct AnalyzeSummary {
 
 nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOutcome>& samples);
 
+// The summary table on stdout: each layer's Moran's I and the rule's statistic with their 95% bootstrap intervals,
+// margin, P(weak) and verdict (intervals n/a with one sample), then the rule's line. report / unc index curve slots.
+void print_weak_layer_table(const std::vector<int>& layer_ids, const std::vector<analysis::LayerUncertainty>& unc,
+                            const analysis::WeakLayerReport& report, const analysis::WeakLayerOptions& rule, int samples,
+                            double bootstrap_seconds);
+
 }  // namespace focalscope::cli

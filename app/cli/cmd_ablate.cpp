@@ -42,6 +42,9 @@ const char* kUsage =
     "the drop in the strict checker's pass rate and in its per-question agreement, and the move of the final latent as\n"
     "a fraction of the whole text's effect, each as mean with a 95% bootstrap interval over cases x seeds; and the\n"
     "Spearman correlation of the layer's Moran's I (un-ablated run) with its effect.\n"
+    "On the embedded MMDiT (joint attention, no cross-attention) a layer's knockout is: its image tokens read none of\n"
+    "the prompt's rows (the MLLM's image rows stay readable); 'every layer' = that in all layers, so the pooled text\n"
+    "vector still carries the prompt there (docs/architectures.md).\n"
     "Writes DIR/ablate.csv (one row per layer), DIR/ablate.json, DIR/ablate.png and DIR/ablate_runs.csv (every run).\n"
     "Ctrl-C stops after the current generation; --resume continues from ablate_runs.csv (same settings required).\n";
 
@@ -130,9 +133,6 @@ int run(const std::vector<std::string>& argv) {
   const int limit = static_cast<int>(a.integer("limit", 20, 1, 100000));
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));
   auto model = load_model_arg(a.str("model-dir"));
-  if (model->is_mmdit())
-    fail(model->layout.dir, "ablate knocks the prompt out of chosen layers' text cross-attention; the MMDiT model reads its "
-                            "text through joint attention, which this ablation does not cover yet");
   const int L = model->num_layers();
   std::vector<int> layers = parse_index_list(a.str("layers", "all"), L, "--layers");
   if (layers.empty())
@@ -181,7 +181,8 @@ int run(const std::vector<std::string>& argv) {
     if (!r) fail(runs_path.string(), "cannot write");
   }
 
-  const CrossContext empty = text_cross_context(*model, "");
+  // Wan's knockout context; the MMDiT hides the prompt's rows instead (ablate_run.h).
+  const CrossContext empty = model->is_mmdit() ? CrossContext{} : text_cross_context(*model, "");
   std::atomic<bool>& cancel = install_cancel_on_sigint();
   opt.cancel = &cancel;
   const int units = static_cast<int>(cases.size()) * seeds;

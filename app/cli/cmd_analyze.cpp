@@ -11,6 +11,7 @@
 
 #include "analysis/layer_stats.h"
 #include "app/cli/analyze_figures.h"
+#include "app/cli/analyze_hunyuan.h"
 #include "app/cli/analyze_report.h"
 #include "app/cli/analyze_run.h"
 #include "app/cli/analyze_sanity.h"
@@ -120,13 +121,14 @@ std::vector<int> parse_layer_ids(const std::string& spec, int count, const std::
 }
 
 int run(const std::vector<std::string>& argv) {
+  if (int rc = 0; try_analyze_hunyuan(argv, &rc)) return rc;  // --model-dir a HunyuanVideo-I2V release
   Args a(argv,
          {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
           "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
           "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "response-ratio", "control"},
          {"help", "contiguous", "interleave", "record-weak-layers", "sanity"});
   if (a.flag("help")) {
-    std::printf("%s", kUsage);
+    std::printf("%s%s", kUsage, kHunyuanAnalyzeUsage);
     return 0;
   }
   if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
@@ -353,35 +355,7 @@ int run(const std::vector<std::string>& argv) {
     if (!mj) fail(out_dir + "/metrics.json", "write failed");
   }
 
-  // Summary table: each verdict with its 95% bootstrap interval and margin.
-  const bool by_null = analysis::uses_null(rule.reference);
-  const bool by_words = rule.reference == analysis::WeakReference::ControlWords;
-  const bool by_response = rule.reference == analysis::WeakReference::TextResponse;
-  std::printf("layer  moran_i median [95%% CI]      %s [95%% CI]        margin  P(weak)  weak\n",
-              by_response ? "text response / trend    " : by_words ? "excess over control words"
-              : by_null   ? "excess over random dirs"   : "score (robust z)         ");
-  for (size_t l = 0; l < layer_ids.size(); ++l) {
-    const auto& u = unc[l];
-    const bool weak = std::find(report.weak.begin(), report.weak.end(), static_cast<int>(l)) != report.weak.end();
-    if (has_intervals)
-      std::printf("%5d  %.4f [%.4f, %.4f]     %+8.4f [%+.4f, %+.4f]   %+7.4f   %5.2f   %s\n", layer_ids[l], u.moran_median,
-                  u.moran_lo, u.moran_hi, u.statistic, u.statistic_lo, u.statistic_hi, report.margin[l], u.p_weak,
-                  weak ? "WEAK" : "");
-    else
-      std::printf("%5d  %.4f [   n/a,    n/a]     %+8.4f [    n/a,     n/a]   %+7.4f     n/a   %s\n", layer_ids[l],
-                  u.moran_median, u.statistic, report.margin[l], weak ? "WEAK" : "");
-  }
-  if (!has_intervals)
-    std::printf("one sample: no interval and no P(weak) (the bootstrap resamples samples; use --samples N, N >= 2 — the "
-                "validated protocol is --suite shapes --samples 30 --interleave)\n");
-  std::printf("rule: %s (threshold %+.4f; margin > 0 = weak by that much); intervals: percentile bootstrap over %d "
-              "samples, 1000 resamples (%.2f s)\n",
-              by_response ? "the layer's text response (keywords swapped) over the layers' depth trend, median over "
-                            "samples, < ratio"
-              : by_words  ? "excess of the keyword maps' Moran's I over the control words' maps, median over samples, < -margin"
-              : by_null ? "excess of the keyword maps' Moran's I over the random-direction null, median over samples, < -margin"
-                        : "robust z against the median layer",
-              report.threshold, curves->samples(), boot_s);
+  print_weak_layer_table(layer_ids, unc, report, rule, curves->samples(), boot_s);
   std::string wl;
   for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
   std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());

@@ -36,14 +36,6 @@ const char* kHunyuanGenerateUsage =
 
 namespace {
 
-std::string model_dir_arg(const std::vector<std::string>& argv) {
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == "--model-dir" && i + 1 < argv.size()) return argv[i + 1];
-    if (argv[i].rfind("--model-dir=", 0) == 0) return argv[i].substr(12);
-  }
-  return "";
-}
-
 int run_hunyuan(const std::vector<std::string>& argv) {
   for (const auto& s : argv)
     for (const char* g : {"--lora"})
@@ -139,9 +131,17 @@ int run_hunyuan(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+std::string hunyuan_release_arg(const std::vector<std::string>& argv) {
+  std::string dir;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--model-dir" && i + 1 < argv.size()) dir = argv[i + 1];
+    if (argv[i].rfind("--model-dir=", 0) == 0) dir = argv[i].substr(12);
+  }
+  return !dir.empty() && is_hunyuan_release(dir) ? dir : std::string();
+}
+
 bool try_generate_hunyuan(const std::vector<std::string>& argv, int* rc) {
-  const std::string dir = model_dir_arg(argv);
-  if (dir.empty() || !is_hunyuan_release(dir)) return false;
+  if (hunyuan_release_arg(argv).empty()) return false;
   for (const auto& s : argv)
     if (s == "--help") {
       std::printf("usage: focalscope generate --model-dir RELEASE_DIR --image REF.png --prompt TEXT --out OUT.mp4 [options]\n%s",

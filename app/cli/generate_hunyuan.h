@@ -8,6 +8,9 @@ namespace focalscope::cli {
 
 // True when argv names a HunyuanVideo-I2V release with --model-dir (DIR or =DIR); then the run happens here and
 // *rc is its exit status (errors are thrown as one-line Errors, like every command).
+// The --model-dir of argv (DIR or =DIR) when it is a HunyuanVideo-I2V release folder, else "".
+std::string hunyuan_release_arg(const std::vector<std::string>& argv);
+
 bool try_generate_hunyuan(const std::vector<std::string>& argv, int* rc);
 
 extern const char* kHunyuanGenerateUsage;

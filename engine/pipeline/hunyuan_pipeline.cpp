@@ -221,6 +221,7 @@ HunyuanResult generate_hunyuan(const HunyuanBundle& b, const HunyuanRequest& req
   if (b.cfg.guidance_embed) so.embedded_guidance_scale = P.embedded_guidance;
   else so.embedded_guidance_scale.reset();
   so.listener = req.listener;
+  so.cancel = req.cancel;
   so.visual_rows_begin = r.visual_rows > 0 ? 0 : -1;
   so.visual_rows_count = r.visual_rows;
   std::unique_ptr<HallucinationTracker> tracker;
@@ -235,6 +236,10 @@ HunyuanResult generate_hunyuan(const HunyuanBundle& b, const HunyuanRequest& req
                                 });
   if (tracker) r.hallucination = tracker->trace();
   r.seconds_sample = since(t0);
+  if (req.cancel && req.cancel->load()) {
+    r.cancelled = true;
+    return r;
+  }
 
   t0 = Clock::now();
   stage("decode");

@@ -12,6 +12,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,6 +72,7 @@ struct HunyuanRequest {
   ProbeListener* listener = nullptr;
   std::function<void(const std::string&)> on_stage;           // "encode image", "encode text", "sample", "decode"
   std::function<void(int step, int total, double elapsed_s)> on_step;  // after every step
+  const std::atomic<bool>* cancel = nullptr;  // checked between steps; a cancelled run returns cancelled = true, no video
 };
 
 struct HunyuanParams {
@@ -91,6 +93,7 @@ struct HunyuanResult {
   int64_t text_rows = 0;    // total MLLM rows (396 with the release)
   HallucinationTrace hallucination;  // one value per step; window 0 when off
   double seconds_encode = 0, seconds_sample = 0, seconds_decode = 0;
+  bool cancelled = false;
 };
 
 // generate_crop_size_list(base, 32) + get_closest_ratio (hyvideo/utils/data_utils.py): the (h, w) bucket for an

@@ -174,7 +174,9 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   const bool use_cfg = P.guide_scale != 1.0 || (m.two_experts() && P.guide_scale_high != 1.0);
   if (m.is_mmdit()) {
     if (req.kvlock.config.editing()) fail("MMDiT model", "KV-Lock editing runs on Wan models only (its source pass caches Wan's attention)");
-    if (hooks.edit_cross) fail("MMDiT model", "layer-wise text knockout (ablate) needs a cross-attention; the MMDiT reads its text through joint attention");
+    if (hooks.edit_cross) fail("MMDiT model", "has no cross-attention context to edit: its knockout is RunHooks::hide_prompt_layers");
+  } else if (!hooks.hide_prompt_layers.empty()) {
+    fail("Wan model", "hide_prompt_layers is the MMDiT's joint-attention knockout; a Wan model's is edit_cross");
   }
   at::Tensor context;
   if (!m.is_mmdit()) {
@@ -376,7 +378,7 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     at::Tensor out;
     if (m.is_mmdit()) {
       latent = with_image_frame(latent, mm.image_latent);
-      out = mmdit_velocity(m, mm, latent, sched->sigmas()[i] * 1000.0, opt);  // t = 1000 sigma unrounded, as trained
+      out = mmdit_velocity(m, mm, latent, sched->sigmas()[i] * 1000.0, opt, hooks.hide_prompt_layers);  // t = 1000 sigma unrounded, as trained
     } else {
       out = dit.forward(in, opt);
     }

@@ -92,6 +92,10 @@ struct RunHooks {
   // Called once with the run's precomputed cross-attention context (batch rows: cond, then uncond with CFG) before
   // sampling; it may edit it, e.g. knock the text out of chosen layers (WanModel::swap_layer_text).
   std::function<void(CrossContext&)> edit_cross;
+  // The embedded MMDiT's knockout (it has no cross-attention to edit): in these layers the conditional pass's image
+  // tokens read none of the prompt's rows in the joint attention (the MLLM's image rows stay readable, as a Wan
+  // layer's image cross-attention stays). Wan models refuse it (they use edit_cross).
+  std::vector<int> hide_prompt_layers;
   std::function<void(const StepProgress&)> on_step;     // called after every step
   std::function<void(const std::string&)> on_stage;     // "encode text", "encode image", "decode", ...
   const std::atomic<bool>* cancel = nullptr;            // checked between steps

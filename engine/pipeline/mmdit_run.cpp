@@ -29,7 +29,7 @@ at::Tensor with_image_frame(const at::Tensor& latent, const at::Tensor& image_la
 }
 
 at::Tensor mmdit_velocity(const ModelBundle& m, const MmditConditioning& c, const at::Tensor& latent, double t,
-                          const ForwardOptions& opt) {
+                          const ForwardOptions& opt, const std::vector<int>& hide_prompt_layers) {
   const int64_t B = c.states.size(0);
   HunyuanInputs in;
   in.x = latent.unsqueeze(0).expand({B, latent.size(0), latent.size(1), latent.size(2), latent.size(3)});
@@ -44,6 +44,9 @@ at::Tensor mmdit_velocity(const ModelBundle& m, const MmditConditioning& c, cons
   fo.roles = opt.roles;
   fo.visual_rows_begin = 0;
   fo.visual_rows_count = c.image_rows;
+  fo.hide_text_layers = hide_prompt_layers;
+  fo.hide_text_begin = c.image_rows;  // the prompt's rows: after the image rows, to the end of the text
+  fo.hide_text_end = c.states.size(1);
   at::Tensor v = m.mmdit->forward(in, fo).to(at::kFloat);
   return at::cat({at::zeros_like(v.narrow(2, 0, 1)), v.narrow(2, 1, v.size(2) - 1)}, 2);
 }

@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 #include "engine/models/wan/wan_model.h"  // ForwardOptions
 #include "engine/pipeline/model_bundle.h"
@@ -28,8 +29,8 @@ at::Tensor with_image_frame(const at::Tensor& latent, const at::Tensor& image_la
 
 // Velocity [rows, C, F', h, w] for latent [C, F', h, w] at model timestep t (= 1000 sigma, unrounded), every row of
 // `c`; frame 0 is set to 0 (the clean frame does not move, so x0_pred there is the image latent). opt: step, roles,
-// listener as for a Wan call.
+// listener as for a Wan call. hide_prompt_layers: the causal ablation's knockout (RunHooks::hide_prompt_layers).
 at::Tensor mmdit_velocity(const ModelBundle& m, const MmditConditioning& c, const at::Tensor& latent, double t,
-                          const ForwardOptions& opt);
+                          const ForwardOptions& opt, const std::vector<int>& hide_prompt_layers = {});
 
 }  // namespace focalscope

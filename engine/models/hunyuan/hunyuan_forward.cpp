@@ -4,6 +4,7 @@
 // Precision: the residual streams (img, txt, x), modulation values and norms are float32; each Linear runs in its
 // weight dtype (bf16 GEMMs under a bf16 load, as upstream's autocast does). In float32 every op mirrors upstream's
 // order, which is what the goldens record.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -80,7 +81,21 @@ struct Context {
   int64_t Li = 0, Lt = 0;
   at::Tensor cos, sin;        // [Li, head_dim] float32
   std::vector<int64_t> valid; // valid text tokens per sample
+  const HunyuanForwardOptions* opt = nullptr;
 };
+
+// The text rows each sample's image queries may not read in `layer` (HunyuanForwardOptions::hide_text_layers): the
+// conditional rows only; null when the layer hides nothing.
+std::unique_ptr<std::vector<std::pair<int64_t, int64_t>>> hidden_text(const Context& c, int layer) {
+  const auto& L = c.opt->hide_text_layers;
+  if (std::find(L.begin(), L.end(), layer) == L.end()) return nullptr;
+  auto h = std::make_unique<std::vector<std::pair<int64_t, int64_t>>>();
+  for (size_t b = 0; b < c.valid.size(); ++b) {
+    const bool cond = b >= c.info->roles.size() || c.info->roles[b] == PassRole::Cond;
+    h->push_back(cond ? std::pair<int64_t, int64_t>{c.opt->hide_text_begin, c.opt->hide_text_end} : std::pair<int64_t, int64_t>{0, 0});
+  }
+  return h;
+}
 
 ProbeListener* wanting(const Context& c, int layer) {
   return c.listener && c.listener->wants(*c.info, layer) ? c.listener : nullptr;
@@ -156,7 +171,7 @@ void double_block(const HunyuanDoubleBlock& b, int index, at::Tensor& img, at::T
   c.tap(pre + "q", q);
   c.tap(pre + "k", k);
   c.tap(pre + "v", v);
-  const at::Tensor attn = hunyuan::joint_attention(q, k, v, c.valid, c.Li);
+  const at::Tensor attn = hunyuan::joint_attention(q, k, v, c.valid, c.Li, hidden_text(c, index).get());
   c.tap(pre + "attn_out", attn);
 
   img = img + hunyuan::apply_gate(b.img.attn_proj(attn.narrow(1, 0, c.Li)).to(at::kFloat), I(2));
@@ -226,7 +241,7 @@ at::Tensor single_block(const HunyuanSingleBlock& b, int index, at::Tensor x, co
   c.tap(pre + "q", q);
   c.tap(pre + "k", k);
   c.tap(pre + "v", v);
-  const at::Tensor attn = hunyuan::joint_attention(q, k, v, c.valid, c.Li);
+  const at::Tensor attn = hunyuan::joint_attention(q, k, v, c.valid, c.Li, hidden_text(c, layer).get());
   c.tap(pre + "attn_out", attn);
   // One projection of [attention | GELU(mlp)]: no separate attention output projection.
   const at::Tensor act = at::gelu(mlp, "tanh");
@@ -328,7 +343,11 @@ at::Tensor HunyuanModel::forward(const HunyuanInputs& in, const HunyuanForwardOp
   if (static_cast<int64_t>(info.roles.size()) != B) fail("HunyuanVideo DiT input", "roles must name every batch row");
   c.info = &info;
   c.listener = opt.listener;
+  c.opt = &opt;
   c.double_count = static_cast<int>(double_blocks.size());
+  for (int l : opt.hide_text_layers)
+    if (l < 0 || l >= static_cast<int>(double_blocks.size() + single_blocks.size()))
+      fail("HunyuanVideo DiT input", "hide_text_layers names layer " + std::to_string(l) + ", which does not exist");
   if (opt.visual_rows_begin >= 0) {
     if (opt.visual_rows_count < 1 || opt.visual_rows_begin + opt.visual_rows_count > Lt)
       fail("HunyuanVideo DiT input", "visual rows [" + std::to_string(opt.visual_rows_begin) + ", +" +

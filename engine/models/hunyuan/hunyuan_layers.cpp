@@ -1,8 +1,10 @@
 #include "engine/models/hunyuan/hunyuan_layers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "engine/core/error.h"
 #include "engine/models/common/attention.h"
 
 namespace focalscope::hunyuan {
@@ -87,16 +89,32 @@ at::Tensor refiner_attention(const at::Tensor& q, const at::Tensor& k, const at:
 }
 
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const std::vector<int64_t>& valid, int64_t image_tokens) {
+                           const std::vector<int64_t>& valid, int64_t image_tokens,
+                           const std::vector<std::pair<int64_t, int64_t>>* hidden) {
   const int64_t B = q.size(0), S = q.size(1);
+  if (hidden && static_cast<int64_t>(hidden->size()) != B) fail("joint attention", "one hidden text range per sample is needed");
   std::vector<at::Tensor> rows;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t cut = std::min(S, image_tokens + valid.at(static_cast<size_t>(b)));
+    auto row = [&](const at::Tensor& t, int64_t s0, int64_t n) { return t.narrow(0, b, 1).narrow(1, s0, n); };
     std::vector<at::Tensor> segs;
-    for (auto [s0, s1] : {std::pair<int64_t, int64_t>{0, cut}, {cut, S}}) {
-      if (s1 <= s0) continue;  // an unpadded sample has an empty padding segment
-      auto seg = [&](const at::Tensor& t) { return t.narrow(0, b, 1).narrow(1, s0, s1 - s0); };
-      segs.push_back(attention(seg(q), seg(k), seg(v)));
+    // The hidden text rows, clipped to the sample's valid text; past them the segment is the plain one.
+    int64_t h0 = 0, h1 = 0;
+    if (hidden) {
+      h0 = image_tokens + std::clamp<int64_t>((*hidden)[static_cast<size_t>(b)].first, 0, cut - image_tokens);
+      h1 = image_tokens + std::clamp<int64_t>((*hidden)[static_cast<size_t>(b)].second, 0, cut - image_tokens);
+    }
+    if (h1 > h0) {
+      // Image queries over the keys of [0, h0) and [h1, cut); text queries over the whole valid segment.
+      auto keys = [&](const at::Tensor& t) { return at::cat({row(t, 0, h0), row(t, h1, cut - h1)}, 1); };
+      segs.push_back(attention(row(q, 0, image_tokens), keys(k), keys(v)));
+      if (cut > image_tokens) segs.push_back(attention(row(q, image_tokens, cut - image_tokens), row(k, 0, cut), row(v, 0, cut)));
+      if (S > cut) segs.push_back(attention(row(q, cut, S - cut), row(k, cut, S - cut), row(v, cut, S - cut)));
+    } else {
+      for (auto [s0, s1] : {std::pair<int64_t, int64_t>{0, cut}, {cut, S}}) {
+        if (s1 <= s0) continue;  // an unpadded sample has an empty padding segment
+        segs.push_back(attention(row(q, s0, s1 - s0), row(k, s0, s1 - s0), row(v, s0, s1 - s0)));
+      }
     }
     rows.push_back(segs.size() == 1 ? segs[0] : at::cat(segs, 1));
   }

@@ -46,8 +46,11 @@ at::Tensor refiner_attention(const at::Tensor& q, const at::Tensor& k, const at:
 // first valid[b] text tokens form one segment and the remaining (padded) text tokens another; each attends only
 // within itself. q, k, v [B, Li+Lt, N, d] -> [B, Li+Lt, N*d]. Running each segment as its own attention (rather
 // than masking a full score matrix) keeps memory at flash-attention's level for 720p sequences.
+// hidden (optional, one entry per sample): text rows [first, second) that sample's image queries do not read (the
+// causal ablation's knockout, `focalscope ablate`); the text queries still read every row. {0, 0}: nothing hidden.
 at::Tensor joint_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const std::vector<int64_t>& valid, int64_t image_tokens);
+                           const std::vector<int64_t>& valid, int64_t image_tokens,
+                           const std::vector<std::pair<int64_t, int64_t>>* hidden = nullptr);
 
 // get_cu_seqlens: [0, n_0+Li, S, S+n_1+Li, 2S, ...] (int64 here; upstream int32) with S = Li + Lt.
 at::Tensor cu_seqlens(const std::vector<int64_t>& valid, int64_t image_tokens, int64_t text_len);

@@ -72,6 +72,11 @@ struct HunyuanForwardOptions {
   std::vector<PassRole> roles;          // one per batch row; defaults to all Cond
   int64_t visual_rows_begin = -1;       // text rows of the visual context (-1: none, img_v undefined)
   int64_t visual_rows_count = 0;
+  // Causal ablation (`focalscope ablate`, docs/architectures.md): in these layers the conditional rows' image tokens
+  // read none of the text rows [hide_text_begin, hide_text_end) in the joint attention (the text rows still read
+  // everything, and the other rows are untouched).
+  std::vector<int> hide_text_layers;
+  int64_t hide_text_begin = 0, hide_text_end = 0;
 };
 
 // FSG / AC anchors for HunyuanVideo (docs/architectures.md): the model has no image cross-attention, so a keyword's

@@ -88,6 +88,7 @@ at::Tensor sample_hunyuan_i2v(const HunyuanModel& model, const at::Tensor& noise
     trace->latents_init = latents;
   }
   for (int i = 0; i < sched.num_steps(); ++i) {
+    if (o.cancel && o.cancel->load()) break;
     latents = with_frame0(img_latents, frames_after_0(latents));
     in.x = cfg ? at::cat({latents, latents}, 0) : latents;
     const int64_t rows_n = in.x.size(0);

@@ -9,6 +9,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <vector>
@@ -29,6 +30,7 @@ struct HunyuanSampleOptions {
   // 6016 for 6.0. False (the default) feeds the float32 value (6000), as the float32 goldens do; true rounds through
   // the model's dtype like upstream.
   bool guidance_in_model_dtype = false;
+  const std::atomic<bool>* cancel = nullptr;  // checked before every step: the loop stops, returning the latents so far
   double cfg_scale = 1.0;         // > 1: classifier-free guidance with the negative text (upstream default 1: off)
   double guidance_rescale = 0.0;  // rescale_noise_cfg mix factor (only with CFG; upstream default 0)
   // The analysis seam (hunyuan_model.h): a listener sees every model call with its step index and the rows' roles
