@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Continues the embedded Shapes model's DiT training on a CUDA machine in one go: builds the CLI headless (no GL,
-# ImGui, FFmpeg or tests) against the local PyTorch's CUDA libtorch, resumes `train --stage dit --device cuda` from
+# ImGui, FFmpeg or tests) against the local PyTorch's CUDA libtorch, resumes `train --stage dit|mmdit --device cuda` from
 # the checkpoint in CARRY_DIR until SECONDS after this script started (SIGTERM: the trainer checkpoints and exits),
 # and leaves in OUT_DIR (at most 7 files, each under 16 MiB, as the device tool returns them): the checkpoint split
 # into 15 MiB parts (ckpt.partNN), this run's loss rows (loss_tail.csv), progress.txt and summary.txt.
-# usage: scripts/gpu_train.sh CARRY_DIR OUT_DIR SECONDS [BATCH]
+# usage: [STAGE=dit|mmdit] scripts/gpu_train.sh CARRY_DIR OUT_DIR SECONDS [BATCH]
+#   STAGE: the Wan toy's DiT (default) or the embedded MMDiT (`train --stage mmdit`, batch default 32; its checkpoint
+#          is carried the same way, as checkpoint.safetensors)
 #   CARRY_DIR: deps.tar.gz (for an image without them: include/{nlohmann,eigen3/Eigen,stb}, share/cmake/nlohmann_json,
 #              share/eigen3/cmake, lib/libstb.so*, lib/libsentencepiece.so* — copies of this machine's Debian files),
-#              checkpoint.safetensors (scripts/slim_checkpoint.py shrinks one for transport), vae.safetensors,
+#              checkpoint.safetensors (optional; scripts/slim_checkpoint.py shrinks one for transport), vae.safetensors,
 #              clip.safetensors, spiece.model (the files of train_runs/shapes/{vae,clip,tokenizer})
-# Reassemble here: cat OUT_DIR/ckpt.part* > train_runs/shapes/dit/checkpoint.safetensors, then append loss_tail.csv's
-# rows to train_runs/shapes/dit/loss.csv.
+# Reassemble here: cat OUT_DIR/ckpt.part* > train_runs/shapes/$STAGE/checkpoint.safetensors, then append
+# loss_tail.csv's rows to train_runs/shapes/$STAGE/loss.csv (the MMDiT's run lives in /work/train/shapes/mmdit).
 set -uo pipefail
 t0=$(date +%s)
-carry=$(realpath "$1"); out=$(realpath -m "$2"); budget=$3; batch=${4:-64}
+stage=${STAGE:-dit}
+case $stage in dit) batch=${4:-64} ;; mmdit) batch=${4:-32} ;; *) echo "error: STAGE=$stage: not dit or mmdit" >&2; exit 2 ;; esac
+carry=$(realpath "$1"); out=$(realpath -m "$2"); budget=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 el() { echo $(( $(date +%s) - t0 )); }
@@ -35,17 +39,19 @@ log "built"; rm -f "$out/build.log"
 export LD_LIBRARY_PATH="$deps/lib:${LD_LIBRARY_PATH:-}" FOCALSCOPE_SENTENCEPIECE_LIB="$deps/lib/libsentencepiece.so.0"
 fs=$build/app/focalscope
 "$fs" info >>"$out/summary.txt" 2>&1 || { log "info FAILED"; tail -5 "$out/summary.txt"; }
-w=/tmp/fs_shapes; mkdir -p "$w/tokenizer" "$w/vae" "$w/clip" "$w/dit"
+w=/tmp/fs_shapes; mkdir -p "$w/tokenizer" "$w/vae" "$w/clip" "$w/$stage"
 cp "$carry/spiece.model" "$w/tokenizer/"; cp "$carry/vae.safetensors" "$w/vae/"; cp "$carry/clip.safetensors" "$w/clip/"
-cp "$carry/checkpoint.safetensors" "$w/dit/"
+# No checkpoint in the carry: the stage starts from step 0 (the MMDiT's whole training fits minutes on a GPU; its
+# slim CPU checkpoint, ~52 MB, plus the rest of the carry would exceed the 64 MiB a call may send).
+if [ -f "$carry/checkpoint.safetensors" ]; then cp "$carry/checkpoint.safetensors" "$w/$stage/"; else log "no checkpoint carried: starting $stage at step 0"; fi
 left=$(( budget - $(el) - 25 ))
-log "training for at most ${left}s, batch $batch"
-timeout -s TERM -k 30 "$left" "$fs" train --stage dit --out "$w" --seed 1 --threads 8 --steps 1000000 --resume \
+log "training stage $stage for at most ${left}s, batch $batch"
+timeout -s TERM -k 30 "$left" "$fs" train --stage "$stage" --out "$w" --seed 1 --threads 8 --steps 1000000 --resume \
   --device cuda --batch "$batch" --checkpoint-minutes 1 >"$out/train.log" 2>&1
 log "trainer exit $?: $(tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | tail -1)"
-tr '\r' '\n' <"$out/train.log" | grep -v '^\s*$' | grep -vE '^\[dit\] (encoding|\[)' | tail -20 >>"$out/summary.txt"
+tr '\r' '\n' <"$out/train.log" | grep -v '^\s*$' | grep -vE "^\[$stage\] (encoding|\[)" | tail -20 >>"$out/summary.txt"
 tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | awk 'NR % 50 == 1' >"$out/progress.txt"
-tail -c 2000000 "$w/dit/loss.csv" >"$out/loss_tail.csv"
-split -b 15M -d "$w/dit/checkpoint.safetensors" "$out/ckpt.part"
+tail -c 2000000 "$w/$stage/loss.csv" >"$out/loss_tail.csv"
+split -b 15M -d "$w/$stage/checkpoint.safetensors" "$out/ckpt.part"
 rm -f "$out/train.log" "$out/configure.log"
 log "done"
