@@ -13,7 +13,7 @@ OUT=${1:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 SECONDS_EACH=${2:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 shift 2
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe fuzz_script)
 BUILD=${FOCALSCOPE_FUZZ_BUILD_DIR:-build-fuzz}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ -n "${FOCALSCOPE_FIXTURES:-}" ]; then SHARED="$FOCALSCOPE_FIXTURES/.."; else SHARED="$ROOT/../shared/fixtures"; fi
@@ -65,6 +65,78 @@ done
 printf '\x01A red ball rolls to the left, then stops. 12 times!\n\n' > "$OUT/fuzz_bpe/corpus/prompt_small"
 printf '\x18\x00\x00\x00\x00\x00\x00\x00{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x00\x00\x80\x3f' \
   > "$OUT/fuzz_safetensors/corpus/seed_small.safetensors" || true
+
+# fuzz_script: every verb of the GUI's scripts once (app/session/script.h), and a few broken lines.
+mkdir -p "$OUT/fuzz_script/corpus"
+cat > "$OUT/fuzz_script/corpus/all_verbs" <<'SCRIPT'
+# a comment
+model default
+image ref.png
+preset 2
+prompt a red ball rolls to the left
+negative blurry
+seed 3
+steps 10
+cfg 2.5
+frames 13
+max_area 4096
+lora a.safetensors 0.5
+lora clear
+fg on
+fsg off
+ac on
+ab on
+auto off
+set tau_sel 0.2
+set tau_cache auto
+set lambda_txt 1.5
+weak 3,4,5
+weak auto
+keyword ball
+guide red
+guide auto
+generate
+wait 30
+cell 4 2
+frame 3
+pass uncond
+opacity 0.5
+play
+pause
+mouse 10 20
+click 30 40
+mouse_off
+sleep 0.1
+screenshot out.png
+export outdir
+dyncfg on
+hallucination on
+load_ablation ablate.json
+load_compare metrics.json
+dump_state state.json
+expect_done
+mode edit
+edit_video clip.mp4
+edit_mask mask.png
+brush 10 10 5
+erase 12 12 3
+mask_clear
+mask_invert
+edit_prompt a blue ball
+edit_source_prompt a red ball
+edit_guidance fg+kvlock
+edit_fg on
+edit_run
+expect_edit_done
+expect_edit_error mask
+quit
+SCRIPT
+printf 'steps -1
+cell 1
+set tau_sel nan
+foo bar
+edit_guidance fg+x
+' > "$OUT/fuzz_script/corpus/broken"
 
 status=0
 for h in "${HARNESSES[@]}"; do

@@ -16,6 +16,7 @@
 #include "engine/core/safetensors.h"
 #include "engine/core/weights.h"
 #include "engine/guidance/guided_generate.h"
+#include "engine/models/common/layers.h"
 #include "engine/models/wan/conditioning.h"
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
@@ -341,9 +342,10 @@ TEST(Wan22, Wan21FolderIsUnchanged) {
 }
 
 // No CLIP ships with the A14B experts: a run without one needs none (no clip_fea anywhere); --clip FILE adds a tower
-// (what FSG's keyword maps would read) without any width check against the image-less DiTs. FSG / AC are refused
-// with a line saying why: their anchors go through img_emb and cross_attn.v_img, which the experts do not have.
-TEST(Wan22, ClipIsOptionalAndFocalGuidanceIsRefused) {
+// without any width check against the image-less DiTs. FSG / AC still run: their anchors are weights over latent
+// frame 0's tokens, read through each layer's own text value projection (WanBlockView; docs/focal_guidance.md). With
+// no CLIP text tower there is no Eq. 6: keywords must be given, and the weights are uniform.
+TEST(Wan22, ClipIsOptionalAndFocalGuidanceAnchorsOnTheReferenceFrame) {
   const std::string dir = write_wan22_folder("clip");
   ModelLayout L = detect_model_layout(dir);
   L.clip_weights = focalscope::testing::layout_dir() + "/models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth";
@@ -352,12 +354,51 @@ TEST(Wan22, ClipIsOptionalAndFocalGuidanceIsRefused) {
   EXPECT_EQ(b->clip.cfg.dim, 64);
   GenerateRequest req = small_request();
   req.steps = 2;
+  const GenerateResult plain = generate(*b, req);
+  EXPECT_FALSE(plain.clip_fea.defined());
+  EXPECT_EQ(plain.step_expert, (std::vector<int>{1, 0}));  // 2 steps, shift 5: t = 999, then sigma 0.4995 -> t = 833
+
+  // The seam's visual values against their formula, in each expert: w @ v(norm3(x[cond, frame 0])).
+  struct Check : ProbeListener {
+    const ModelBundle* m = nullptr;
+    int calls = 0;
+    double worst = 0;
+    bool wants(const ForwardInfo&, int layer) const override { return layer == 1; }
+    void on_cross_attn_input(BlockProbe& p) override {
+      const int64_t n = p.info.grid[1] * p.info.grid[2];
+      at::Tensor w = at::rand({2, n});
+      w = w / w.sum(1, true);
+      const at::Tensor got = p.view.visual_values(w, p);
+      const WanModel& d = p.info.expert == 1 ? *m->dit_high : m->dit;
+      const auto& blk = d.blocks[1];
+      int64_t row = 0;
+      while (p.info.roles[static_cast<size_t>(row)] != PassRole::Cond) ++row;
+      const at::Tensor x0 = p.x[row].narrow(0, 0, n).unsqueeze(0).to(at::kFloat);
+      const at::Tensor want = at::matmul(w, blk.ca_v(layer_norm_affine(x0, blk.norm3, d.cfg.eps)).to(at::kFloat)[0]);
+      worst = std::max(worst, (got - want).abs().max().item<double>());
+      EXPECT_FALSE(p.view.visual_values_are_static());
+      ++calls;
+    }
+  } check;
+  check.m = b.get();
+  RunHooks h;
+  h.listener = &check;
+  generate(*b, req, h);
+  EXPECT_EQ(check.calls, 2) << "one forward per step (cond + uncond in one batch), one per expert";
+  EXPECT_LT(check.worst, 1e-5);
+
   GuidanceConfig g;
-  g.fsg = true;
-  const std::string msg = focalscope::testing::error_of([&] { generate_guided(*b, req, g); });
-  EXPECT_NE(msg.find("need the DiT's CLIP image branch"), std::string::npos) << msg;
-  GenerateResult r = generate(*b, req);
-  EXPECT_FALSE(r.clip_fea.defined());
-  EXPECT_EQ(r.step_expert, (std::vector<int>{1, 0}));  // 2 steps, shift 5: t = 999, then sigma 0.4995 -> t = 833
+  g.set_mode("fg");
+  g.weak_layers = {1};
+  std::string msg = focalscope::testing::error_of([&] { generate_guided(*b, req, g); });
+  EXPECT_NE(msg.find("keywords"), std::string::npos) << msg;
+  g.keywords = {"cat"};
+  const GuidedResult guided = generate_guided(*b, req, g);
+  EXPECT_FALSE(at::equal(guided.run.latent, plain.latent)) << "FSG + AC on layer 1 change the run";
+  ASSERT_EQ(guided.stats.weak.size(), 1u);
+  EXPECT_EQ(guided.stats.weak[0].fsg_applications, 2) << "both steps, both experts";
+  GuidanceConfig zero = g;
+  zero.lambda_txt = zero.lambda_lat = zero.lambda_cache = 0;
+  EXPECT_TRUE(at::equal(generate_guided(*b, req, zero).run.latent, plain.latent)) << "strengths 0: the plain run, bit for bit";
   fs::remove_all(dir);
 }

@@ -53,16 +53,23 @@ FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, con
   Tokenized t = tok.encode(prompt, m.text_len);
   std::vector<WordSpan> words = WanTokenizer::words(t);
 
-  // Patch tokens v_n (clip_fea without the class token) on a g x g grid.
-  at::Tensor fea = clip_fea.to(at::kCPU, at::kFloat).reshape({-1, clip_fea.size(-1)});
-  const int64_t n_patch = fea.size(0) - 1;
-  const int64_t g = static_cast<int64_t>(std::llround(std::sqrt(double(n_patch))));
-  if (g * g != n_patch) fail("focal guidance", "CLIP tokens do not form a square patch grid");
-  at::Tensor patches = fea.narrow(0, 1, n_patch);  // [N, clip_dim]
+  // Patch tokens v_n (clip_fea without the class token) on a g x g grid. Without them (a Wan2.2 expert: no CLIP
+  // image encoder) there is no map: keywords must be given, and each gets no sim / anchor and a whole-frame region.
+  at::Tensor patches;  // [N, clip_dim]
+  int64_t n_patch = 0, g = 0;
+  if (clip_fea.defined()) {
+    at::Tensor fea = clip_fea.to(at::kCPU, at::kFloat).reshape({-1, clip_fea.size(-1)});
+    n_patch = fea.size(0) - 1;
+    g = static_cast<int64_t>(std::llround(std::sqrt(double(n_patch))));
+    if (g * g != n_patch) fail("focal guidance", "CLIP tokens do not form a square patch grid");
+    patches = fea.narrow(0, 1, n_patch);
+  } else if (cfg.keywords.empty()) {
+    fail("focal guidance", "this model has no CLIP image encoder to select keywords (Eq. 6): give them with keywords / --keywords");
+  }
 
   // Eq. 6: word embeddings vs projected patches in the joint space.
   at::Tensor S_words;  // [W, N]
-  if (m.clip_text) {
+  if (m.clip_text && patches.defined()) {
     const auto& ct = *m.clip_text;
     Tokenized tc = tok.encode(prompt, ct.cfg.text_len);
     at::Tensor emb = ct.token_embeddings(tc.ids_tensor().to(ct.token_embedding.device()),
@@ -112,6 +119,11 @@ FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, con
     k.word = plan.words[i].word;
     k.tokens = plan.words[i].tokens;
     k.clip_max = plan.words[i].clip_max;
+    if (!patches.defined()) {  // no CLIP: a flat map, so the region is the whole reference frame (as a zero map gives)
+      k.region = fg::region_weights(at::zeros({1, 1}), grid_h, grid_w, cfg.tau_region);
+      plan.keywords.push_back(std::move(k));
+      continue;
+    }
     at::Tensor s = S_words.defined() ? S_words[static_cast<int64_t>(i)] : at::zeros({n_patch});
     k.sim = s.view({g, g}).clone();
     k.anchor = fg::visual_anchor(s, patches);                                   // [clip_dim]
@@ -176,7 +188,13 @@ bool FocalGuidance::wants(const ForwardInfo&, int layer) const {
 }
 
 at::Tensor FocalGuidance::visual_values(const BlockProbe& p) {
-  if (!p.view.visual_values_are_static()) return p.view.visual_values(anchors_dit_, p);  // [K, dim]
+  if (!p.view.visual_values_are_static()) {  // [K, dim], read at this block call's input point (see dyn_vv_)
+    if (&p != dyn_probe_ || !dyn_vv_.defined()) {
+      dyn_vv_ = p.view.visual_values(anchors_dit_, p);
+      dyn_probe_ = &p;
+    }
+    return dyn_vv_;
+  }
   at::Tensor& v = vvis_[static_cast<size_t>(p.layer)];
   if (!v.defined()) v = p.view.visual_values(anchors_dit_, p);
   return v;
@@ -266,6 +284,7 @@ void FocalGuidance::on_cross_attn_input(BlockProbe& p) {
     cur_sum_ = at::Tensor();
     cur_count_ = 0;
   }
+  dyn_vv_ = at::Tensor();  // a new block call: activation-read anchors are read afresh
   if (!is_weak(p.layer)) return;
   const std::vector<int64_t> rows = guided_rows(p.info);
   if (rows.empty()) return;

@@ -126,6 +126,10 @@ class FocalGuidance : public ProbeListener {
   std::vector<char> weak_mask_;
   at::Tensor anchors_dit_;            // [K, ...] the model's anchor form (Wan: img_emb(v_anchor) [K, dim])
   std::vector<at::Tensor> vvis_;      // per layer [K, dim]
+  // Anchors that read the run's activations (BlockView::visual_values_are_static false): read once per block call at
+  // its input point, before Eq. 9 / Eq. 13 move the tokens they are read from, and reused at its values point.
+  const BlockProbe* dyn_probe_ = nullptr;
+  at::Tensor dyn_vv_;
   at::Tensor token_mean_;             // [K, T] averaging matrix over keyword rows
   at::Tensor token_index_;            // [T] text rows
   // Attention-cache accumulators for the current step and the previous step's final result.

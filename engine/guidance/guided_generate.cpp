@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/core/error.h"
+#include "engine/models/common/anchor_weights.h"
 #include "engine/pipeline/model_bundle.h"
 
 namespace focalscope {
@@ -27,13 +28,12 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
     if (!out.run.cancelled) out.noops = guidance_noops(g, FsgPlan{{}, {KeywordAnchor{}}}, out.stats);
     return out;
   }
-  // FSG / AC read the image branch: visual anchors are img_emb(CLIP patch tokens) projected by each layer's
-  // cross_attn.v_img (Eq. 7-8, 13). A Wan2.2 I2V-A14B expert has neither, with or without a CLIP file.
-  if ((g.fsg || g.ac) && !m.is_mmdit() && (!m.dit.cfg.has_image_branch() || (m.dit_high && !m.dit_high->cfg.has_image_branch())))
-    fail("focal guidance", std::string("FSG / the Attention Cache need the DiT's CLIP image branch (img_emb, cross_attn.v_img) for ") +
-                               "their visual anchors; this model has none (a Wan2.2 I2V-A14B expert" +
-                               (m.has_clip ? "; the --clip tower gives keyword maps but nothing projects its anchors" : ", run without --clip") +
-                               "): run without --fsg / --ac (dynamic CFG and the analyses work)");
+  // Wan2.1 reads its anchors through the image branch (img_emb, cross_attn.v_img: Eq. 7-8, 13). A Wan2.2 I2V-A14B
+  // expert has none: its anchors are weights over latent frame 0's tokens, read through each layer's own text value
+  // projection (WanBlockView, docs/focal_guidance.md); with no CLIP text tower the weights are uniform.
+  const bool frame_anchors = !m.is_mmdit() && !m.dit.cfg.has_image_branch();
+  if ((g.fsg || g.ac) && frame_anchors && !m.dit.cfg.is_i2v())
+    fail("focal guidance", "FSG / the Attention Cache anchor their keywords in the reference image: this is not an image-to-video model");
   std::unique_ptr<FocalGuidance> fg;
   ProbeChain chain;
   RunHooks h = hooks;
@@ -53,6 +53,11 @@ GuidedResult generate_guided(const ModelBundle& m, const GenerateRequest& req, c
       const int64_t g_side = m.clip.cfg.image_size / m.clip.cfg.patch_size;
       const at::Tensor anchors = sims.empty() ? at::Tensor() : hunyuan_visual_anchor_weights(sims, g_side, m.mllm->cfg.image_stride);
       fg = std::make_unique<FocalGuidance>(g, m.num_layers(), m.weak_layers, anchors, dit_plan);
+    } else if (frame_anchors) {
+      std::vector<at::Tensor> sims;
+      for (const auto& k : out.plan.keywords) sims.push_back(k.sim);  // undefined without CLIP: uniform weights
+      const at::Tensor anchors = sims.empty() ? at::Tensor() : anchor_weights_on_grid(sims, rc.grid[1], rc.grid[2]);
+      fg = std::make_unique<FocalGuidance>(g, m.num_layers(), m.weak_layers, anchors, out.plan);
     } else {
       fg = std::make_unique<FocalGuidance>(m, g, out.plan, m.num_layers());
     }

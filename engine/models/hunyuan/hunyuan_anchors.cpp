@@ -11,26 +11,15 @@
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
+#include "engine/models/common/anchor_weights.h"
 #include "engine/models/hunyuan/hunyuan_model.h"
 
 namespace focalscope {
 
 at::Tensor hunyuan_visual_anchor_weights(const std::vector<at::Tensor>& sims, int64_t grid_side, int64_t stride) {
-  if (grid_side < 1 || stride < 1 || (grid_side * grid_side) % stride != 0)
-    fail("focal guidance", "HunyuanVideo visual rows: a " + std::to_string(grid_side) + "x" + std::to_string(grid_side) +
-                               " patch grid does not split into every " + std::to_string(stride) + "th row");
-  std::vector<at::Tensor> rows;
-  for (const at::Tensor& s : sims) {
-    if (s.dim() != 2 || s.size(0) < 1 || s.size(1) < 1)
-      fail("focal guidance", "a keyword's similarity map must be [g, g], got " + shape_str(s.sizes()));
-    // Area mean onto the vision tower's patch grid (row-major like CLIP's), then the rows the crop keeps.
-    at::Tensor w = at::adaptive_avg_pool2d(s.to(at::kFloat).unsqueeze(0).unsqueeze(0), {grid_side, grid_side}).reshape({-1});
-    w = w.slice(0, 0, w.size(0), stride).clamp_min(0);
-    const double total = w.sum().item<double>();
-    rows.push_back(total > 0 ? w / total : at::full({w.size(0)}, 1.0 / double(w.size(0))));
-  }
-  if (rows.empty()) return {};
-  return at::stack(rows);  // [K, grid_side^2 / stride]
+  for (const at::Tensor& s : sims)
+    if (!s.defined()) fail("focal guidance", "a keyword without a similarity map has no HunyuanVideo anchor weights");
+  return anchor_weights_on_grid(sims, grid_side, grid_side, stride);  // [K, grid_side^2 / stride]
 }
 
 }  // namespace focalscope

@@ -29,16 +29,33 @@ void tap(const ForwardOptions& o, const std::string& name, const at::Tensor& t) 
 class WanBlockView final : public BlockView {
  public:
   WanBlockView(const WanConfig& cfg, const WanBlockWeights& b)
-      : b_(b), cross_{&b.ca_q, &b.ca_norm_q, &b.ca_o, cfg.num_heads, cfg.head_dim(), cfg.eps} {}
-  at::Tensor visual_values(const at::Tensor& anchors, const BlockProbe&) const override {
-    return b_.ca_v_img(anchors.to(b_.ca_v_img.w.scalar_type())).to(at::kFloat);
+      : b_(b), cross_{&b.ca_q, &b.ca_norm_q, &b.ca_o, cfg.num_heads, cfg.head_dim(), cfg.eps},
+        image_branch_(cfg.has_image_branch()) {}
+  // Wan2.1 I2V: anchors are img_emb(v_anchor) [K, dim], projected by this layer's image values (Eq. 7-8).
+  // A Wan2.2 I2V-A14B expert has no image cross-attention: anchors are weights [K, n] over the n tokens of latent
+  // frame 0 (the reference image's, conditioned through y), and V_vis,k is the weighted mean of those tokens' values
+  // under this layer's own text value projection, v(norm3(x)) — on the scale the keyword rows' values live on, as the
+  // MMDiT reads its image rows' values (docs/focal_guidance.md). Read from the conditional row.
+  at::Tensor visual_values(const at::Tensor& anchors, const BlockProbe& p) const override {
+    if (image_branch_) return b_.ca_v_img(anchors.to(b_.ca_v_img.w.scalar_type())).to(at::kFloat);
+    int64_t row = 0;
+    for (size_t i = 0; i < p.info.roles.size(); ++i)
+      if (p.info.roles[i] == PassRole::Cond) { row = static_cast<int64_t>(i); break; }
+    const int64_t n = anchors.size(1);
+    if (anchors.dim() != 2 || n > p.x.size(1))
+      fail("focal guidance", "reference-frame anchors must be weights over at most " + std::to_string(p.x.size(1)) +
+                                 " tokens, got " + shape_str(anchors.sizes()));
+    const at::Tensor x0 = p.x.select(0, row).narrow(0, 0, n).unsqueeze(0).to(at::kFloat);  // [1, n, dim]
+    const at::Tensor v = b_.ca_v(layer_norm_affine(x0, b_.norm3, cross_.eps).to(b_.ca_v.w.scalar_type())).to(at::kFloat)[0];
+    return at::matmul(anchors.to(v.device(), at::kFloat), v);  // [K, dim]
   }
-  bool visual_values_are_static() const override { return true; }
+  bool visual_values_are_static() const override { return image_branch_; }
   const TextCrossAttention* text_cross_attention() const override { return &cross_; }
 
  private:
   const WanBlockWeights& b_;
   TextCrossAttention cross_;
+  bool image_branch_;
 };
 }  // namespace
 
