@@ -13,7 +13,7 @@ OUT=${1:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 SECONDS_EACH=${2:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 shift 2
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe fuzz_script)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe fuzz_script fuzz_spm_native)
 BUILD=${FOCALSCOPE_FUZZ_BUILD_DIR:-build-fuzz}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ -n "${FOCALSCOPE_FIXTURES:-}" ]; then SHARED="$FOCALSCOPE_FIXTURES/.."; else SHARED="$ROOT/../shared/fixtures"; fi
@@ -43,6 +43,7 @@ seed() {  # seed HARNESS FILE... (files larger than 1 MiB are skipped: the harne
 shopt -s nullglob globstar
 seed fuzz_json "$SHARED"/**/*.json "$ROOT"/assets/models/**/*.json
 seed fuzz_spm_model "$ROOT"/assets/models/shapes/spiece.model "$SHARED"/**/spiece.model
+seed fuzz_spm_native "$ROOT"/assets/models/shapes/spiece.model "$SHARED"/**/spiece.model
 seed fuzz_safetensors "$SHARED"/**/*.safetensors "$ROOT"/assets/models/shapes/umt5.safetensors
 seed fuzz_pth "$SHARED"/**/*.pth
 seed fuzz_stats_cases "$SHARED"/morans_i/*.json
@@ -143,7 +144,7 @@ for h in "${HARNESSES[@]}"; do
   mkdir -p "$OUT/$h/corpus" "$OUT/$h/crashes"
   log="$OUT/$h/last_run.log"
   max_len=65536
-  case "$h" in fuzz_pth|fuzz_spm_model|fuzz_stats_cases|fuzz_bpe|fuzz_clip_bpe) max_len=1048576 ;; esac
+  case "$h" in fuzz_pth|fuzz_spm_model|fuzz_spm_native|fuzz_stats_cases|fuzz_bpe|fuzz_clip_bpe) max_len=1048576 ;; esac
   ( cd "$OUT/$h" && ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       timeout $((SECONDS_EACH + 120)) "$BUILD/tests/fuzz/$h" corpus -max_total_time="$SECONDS_EACH" -max_len=$max_len \
       -rss_limit_mb=4096 -timeout=25 -print_final_stats=1 -artifact_prefix="$OUT/$h/crashes/" >"$log" 2>&1 ) || status=1

@@ -5,67 +5,17 @@
 #include <vector>
 
 #include "engine/core/limits.h"
+#include "engine/text/spm_format.h"
 
 namespace focalscope {
 namespace {
 
-struct Bad {
-  std::string what;
-};
-
-// Protobuf wire format reader over a byte span; every read is bounds-checked.
-class Wire {
- public:
-  explicit Wire(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
-  bool done() const { return p_ >= end_; }
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ >= end_) throw Bad{"truncated varint"};
-      const auto b = static_cast<unsigned char>(*p_++);
-      v |= uint64_t(b & 0x7F) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    throw Bad{"varint longer than 10 bytes"};
-  }
-  std::string_view bytes() {
-    const uint64_t n = varint();
-    if (n > static_cast<uint64_t>(end_ - p_)) throw Bad{"a field's length runs past the end of its message"};
-    std::string_view s(p_, static_cast<std::size_t>(n));
-    p_ += n;
-    return s;
-  }
-  void skip(int wire_type) {
-    switch (wire_type) {
-      case 0: varint(); break;
-      case 1: advance(8); break;
-      case 2: bytes(); break;
-      case 5: advance(4); break;
-      default: throw Bad{"unsupported protobuf wire type " + std::to_string(wire_type)};
-    }
-  }
-  uint32_t fixed32() {
-    if (end_ - p_ < 4) throw Bad{"truncated fixed32"};
-    uint32_t v;
-    std::memcpy(&v, p_, 4);
-    p_ += 4;
-    return v;
-  }
-
- private:
-  void advance(std::size_t n) {
-    if (n > static_cast<std::size_t>(end_ - p_)) throw Bad{"truncated field"};
-    p_ += n;
-  }
-  const char* p_;
-  const char* end_;
-};
-
-// darts-clone DoubleArrayUnit accessors (darts.h), as libsentencepiece's Normalizer uses them.
-inline bool has_leaf(uint32_t u) { return ((u >> 8) & 1) == 1; }
-inline uint32_t value_of(uint32_t u) { return u & ((1U << 31) - 1); }
-inline uint32_t label_of(uint32_t u) { return u & ((1U << 31) | 0xFF); }
-inline uint32_t offset_of(uint32_t u) { return (u >> 10) << ((u & (1U << 9)) >> 6); }
+using spm_format::Wire;
+using Bad = spm_format::WireError;  // the wire reader's errors and this checker's own findings alike
+using spm_format::dc_has_leaf;
+using spm_format::dc_label;
+using spm_format::dc_offset;
+using spm_format::dc_value;
 
 // precompiled_charsmap = u32 trie_size | trie (trie_size bytes of u32 units) | NUL-terminated normalised strings.
 // A lookup starts at unit 0 and, per input byte c, reads unit (base ^ c); a leaf's value indexes the strings.
@@ -84,7 +34,7 @@ void check_charsmap(std::string_view blob, const char* which) {
   const std::size_t last_nul = strings.rfind('\0');
   auto base_ok = [&](uint64_t base) { return (base | 0xFF) < n; };  // every byte value c keeps base ^ c inside
   if (n == 0) throw Bad{w + ": empty trie"};
-  const uint64_t root = offset_of(units[0]);
+  const uint64_t root = dc_offset(units[0]);
   if (!base_ok(root)) throw Bad{w + ": trie root points outside the trie (garbage normaliser data)"};
   std::vector<uint8_t> seen(n, 0);
   std::vector<uint32_t> todo{static_cast<uint32_t>(root)};
@@ -95,11 +45,11 @@ void check_charsmap(std::string_view blob, const char* which) {
     for (uint32_t c = 0; c < 256; ++c) {
       const uint32_t pos = base ^ c;
       const uint32_t u = units[pos];
-      if (label_of(u) != c) continue;
-      const uint64_t next = pos ^ offset_of(u);
+      if (dc_label(u) != c) continue;
+      const uint64_t next = pos ^ dc_offset(u);
       if (!base_ok(next)) throw Bad{w + ": trie node " + std::to_string(pos) + " points outside the trie (garbage normaliser data)"};
-      if (has_leaf(u)) {
-        const uint32_t v = value_of(units[next]);
+      if (dc_has_leaf(u)) {
+        const uint32_t v = dc_value(units[next]);
         if (last_nul == std::string_view::npos || v > last_nul)
           throw Bad{w + ": trie value " + std::to_string(v) + " points outside the normalised strings (garbage normaliser data)"};
       }

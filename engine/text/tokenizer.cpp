@@ -18,7 +18,9 @@
 #include "engine/core/error.h"
 #include "engine/core/limits.h"
 #include "engine/core/utf8.h"
+#include "engine/text/spm_format.h"
 #include "engine/text/spm_model_check.h"
+#include "engine/text/spm_native.h"
 
 namespace focalscope {
 
@@ -316,77 +318,33 @@ const Api& api() {
   return a;
 }
 
-struct Piece {
-  std::string piece, surface;
-  uint32_t id = 0, begin = 0, end = 0;
-};
-
-// Minimal protobuf wire-format reader for SentencePieceText {1: text, 2: repeated SentencePiece {1: piece,
-// 2: id, 3: surface, 4: begin, 5: end}, 3: score}; unknown fields are skipped, malformed input throws.
-class Wire {
- public:
-  Wire(const char* p, size_t n) : p_(p), end_(p + n) {}
-  bool done() const { return p_ >= end_; }
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ >= end_) bad();
-      const auto b = static_cast<unsigned char>(*p_++);
-      v |= uint64_t(b & 0x7F) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    bad();
-  }
-  std::string_view bytes() {
-    const uint64_t n = varint();
-    if (n > static_cast<uint64_t>(end_ - p_)) bad();
-    std::string_view s(p_, n);
-    p_ += n;
-    return s;
-  }
-  void skip(int wire_type) {
-    switch (wire_type) {
-      case 0: varint(); break;
-      case 1: advance(8); break;
-      case 2: bytes(); break;
-      case 5: advance(4); break;
-      default: bad();
-    }
-  }
-  [[noreturn]] static void bad() { fail("tokenizer", "SentencePiece returned a malformed SentencePieceText"); }
-
- private:
-  void advance(size_t n) {
-    if (n > static_cast<size_t>(end_ - p_)) bad();
-    p_ += n;
-  }
-  const char* p_;
-  const char* end_;
-};
-
-std::vector<Piece> parse_pieces(const std::string& ser) {
-  std::vector<Piece> out;
-  Wire w(ser.data(), ser.size());
-  while (!w.done()) {
-    const uint64_t key = w.varint();
-    if ((key >> 3) == 2 && (key & 7) == 2) {
-      const std::string_view sub = w.bytes();
-      Wire m(sub.data(), sub.size());
-      Piece p;
-      while (!m.done()) {
-        const uint64_t k = m.varint();
-        const int field = static_cast<int>(k >> 3), type = static_cast<int>(k & 7);
-        if (field == 1 && type == 2) p.piece = std::string(m.bytes());
-        else if (field == 3 && type == 2) p.surface = std::string(m.bytes());
-        else if (field == 2 && type == 0) p.id = static_cast<uint32_t>(m.varint());
-        else if (field == 4 && type == 0) p.begin = static_cast<uint32_t>(m.varint());
-        else if (field == 5 && type == 0) p.end = static_cast<uint32_t>(m.varint());
-        else m.skip(type);
+// SentencePieceText {1: text, 2: repeated SentencePiece {1: piece, 2: id, 3: surface, 4: begin, 5: end}, 3: score},
+// read with the shared bounded wire reader; unknown fields are skipped, malformed input throws.
+std::vector<SpmPiece> parse_pieces(const std::string& ser) {
+  std::vector<SpmPiece> out;
+  try {
+    spm_format::Wire w(ser);
+    while (!w.done()) {
+      const spm_format::Key key = spm_format::read_key(w);
+      if (key.field == 2 && key.type == 2) {
+        spm_format::Wire m(w.bytes());
+        SpmPiece p;
+        while (!m.done()) {
+          const spm_format::Key k = spm_format::read_key(m);
+          if (k.field == 1 && k.type == 2) p.piece = std::string(m.bytes());
+          else if (k.field == 3 && k.type == 2) p.surface = std::string(m.bytes());
+          else if (k.field == 2 && k.type == 0) p.id = static_cast<uint32_t>(m.varint());
+          else if (k.field == 4 && k.type == 0) p.begin = static_cast<uint32_t>(m.varint());
+          else if (k.field == 5 && k.type == 0) p.end = static_cast<uint32_t>(m.varint());
+          else m.skip(k.type);
+        }
+        out.push_back(std::move(p));
+      } else {
+        w.skip(key.type);
       }
-      out.push_back(std::move(p));
-    } else {
-      w.skip(static_cast<int>(key & 7));
     }
+  } catch (const spm_format::WireError& e) {
+    fail("tokenizer", "SentencePiece returned a malformed SentencePieceText (" + e.what + ")");
   }
   return out;
 }
@@ -420,7 +378,7 @@ class Processor {
   int piece_size() const { return a_.piece_size(mem_); }
   std::string id_to_piece(int id) const { return a_.id_to_piece(mem_, id); }
   bool is_control(int id) const { return a_.is_control(mem_, id); }
-  std::vector<Piece> encode(const std::string& text) const { return parse_pieces(a_.encode_serialized(mem_, text)); }
+  std::vector<SpmPiece> encode(std::string_view text) const { return parse_pieces(a_.encode_serialized(mem_, text)); }
 
  private:
   static constexpr size_t kStorage = 1024;
@@ -449,12 +407,37 @@ at::Tensor Tokenized::mask_tensor() const {
 }
 
 // ---- WanTokenizer -------------------------------------------------------------------
+// The switch point: one SentencePiece backend per tokenizer, both yielding SentencePieceText pieces (SpmPiece).
 struct WanTokenizer::Impl {
-  spm::Processor sp;
+  std::unique_ptr<spm::Processor> lib;  // libsentencepiece, isolated (above)
+  std::unique_ptr<SpmNative> native;    // engine/text/spm_native.h
+  int piece_size() const { return native ? native->piece_size() : lib->piece_size(); }
+  std::string id_to_piece(int id) const { return native ? native->id_to_piece(id) : lib->id_to_piece(id); }
+  bool is_control(int id) const { return native ? native->is_control(id) : lib->is_control(id); }
+  std::vector<SpmPiece> encode(std::string_view text) const { return native ? native->encode(text) : lib->encode(text); }
 };
 
-WanTokenizer::WanTokenizer(const std::string& path) : path_(path) {
+namespace {
+// True when this process runs under AddressSanitizer or ThreadSanitizer, whose runtimes abort on RTLD_DEEPBIND.
+bool sanitizer_runtime_present() {
+  return dlsym(RTLD_DEFAULT, "__asan_init") != nullptr || dlsym(RTLD_DEFAULT, "__tsan_init") != nullptr;
+}
+}  // namespace
+
+SpmBackend WanTokenizer::default_backend() {
+  if (const char* e = std::getenv("FOCALSCOPE_SPM"); e && *e) {
+    const std::string v = e;
+    if (v == "native") return SpmBackend::kNative;
+    if (v == "library") return SpmBackend::kLibrary;
+    fail("FOCALSCOPE_SPM", "must be 'native' or 'library', got '" + v + "'");
+  }
+  return sanitizer_runtime_present() ? SpmBackend::kNative : SpmBackend::kLibrary;
+}
+
+WanTokenizer::WanTokenizer(const std::string& path, SpmBackend backend) : path_(path) {
+  if (backend == SpmBackend::kAuto) backend = default_backend();
   if (!std::filesystem::is_regular_file(path)) fail(path, "tokenizer model (spiece.model) not found");
+  std::string bytes;
   {
     // libsentencepiece trusts parts of the model it does not validate (the normaliser's trie): check them first.
     std::error_code ec;
@@ -463,20 +446,29 @@ WanTokenizer::WanTokenizer(const std::string& path) : path_(path) {
     if (size > limits::kTokenizerModelMaxBytes)
       fail(path, "tokenizer model of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(limits::kTokenizerModelMaxBytes));
     std::ifstream in(path, std::ios::binary);
-    std::string bytes(static_cast<std::size_t>(size), '\0');
+    bytes.assign(static_cast<std::size_t>(size), '\0');
     if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) fail(path, "cannot read the tokenizer model");
     const std::string problem = check_sentencepiece_model(bytes);
     if (!problem.empty()) fail(path, "not a valid SentencePiece model (" + problem + ")");
   }
   impl_ = std::make_unique<Impl>();
-  const std::string err = impl_->sp.load(path);
-  if (!err.empty()) fail(path, "not a valid SentencePiece model (" + err + ")");
-  const int n = impl_->sp.piece_size();
+  if (backend == SpmBackend::kNative) {
+    impl_->native = std::make_unique<SpmNative>(bytes, path);
+  } else {
+    impl_->lib = std::make_unique<spm::Processor>();
+    const std::string err = impl_->lib->load(path);
+    if (!err.empty()) fail(path, "not a valid SentencePiece model (" + err + ")");
+  }
+  const int n = impl_->piece_size();
   if (n <= kUnkId) fail(path, "SentencePiece model has only " + std::to_string(n) + " pieces");
-  if (impl_->sp.id_to_piece(static_cast<int>(kEosId)) != "</s>" || !impl_->sp.is_control(static_cast<int>(kEosId)))
-    fail(path, "SentencePiece model has '" + impl_->sp.id_to_piece(static_cast<int>(kEosId)) +
+  if (impl_->id_to_piece(static_cast<int>(kEosId)) != "</s>" || !impl_->is_control(static_cast<int>(kEosId)))
+    fail(path, "SentencePiece model has '" + impl_->id_to_piece(static_cast<int>(kEosId)) +
                    "' at id 1, expected the umT5 EOS piece '</s>'");
 }
+
+bool WanTokenizer::native() const { return impl_->native != nullptr; }
+
+std::vector<SpmPiece> WanTokenizer::encode_pieces(std::string_view text) const { return impl_->encode(text); }
 
 WanTokenizer::~WanTokenizer() = default;
 WanTokenizer::WanTokenizer(WanTokenizer&&) noexcept = default;
@@ -502,11 +494,11 @@ std::string WanTokenizer::clean_whitespace(const std::string& text) {
   return utf8_encode(out);
 }
 
-int64_t WanTokenizer::vocab_size() const { return impl_->sp.piece_size(); }
+int64_t WanTokenizer::vocab_size() const { return impl_->piece_size(); }
 
 std::string WanTokenizer::id_to_piece(int64_t id) const {
   if (id < 0 || id >= vocab_size()) fail(path_, "token id " + std::to_string(id) + " is outside the vocabulary");
-  return impl_->sp.id_to_piece(static_cast<int>(id));
+  return impl_->id_to_piece(static_cast<int>(id));
 }
 
 Tokenized WanTokenizer::encode(const std::string& text, int64_t seq_len) const {
@@ -516,7 +508,7 @@ Tokenized WanTokenizer::encode(const std::string& text, int64_t seq_len) const {
   r.cleaned = clean_whitespace(text);
   r.seq_len = seq_len;
 
-  const std::vector<spm::Piece> pieces = impl_->sp.encode(r.cleaned);
+  const std::vector<SpmPiece> pieces = impl_->encode(r.cleaned);
 
   // byte offset -> code point offset in the cleaned text
   std::vector<int64_t> char_at(r.cleaned.size() + 1, 0);
@@ -539,7 +531,7 @@ Tokenized WanTokenizer::encode(const std::string& text, int64_t seq_len) const {
   const int64_t keep = std::min(n, seq_len - 1);
   r.tokens.reserve(keep + 1);
   for (int64_t i = 0; i < keep; ++i) {
-    const spm::Piece& p = pieces[i];
+    const SpmPiece& p = pieces[i];
     TokenInfo t;
     t.id = p.id;
     t.piece = p.piece;
@@ -554,7 +546,7 @@ Tokenized WanTokenizer::encode(const std::string& text, int64_t seq_len) const {
   }
   TokenInfo eos;
   eos.id = kEosId;
-  eos.piece = impl_->sp.id_to_piece(static_cast<int>(kEosId));
+  eos.piece = impl_->id_to_piece(static_cast<int>(kEosId));
   eos.byte_begin = eos.byte_end = static_cast<int64_t>(r.cleaned.size());
   eos.char_begin = eos.char_end = chars;
   r.tokens.push_back(std::move(eos));

@@ -11,6 +11,14 @@
 // Do not link libsentencepiece into a torch binary, and do not include <sentencepiece_processor.h> elsewhere.
 // The library is found as libsentencepiece.so.0 / .so, or at $FOCALSCOPE_SENTENCEPIECE_LIB.
 //
+// SentencePiece backends. AddressSanitizer / ThreadSanitizer abort any process that dlopen()s with RTLD_DEEPBIND, so
+// there is a second, native encoder (engine/text/spm_native.h) that reproduces libsentencepiece 0.1.97 exactly for
+// UNIGRAM models (ids, pieces, surfaces, offsets; tests/test_tokenizer.cpp compares the two). Which one a tokenizer
+// uses (SpmBackend::kAuto, the default):
+//   * FOCALSCOPE_SPM=native  -> native;  FOCALSCOPE_SPM=library -> the library (any other value is an error);
+//   * unset: native when a sanitizer runtime is in the process (__asan_init or __tsan_init resolves), else the library.
+// A model the native encoder does not support (BPE / WORD / CHAR) is refused by it with an error naming the file.
+//
 // Besides ids/mask, every kept token carries its piece, its surface text and its byte / character span in
 // the cleaned text, so analysis code can map prompt words to token positions (`words()`).
 #pragma once
@@ -19,7 +27,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "engine/text/spm_native.h"
 
 namespace focalscope {
 
@@ -58,6 +69,9 @@ struct WordSpan {
   bool truncated = false;                  // some or all of its pieces fell past seq_len-1
 };
 
+// Which SentencePiece implementation encodes (see the header comment).
+enum class SpmBackend { kAuto, kLibrary, kNative };
+
 class WanTokenizer {
  public:
   static constexpr int64_t kPadId = 0;
@@ -67,7 +81,10 @@ class WanTokenizer {
 
   // Loads a SentencePiece model; throws Error naming the file when it is missing or not a valid model,
   // or when its special ids differ from umT5's (pad 0, eos 1, unk 2).
-  explicit WanTokenizer(const std::string& spiece_model_path);
+  explicit WanTokenizer(const std::string& spiece_model_path, SpmBackend backend = SpmBackend::kAuto);
+  // What kAuto resolves to in this process (reads FOCALSCOPE_SPM; throws Error on an unknown value).
+  static SpmBackend default_backend();
+  bool native() const;  // true when this tokenizer encodes with the native encoder
   ~WanTokenizer();
   WanTokenizer(WanTokenizer&&) noexcept;
   WanTokenizer& operator=(WanTokenizer&&) noexcept;
@@ -87,6 +104,9 @@ class WanTokenizer {
   // first piece (the dummy prefix, or a split "▁" + "play") belongs to that word.
   std::vector<WordSpan> words(const std::string& prompt, int64_t seq_len = kDefaultSeqLen) const;
   static std::vector<WordSpan> words(const Tokenized& tokenized);
+
+  // The bare SentencePiece layer (no cleaning, no EOS): the pieces of `text` with byte offsets into it. Any bytes.
+  std::vector<SpmPiece> encode_pieces(std::string_view text) const;
 
   int64_t vocab_size() const;
   std::string id_to_piece(int64_t id) const;
