@@ -52,33 +52,45 @@ const LayerCurves& banded_curves(AppState& st, const RunSnapshot& s, int slot, P
   return c.curves;
 }
 
-// The ablation row: path field, Load / Clear, then the overlay's legend line or its one-line error.
-void ablation_controls(AppState& st, int num_layers, const std::string& run_model) {
-  auto& ab = st.ablation;
+// A result-file row ("Causal effect", "Compare"): label, path field, Load / Clear, then its one-line error if any.
+// Returns true when a result is loaded and there is no error (the caller then draws its legend / warnings).
+template <class Overlay>
+bool file_row(AppState& st, Overlay& o, const char* label, const char* id, const char* hint, const char* tooltip,
+              bool (*load)(AppState&, const std::string&)) {
   const ImGuiStyle& sty = ImGui::GetStyle();
-  ImGui::TextDisabled("Causal effect");
+  ImGui::TextDisabled("%s", label);
+  if (tooltip && ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tooltip);
   ImGui::SameLine();
   const float buttons = ImGui::CalcTextSize("Load").x + ImGui::CalcTextSize("Clear").x + sty.FramePadding.x * 4 +
                         sty.ItemSpacing.x * 2;
   ImGui::SetNextItemWidth(std::max(80.0f, ImGui::GetContentRegionAvail().x - buttons));
-  const bool enter = ImGui::InputTextWithHint("##ablation", "ablate.json of `focalscope ablate --out DIR` (or DIR)",
-                                              &ab.path_edit, ImGuiInputTextFlags_EnterReturnsTrue);
+  ImGui::PushID(id);
+  const bool enter = ImGui::InputTextWithHint("##path", hint, &o.path_edit, ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
-  if (ImGui::Button("Load") || enter) load_ablation(st, ab.path_edit);
+  if (ImGui::Button("Load") || enter) load(st, o.path_edit);
   ImGui::SameLine();
-  ImGui::BeginDisabled(!ab.result && ab.error.empty());
+  ImGui::BeginDisabled(!o.result && o.error.empty());
   if (ImGui::Button("Clear")) {
-    ab.result.reset();
-    ab.error.clear();
+    o.result.reset();
+    o.error.clear();
   }
   ImGui::EndDisabled();
-  if (!ab.error.empty()) {
+  ImGui::PopID();
+  if (!o.error.empty()) {
     ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(palette::kErrorText, "%s", ab.error.c_str());
+    ImGui::TextColored(palette::kErrorText, "%s", o.error.c_str());
     ImGui::PopTextWrapPos();
-    return;
+    return false;
   }
-  if (!ab.result) return;
+  return static_cast<bool>(o.result);
+}
+
+// The ablation row, then the overlay's legend line.
+void ablation_controls(AppState& st, int num_layers, const std::string& run_model) {
+  auto& ab = st.ablation;
+  if (!file_row(st, ab, "Causal effect", "ablation", "ablate.json of `focalscope ablate --out DIR` (or DIR)", nullptr,
+                load_ablation))
+    return;
   const auto& r = *ab.result;
   // Legend entry for the overlay (its meaning is too long for the in-chart legend): line + band swatch.
   const float lh = ImGui::GetTextLineHeight();
@@ -107,32 +119,11 @@ void ablation_controls(AppState& st, int num_layers, const std::string& run_mode
 // The comparison row: another model's `focalscope analyze` curves (metrics.json) on the same charts.
 void compare_controls(AppState& st, int num_layers) {
   auto& cmp = st.compare;
-  const ImGuiStyle& sty = ImGui::GetStyle();
-  ImGui::TextDisabled("Compare");
-  if (ImGui::IsItemHovered())
-    ImGui::SetTooltip("Another model's layer curves over many samples (`focalscope analyze --out DIR`), e.g. the\n"
-                      "embedded MMDiT's beside the Wan toy's run: its Moran's I mean with analyze's 95%% interval, its std mean.");
-  ImGui::SameLine();
-  const float buttons = ImGui::CalcTextSize("Load").x + ImGui::CalcTextSize("Clear").x + sty.FramePadding.x * 4 +
-                        sty.ItemSpacing.x * 2;
-  ImGui::SetNextItemWidth(std::max(80.0f, ImGui::GetContentRegionAvail().x - buttons));
-  const bool enter = ImGui::InputTextWithHint("##compare", "metrics.json of `focalscope analyze --out DIR` (or DIR)",
-                                              &cmp.path_edit, ImGuiInputTextFlags_EnterReturnsTrue);
-  ImGui::SameLine();
-  if (ImGui::Button("Load##compare") || enter) load_compare(st, cmp.path_edit);
-  ImGui::SameLine();
-  ImGui::BeginDisabled(!cmp.result && cmp.error.empty());
-  if (ImGui::Button("Clear##compare")) {
-    cmp.result.reset();
-    cmp.error.clear();
-  }
-  ImGui::EndDisabled();
-  if (!cmp.error.empty()) {
-    ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(palette::kErrorText, "%s", cmp.error.c_str());
-    ImGui::PopTextWrapPos();
+  if (!file_row(st, cmp, "Compare", "compare", "metrics.json of `focalscope analyze --out DIR` (or DIR)",
+                "Another model's layer curves over many samples (`focalscope analyze --out DIR`), e.g. the\n"
+                "embedded MMDiT's beside the Wan toy's run: its Moran's I mean with analyze's 95% interval, its std mean.",
+                load_compare))
     return;
-  }
   if (cmp.result && num_layers > 0 && cmp.result->num_layers() != num_layers)
     ImGui::TextColored(palette::kWarnText, "'%s' has %d layers, this model %d: drawn at the same relative depth",
                        cmp.result->model_name.c_str(), cmp.result->num_layers(), num_layers);
