@@ -13,7 +13,7 @@ OUT=${1:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 SECONDS_EACH=${2:?usage: scripts/fuzz.sh DIR SECONDS [HARNESS...]}
 shift 2
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe fuzz_script fuzz_spm_native)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(fuzz_json fuzz_spm_model fuzz_safetensors fuzz_pth fuzz_image fuzz_stats_cases fuzz_gguf fuzz_bpe fuzz_clip_bpe fuzz_script fuzz_spm_native fuzz_sharded)
 BUILD=${FOCALSCOPE_FUZZ_BUILD_DIR:-build-fuzz}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 if [ -n "${FOCALSCOPE_FIXTURES:-}" ]; then SHARED="$FOCALSCOPE_FIXTURES/.."; else SHARED="$ROOT/../shared/fixtures"; fi
@@ -138,6 +138,19 @@ set tau_sel nan
 foo bar
 edit_guidance fg+x
 ' > "$OUT/fuzz_script/corpus/broken"
+
+# fuzz_sharded: a two-shard folder in one input ([u16 n][index.json][u16 m][a.safetensors][b.safetensors]).
+mkdir -p "$OUT/fuzz_sharded/corpus"
+python3 - "$OUT/fuzz_sharded/corpus/seed_two_shards" <<'PY' || true
+import json, struct, sys
+def st(name, vals):
+    data = struct.pack("<%df" % len(vals), *vals)
+    head = json.dumps({name: {"dtype": "F32", "shape": [len(vals)], "data_offsets": [0, len(data)]}}).encode()
+    return struct.pack("<Q", len(head)) + head + data
+index = json.dumps({"metadata": {"total_size": 24}, "weight_map": {"w.a": "a.safetensors", "w.b": "b.safetensors"}}).encode()
+a, b = st("w.a", [1.0, 2.0]), st("w.b", [3.0, 4.0, 5.0, 6.0])
+open(sys.argv[1], "wb").write(struct.pack("<H", len(index)) + index + struct.pack("<H", len(a)) + a + b)
+PY
 
 status=0
 for h in "${HARNESSES[@]}"; do
