@@ -115,18 +115,7 @@ int run_hunyuan_analyze(const std::vector<std::string>& argv) {
   const int n_samples = static_cast<int>(a.integer("samples", 3, 1, 100000));
   const int64_t seed0 = a.integer("seed", 0, 0, 1LL << 60);
 
-  HunyuanRequest base;
-  base.image = load_image_tensor(image_path);
-  base.prompt = prompt;
-  base.negative_prompt = a.str("negative");
-  base.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
-  base.cfg = a.number("cfg", -1, 1, 50);
-  base.flow_shift = a.number("shift", -1, 0.01, 100);
-  base.embedded_guidance = a.number("embedded-cfg", 6.0, 0, 50);
-  base.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
-  base.height = a.integer("height", -1, 1, 16384);
-  base.width = a.integer("width", -1, 1, 16384);
-  base.i2v_stability = a.flag("i2v-stability");
+  HunyuanRequest base = hunyuan_request_from_args(a);
   base.hallucination_window = 0;
 
   HunyuanBundleOptions bo;
@@ -240,14 +229,8 @@ int run_hunyuan_analyze(const std::vector<std::string>& argv) {
       o.video = r.video.permute({1, 0, 2, 3}) * 2.0 - 1.0;
     }
     add_to_curves(o, curves);
-    std::string line;
-    for (const auto& v : o.layer_values) {
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%s%.2f", line.empty() ? "" : " ", v.morans_i);
-      line += buf;
-    }
     std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
-                 o.seconds_stats, line.c_str());
+                 o.seconds_stats, moran_line(o.layer_values).c_str());
     done.push_back(std::move(o));
   }
   if (done.empty()) {

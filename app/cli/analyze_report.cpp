@@ -196,6 +196,16 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
   return j;
 }
 
+std::string moran_line(const std::vector<analysis::MapStats>& values) {
+  std::string line;
+  for (const auto& v : values) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%s%.2f", line.empty() ? "" : " ", v.morans_i);
+    line += b;
+  }
+  return line;
+}
+
 void print_weak_layer_table(const std::vector<int>& layer_ids, const std::vector<analysis::LayerUncertainty>& unc,
                             const analysis::WeakLayerReport& report, const analysis::WeakLayerOptions& rule, int samples,
                             double bootstrap_seconds) {

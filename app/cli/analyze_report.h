@@ -33,6 +33,9 @@ struct AnalyzeSummary {
 
 nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOutcome>& samples);
 
+// "0.26 0.21 0.19 ..." : Moran's I per layer slot, two decimals (the per-sample progress lines).
+std::string moran_line(const std::vector<analysis::MapStats>& values);
+
 // The summary table on stdout: each layer's Moran's I and the rule's statistic with their 95% bootstrap intervals,
 // margin, P(weak) and verdict (intervals n/a with one sample), then the rule's line. report / unc index curve slots.
 void print_weak_layer_table(const std::vector<int>& layer_ids, const std::vector<analysis::LayerUncertainty>& unc,

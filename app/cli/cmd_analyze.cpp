@@ -253,21 +253,10 @@ int run(const std::vector<std::string>& argv) {
     add_to_curves(o, *curves);
     if (uncond_curves) uncond_curves->add_sample(o.stats.back().layer_means(stat_step_slots(o.layout, st.stat_steps)));
     // Layer values of this sample, compactly: the running picture while a long suite runs.
-    std::string line;
-    for (const auto& v : o.layer_values) {
-      char b[16];
-      std::snprintf(b, sizeof b, "%s%.2f", line.empty() ? "" : " ", v.morans_i);
-      line += b;
-    }
     std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
-                 o.seconds_stats, line.c_str());
+                 o.seconds_stats, moran_line(o.layer_values).c_str());
     for (size_t x = 0; x < o.layer_values_by_expert.size(); ++x) {  // Wan2.2: the same curve per expert
-      std::string el;
-      for (const auto& v : o.layer_values_by_expert[x]) {
-        char b[16];
-        std::snprintf(b, sizeof b, "%s%.2f", el.empty() ? "" : " ", v.morans_i);
-        el += b;
-      }
+      const std::string el = moran_line(o.layer_values_by_expert[x]);
       std::fprintf(stderr, "    %s-noise expert: %s\n", x == 1 ? "high" : "low", el.empty() ? "(ran none of the stat steps)" : el.c_str());
     }
     if (!o.text_response.empty()) {
@@ -276,7 +265,7 @@ int run(const std::vector<std::string>& argv) {
       std::sort(sorted.begin(), sorted.end());
       const size_t n = sorted.size();
       const double mid = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-      line.clear();
+      std::string line;
       for (double r : o.text_response) {
         char b[16];
         std::snprintf(b, sizeof b, "%s%.2f", line.empty() ? "" : " ", mid > 0 ? r / mid : 0.0);

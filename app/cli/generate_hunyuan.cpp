@@ -50,19 +50,8 @@ int run_hunyuan(const std::vector<std::string>& argv) {
   if (guidance.dyncfg.enabled || guidance.kvlock.editing())
     fail("--guidance", "dynamic CFG and KV-Lock run on Wan models; on a HunyuanVideo-I2V release: fsg, ac or fg");
   const std::string out = a.required("out");
-  HunyuanRequest req;
-  req.image = load_image_tensor(a.required("image"));
-  req.prompt = a.required("prompt");
-  req.negative_prompt = a.str("negative");
-  req.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
-  req.cfg = a.number("cfg", -1, 1, 50);
-  req.flow_shift = a.number("shift", -1, 0.01, 100);
-  req.embedded_guidance = a.number("embedded-cfg", 6.0, 0, 50);
-  req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
-  req.height = a.integer("height", -1, 1, 16384);
-  req.width = a.integer("width", -1, 1, 16384);
+  HunyuanRequest req = hunyuan_request_from_args(a);
   req.seed = a.integer("seed", 0, 0, (1LL << 62));
-  req.i2v_stability = a.flag("i2v-stability");
   req.hallucination_window = hallucination_window_flag(a);
   if (std::filesystem::path(out).extension() == ".mp4") check_output_folder(out, "--out");
   const std::string hall_out = hallucination_out_flag(a, req.hallucination_window);
@@ -130,6 +119,22 @@ int run_hunyuan(const std::vector<std::string>& argv) {
 }
 
 }  // namespace
+
+HunyuanRequest hunyuan_request_from_args(const Args& a) {
+  HunyuanRequest req;
+  req.image = load_image_tensor(a.required("image"));
+  req.prompt = a.required("prompt");
+  req.negative_prompt = a.str("negative");
+  req.steps = static_cast<int>(a.integer("steps", -1, 1, 1000));
+  req.cfg = a.number("cfg", -1, 1, 50);
+  req.flow_shift = a.number("shift", -1, 0.01, 100);
+  req.embedded_guidance = a.number("embedded-cfg", 6.0, 0, 50);
+  req.frames = static_cast<int>(a.integer("frames", -1, 1, 1025));
+  req.height = a.integer("height", -1, 1, 16384);
+  req.width = a.integer("width", -1, 1, 16384);
+  req.i2v_stability = a.flag("i2v-stability");
+  return req;
+}
 
 std::string hunyuan_release_arg(const std::vector<std::string>& argv) {
   std::string dir;
