@@ -44,6 +44,11 @@ shopt -s nullglob globstar
 seed fuzz_json "$SHARED"/**/*.json "$ROOT"/assets/models/**/*.json
 seed fuzz_spm_model "$ROOT"/assets/models/shapes/spiece.model "$SHARED"/**/spiece.model
 seed fuzz_spm_native "$ROOT"/assets/models/shapes/spiece.model "$SHARED"/**/spiece.model
+# Two 3-4 KB variants of the shipped model (no charsmap; a 1 KB five-rule charsmap): the 237 KB charsmap of the real
+# ones makes every run slow (~130/s), these keep the same code paths at thousands per second.
+for h in fuzz_spm_model fuzz_spm_native; do
+  python3 "$ROOT"/tests/fuzz/tools/small_spm_seeds.py "$ROOT"/assets/models/shapes/spiece.model "$OUT/$h/corpus" || true
+done
 seed fuzz_safetensors "$SHARED"/**/*.safetensors "$ROOT"/assets/models/shapes/umt5.safetensors
 seed fuzz_pth "$SHARED"/**/*.pth
 seed fuzz_stats_cases "$SHARED"/morans_i/*.json

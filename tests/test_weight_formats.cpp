@@ -18,6 +18,8 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <tuple>
 
 #include "engine/core/error.h"
 #include "engine/core/safetensors.h"
@@ -25,6 +27,7 @@
 #include "engine/formats/dit_probe.h"
 #include "engine/formats/dit_weights.h"
 #include "engine/formats/fp8.h"
+#include "engine/formats/quantised_weight.h"
 #include "engine/formats/gguf_dequant.h"
 #include "engine/formats/wan_names.h"
 #include "tests/test_util.h"
@@ -602,4 +605,123 @@ TEST(Lora, LoadOptionsMergeIntoTheBundle) {
   for (const auto& n : got.names()) ASSERT_TRUE(at::equal(got.get(n), e.get(n))) << n;
 }
 
+// ---- weights kept quantised (--keep-quantised) ---------------------------------------------------------------------
+
+// The tensor-op decoder of formats/quantised_weight.h against the on-load decoders, bit for bit, on random blocks
+// (every scale a finite fp16, every code byte random) and on every finite fp8 code with and without a scale.
+TEST(KeptQuantised, DecodesLikeTheOnLoadDecoders) {
+  std::mt19937 rng(11);
+  auto random_fp16 = [&] {  // finite, either sign, exponents 1..30 (no Inf / NaN), some subnormals
+    const uint16_t exp = static_cast<uint16_t>(rng() % 31), man = static_cast<uint16_t>(rng() % 1024);
+    return static_cast<uint16_t>(((rng() % 2) << 15) | (exp << 10) | man);
+  };
+  for (auto [fmt, block_bytes, block_elems] : {std::tuple{QuantisedWeight::Format::Q8_0, 34, 32}, {QuantisedWeight::Format::Q4_K, 144, 256}}) {
+    const int64_t blocks = 300;
+    QuantisedWeight q;
+    q.format = fmt;
+    q.codes = at::empty({blocks * block_bytes}, at::TensorOptions().dtype(at::kByte));
+    uint8_t* c = q.codes.data_ptr<uint8_t>();
+    for (int64_t i = 0; i < q.codes.numel(); ++i) c[i] = static_cast<uint8_t>(rng());
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int k = 0; k < (fmt == QuantisedWeight::Format::Q4_K ? 2 : 1); ++k) {
+        const uint16_t h = random_fp16();
+        std::memcpy(c + b * block_bytes + 2 * k, &h, 2);
+      }
+    q.shape = {blocks * block_elems / 64, 64};
+    q.label = fmt == QuantisedWeight::Format::Q8_0 ? "Q8_0" : "Q4_K";
+    at::Tensor want = at::empty({blocks * block_elems}, at::TensorOptions().dtype(at::kFloat));
+    ASSERT_TRUE(dequantise_ggml(fmt == QuantisedWeight::Format::Q8_0 ? 8u : 12u, c, blocks * block_elems, want.data_ptr<float>()));
+    const at::Tensor got = q.dequantise(at::kFloat);
+    ASSERT_EQ(got.sizes(), (std::vector<int64_t>{blocks * block_elems / 64, 64}));
+    EXPECT_TRUE(at::equal(got.reshape({-1}), want)) << q.label << ": max diff " << (got.reshape({-1}) - want).abs().max().item<double>();
+    EXPECT_TRUE(at::equal(q.dequantise(at::kBFloat16), want.view(got.sizes()).to(at::kBFloat16))) << q.label << " -> bf16: one rounding";
+  }
+  for (Fp8Kind kind : {Fp8Kind::E4M3FN, Fp8Kind::E5M2})
+    for (float scale : {1.0f, 0.0371f}) {
+      std::vector<uint8_t> codes;
+      for (int v = 0; v < 256; ++v)
+        if (first_non_finite_fp8(reinterpret_cast<const uint8_t*>(&v), 1, kind) == 1) codes.push_back(static_cast<uint8_t>(v));
+      QuantisedWeight q;
+      q.format = QuantisedWeight::Format::Fp8;
+      q.codes = at::from_blob(codes.data(), {static_cast<int64_t>(codes.size())}, at::kByte).clone();
+      q.fp8_values = at::empty({256}, at::kFloat);
+      for (int v = 0; v < 256; ++v) q.fp8_values.data_ptr<float>()[v] = fp8_to_float(static_cast<uint8_t>(v), kind);
+      q.scale = scale;
+      q.shape = {static_cast<int64_t>(codes.size())};
+      at::Tensor want = at::empty({static_cast<int64_t>(codes.size())}, at::kFloat);
+      dequantise_fp8(codes.data(), codes.size(), kind, scale, want.data_ptr<float>());
+      EXPECT_TRUE(at::equal(q.dequantise(at::kFloat), want)) << fp8_kind_name(kind) << " scale " << scale;
+    }
+}
+
+// A DiT holding its block weights as codes runs exactly like the same file decoded on load, and holds fewer bytes.
+TEST(KeptQuantised, RunEqualsTheDecodedOnLoadRunBitForBit) {
+  const Reference& ref = reference();
+  struct KeptCase { const char* file; const char* format; double max_bytes_per_weight; };
+  for (const KeptCase& c : {KeptCase{"gguf_Q8_0.gguf", "Q8_0", 34.0 / 32}, KeptCase{"gguf_Q4_K_Q5_K.gguf", "Q4_K", 0},
+                            KeptCase{"comfy_fp8_scaled.safetensors", "float8_e4m3fn scaled", 1},
+                            KeptCase{"comfy_fp8_e5m2.safetensors", "float8_e5m2", 1}}) {
+    SCOPED_TRACE(c.file);
+    const std::string path = formats_dir() + "/" + c.file;
+    const DitWeights dense = load_wan_dit_weights(path, at::kFloat);
+    const DitWeights kept = load_wan_dit_weights(path, at::kFloat, true);
+    ASSERT_FALSE(kept.kept.empty());
+    int64_t elems = 0;
+    for (const auto& [name, q] : kept.kept) {
+      EXPECT_TRUE(keepable_dit_weight(name)) << name;
+      EXPECT_FALSE(kept.set.has(name)) << name;
+      EXPECT_EQ(q.label, c.format) << name;
+      EXPECT_TRUE(at::equal(q.dequantise(at::kFloat), dense.set.get(name))) << name;
+      elems += q.numel();
+    }
+    EXPECT_EQ(kept.set.size() + kept.kept.size(), dense.set.size());
+    if (c.max_bytes_per_weight > 0) EXPECT_LE(double(kept.kept_bytes()) / double(elems), c.max_bytes_per_weight);
+    const FixtureResult a = run_dit_fixture(ref.f, dense.set);
+    const FixtureResult b = run_dit_fixture(ref.f, kept.set, &kept.kept);
+    const auto [err, equal] = compare_runs(b, a);
+    EXPECT_TRUE(equal) << "kept-quantised run differs from the decoded-on-load run by " << err;
+    std::printf("[kept] %-36s %s\n", c.file, kept.kept_summary().c_str());
+  }
+}
+
+TEST(KeptQuantised, MisfitsAndLorasAreOneLineErrors) {
+  const Reference& ref = reference();
+  const DitWeights kept = load_wan_dit_weights(formats_dir() + "/gguf_Q8_0.gguf", at::kFloat, true);
+  // A kept weight of the wrong shape, and one this DiT does not have: each named by file and tensor.
+  QuantisedWeights wrong = kept.kept;
+  wrong.begin()->second.shape = {1, 2};
+  std::string m = error_of([&] { run_dit_fixture(ref.f, kept.set, &wrong); });
+  EXPECT_NE(m.find("gguf_Q8_0.gguf: tensor '"), std::string::npos) << m;
+  EXPECT_NE(m.find("has shape [1,2], expected [96,96]"), std::string::npos) << m;
+  QuantisedWeights extra = kept.kept;
+  extra.emplace("blocks.7.ffn.0.weight", kept.kept.begin()->second);
+  m = error_of([&] { run_dit_fixture(ref.f, kept.set, &extra); });
+  EXPECT_NE(m.find("'blocks.7.ffn.0.weight' is not a weight of this 3-layer DiT"), std::string::npos) << m;
+  // --lora needs dense weights.
+  const std::string d = formats_dir();
+  ModelLayout L = layout_from_files(d + "/gguf_Q8_0.gguf", d + "/umt5_hf_f32.safetensors", d + "/clip_hf_f32.safetensors",
+                                    d + "/vae_comfy_f32.safetensors", focalscope::testing::layout_dir() + "/google/umt5-xxl/spiece.model");
+  LoadOptions o;
+  o.check = false;
+  o.dit_heads = 3;
+  o.keep_quantised = true;
+  o.loras = {{d + "/lora_kohya.safetensors", 1.0}};
+  m = error_of([&] { load_model_bundle(L, o); });
+  EXPECT_NE(m.find("lora_kohya.safetensors"), std::string::npos) << m;
+  EXPECT_NE(m.find("--keep-quantised"), std::string::npos) << m;
+  // Through the loader: the note says what was kept; a float32 file keeps nothing and says so.
+  o.loras.clear();
+  auto b = load_model_bundle(L, o);
+  ASSERT_EQ(b->load_notes.size(), 1u);
+  EXPECT_NE(b->load_notes[0].find("block weights kept quantised (Q8_0 "), std::string::npos) << b->load_notes[0];
+  EXPECT_TRUE(b->dit.keeps_quantised());
+  EXPECT_GT(b->dit.kept_bytes(), 0);
+  L.dit_weights = d + "/comfy_fp32.safetensors";
+  b = load_model_bundle(L, o);
+  ASSERT_EQ(b->load_notes.size(), 1u);
+  EXPECT_NE(b->load_notes[0].find("nothing kept"), std::string::npos) << b->load_notes[0];
+  EXPECT_FALSE(b->dit.keeps_quantised());
+}
+
 }  // namespace
+

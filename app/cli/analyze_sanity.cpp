@@ -101,6 +101,8 @@ double keyword_level(const std::vector<Probe>& probes, size_t layer) {
 
 // Re-draws a layer's text value projection (cross_attn.v) from the DiT's initialisation; returns the originals.
 std::pair<at::Tensor, at::Tensor> randomise_value_projection(ModelBundle& m, int layer, uint64_t seed) {
+  // A kept-quantised projection would be decoded over the re-drawn one at run time (WanModel::block_weights).
+  if (m.dit.keeps_quantised()) fail("analyze --sanity", "re-draws cross_attn.v weights, which this model keeps quantised: load it without --keep-quantised");
   auto& b = m.dit.blocks[static_cast<size_t>(layer)];
   std::pair<at::Tensor, at::Tensor> old{b.ca_v.w, b.ca_v.b};
   at::Generator gen = at::detail::createCPUGenerator(seed * 7919 + static_cast<uint64_t>(layer));

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <unistd.h>
@@ -23,6 +24,8 @@
 #include "engine/capture/similarity_capture.h"
 #include "engine/core/error.h"
 #include "engine/core/json_io.h"
+#include "engine/core/weights.h"
+#include "engine/formats/quantised_weight.h"
 #include "engine/models/wan/wan_model.h"
 #include "engine/models/hunyuan/hunyuan_model.h"
 #include "engine/models/hunyuan/hunyuan_release.h"
@@ -66,6 +69,15 @@ WanConfig config_named(const std::string& name) {
   if (!std::filesystem::is_regular_file(name, ec)) fail("--config", "'" + name + "' is neither 14b, toy nor a readable config.json");
   const nlohmann::json j = read_json_object_file(name);
   return naming_file(name, [&] { return WanConfig::from_json(j.contains("constructor_args") ? j.at("constructor_args") : j); });
+}
+
+// Bytes of the model's dense tensors (kept codes not included; views of packed q/k/v counted once).
+int64_t weight_bytes(const WanModel& m) {
+  int64_t n = 0;
+  std::set<const void*> seen;
+  for (const auto& [name, t] : m.named_parameters())
+    if (t.defined() && seen.insert(t.data_ptr()).second) n += t.numel() * static_cast<int64_t>(t.element_size());
+  return n;
 }
 
 // Times `steps` steps after one untimed warm-up step, printing each; returns the mean seconds per timed step.
@@ -180,7 +192,7 @@ int run_hunyuan(const Args& a, const HunyuanConfig& cfg) {
 }
 
 int run(const std::vector<std::string>& argv) {
-  Args a(argv, {"config", "device", "dtype", "frames", "height", "width", "steps", "text-tokens", "image-tokens", "matmul"},
+  Args a(argv, {"config", "device", "dtype", "frames", "height", "width", "steps", "text-tokens", "image-tokens", "matmul", "kept"},
          {"help", "no-capture", "cfg"});
   if (a.flag("help")) {
     std::printf(
@@ -195,6 +207,8 @@ int run(const std::vector<std::string>& argv) {
         "  --text-tokens N  prompt tokens in the context (default 512: upstream pads to text_len)\n"
         "  --image-tokens N CLIP tokens (default 257: ViT-H/14 at 224 px)\n"
         "  --matmul N       size of the GEMM that measures the device's throughput (default 8192; 1024 on CPU)\n"
+        "  --kept F         then the same steps with the blocks' weights as random F codes (q8_0, q4_k, fp8) kept\n"
+        "                   quantised and decoded per block (--keep-quantised): weights held and s/step vs dense\n"
         "HunyuanVideo (hunyuan-i2v-720p, a release folder, or a config.json with its constructor arguments): one forward per step\n"
         "(embedded guidance; --cfg: a batch of 2), defaults 129 frames at 720x1280, 396 text rows (--text-tokens).\n");
     return 0;
@@ -271,6 +285,37 @@ int run(const std::vector<std::string>& argv) {
     std::printf("capture on: %.3f s/step (x%.3f of capture off)\n", on, on / off);
   }
   std::printf("seconds per step %.3f, bound %.3f, ratio bound/measured %.2f\n", off, bound, bound / off);
+
+  if (a.has("kept")) {
+    // The same model with its block projections replaced by random codes of the format, kept as codes and decoded
+    // per block while it runs (--keep-quantised); the dense block weights are released first.
+    const auto format = formats::quantised_format_from_flag(a.str("kept"), "--kept");
+    const int64_t dense_bytes = weight_bytes(m);
+    formats::QuantisedWeights kept;
+    TensorSet rest;
+    for (const auto& [name, t] : m.named_parameters()) {
+      if (formats::keepable_dit_weight(name)) kept.emplace(name, formats::random_quantised(format, t.sizes().vec(), dev));
+      else rest.add(name, t, "random");
+    }
+    m = WanModel();
+    const WanModel km = WanModel::load(rest, cfg, dtype, dev, &kept);
+    rest = TensorSet();
+    const int64_t kept_bytes = weight_bytes(km) + km.kept_bytes();
+    std::printf("weights kept as %s codes: DiT weights held %.3f GB (dense %s: %.3f GB, x%.2f)\n", kept.begin()->second.label.c_str(),
+                kept_bytes / 1e9, dtype_flag_name(dtype), dense_bytes / 1e9, double(kept_bytes) / double(dense_bytes));
+    const CrossContext kc = km.precompute_cross(ctx_cond, clip), ku = km.precompute_cross(ctx_uncond, clip);
+    const double kept_s = time_steps(steps, 0, [&](int step) {
+      for (PassRole role : {PassRole::Cond, PassRole::Uncond}) {
+        ForwardOptions opt;
+        opt.step = step;
+        opt.roles = {role};
+        opt.cross = role == PassRole::Cond ? &kc : &ku;
+        sync(km.forward(in, opt));
+      }
+    });
+    std::printf("kept %s: %.3f s/step (x%.3f of dense %s); weights x%.2f of dense\n", kept.begin()->second.label.c_str(), kept_s,
+                kept_s / off, dtype_flag_name(dtype), double(kept_bytes) / double(dense_bytes));
+  }
   return 0;
 }
 

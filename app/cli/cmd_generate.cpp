@@ -53,7 +53,7 @@ int run(const std::vector<std::string>& argv0) {
                                 "hallucination-window", "hallucination-out", "tau"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
   opts.insert(model_value_options().begin(), model_value_options().end());
-  Args a(argv, opts, {"help"});
+  Args a(argv, opts, {"help", "keep-quantised"});
   if (a.flag("help")) {
     std::printf("%s%s%s%s", kUsage, kModelArgsUsage, kGuidanceUsage, kHunyuanGenerateUsage);
     return 0;

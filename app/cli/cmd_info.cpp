@@ -27,6 +27,13 @@ int describe_hunyuan(const std::string& dir, const std::string& load_key);
 
 // A set found from content (engine/formats): per component what was found and why, without building the models;
 // LoRAs are read and matched against the DiT's names (their unmatched keys listed).
+// --keep-quantised: what a run would hold as codes (reads and checks the weights).
+void print_kept(const std::string& dit) {
+  const formats::DitWeights w = formats::load_wan_dit_weights(dit, at::kFloat, true);
+  std::printf("  %-13s %s\n", "in memory", w.kept.empty() ? "--keep-quantised keeps nothing here (no Q8_0 / Q4_K / fp8 block weights)"
+                                                            : ("with --keep-quantised: " + w.kept_summary()).c_str());
+}
+
 int describe_components(const ModelLayout& L, const ModelArgs& m) {
   std::printf("model folder: %s\nformat: components (found from content)\nvariant: %s\n", L.dir.empty() ? "(explicit files)" : L.dir.c_str(),
               L.variant.c_str());
@@ -38,6 +45,7 @@ int describe_components(const ModelLayout& L, const ModelArgs& m) {
     for (const auto& r : p.reasons) std::printf("                - %s\n", r.c_str());
   }
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
+  if (m.keep_quantised) print_kept(L.dit_weights);
   if (!m.loras.empty()) {
     formats::DitWeights w = formats::load_wan_dit_weights(L.dit_weights);
     for (const auto& r : formats::apply_loras(w.set, m.loras)) std::printf("  LoRA          %s\n", r.summary().c_str());
@@ -118,7 +126,7 @@ int run(const std::vector<std::string>& argv0) {
   const std::vector<formats::LoraSpec> loras = take_lora_args(argv);
   std::set<std::string> opts = {"load-key"};
   opts.insert(model_value_options().begin(), model_value_options().end());
-  Args a(argv, opts, {"help", "scan-values"});
+  Args a(argv, opts, {"help", "scan-values", "keep-quantised"});
   if (a.flag("help")) {
     std::printf("usage: focalscope info [--model-dir DIR] [--dit FILE|FOLDER]\nDescribes a model folder (official Wan2.1 layout or FocalScope format).\n"
                 "--dit identifies a Wan DiT checkpoint from its content (official release shards, ComfyUI single file in\n"
@@ -138,6 +146,7 @@ int run(const std::vector<std::string>& argv0) {
   }
   if (a.has("dit")) {
     std::printf("DiT checkpoint:\n%s", formats::describe_probe(formats::probe_dit(a.str("dit"))).c_str());
+    if (margs.keep_quantised) print_kept(a.str("dit"));
     if (!a.has("model-dir")) return 0;
   }
   if (a.has("model-dir") && is_hunyuan_release(a.str("model-dir"))) return describe_hunyuan(a.str("model-dir"), a.str("load-key", "module"));

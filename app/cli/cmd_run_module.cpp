@@ -8,13 +8,14 @@
 #include "engine/core/error.h"
 #include "engine/core/safetensors.h"
 #include "engine/formats/dit_weights.h"
+#include "engine/models/wan/dit_fixture.h"
 #include "engine/pipeline/run_module.h"
 
 namespace focalscope::cli {
 namespace {
 
 int run(const std::vector<std::string>& argv) {
-  Args args(argv, {"fixture", "out", "device", "dtype", "bar", "weights"}, {"help", "compare"});
+  Args args(argv, {"fixture", "out", "device", "dtype", "bar", "weights"}, {"help", "compare", "keep-quantised"});
   if (args.flag("help")) {
     std::printf("usage: focalscope run-module --fixture DIR --out FILE [--compare] [--device cpu|cuda] [--dtype f32|bf16|f16]\n"
                 "Runs the module a fixture folder describes (config.json + weights.safetensors + io.safetensors) and\n"
@@ -27,7 +28,9 @@ int run(const std::vector<std::string>& argv) {
                 "  --bar X      override the pass bar of --compare\n"
                 "  --weights P  Wan DiT fixtures: take the DiT weights from P instead of the folder's weights.safetensors —\n"
                 "               any checkpoint format `focalscope info --dit P` identifies (official names, ComfyUI single\n"
-                "               file bf16/fp16/fp32/fp8/scaled fp8, diffusers folder, GGUF), dequantised to float32\n");
+                "               file bf16/fp16/fp32/fp8/scaled fp8, diffusers folder, GGUF), dequantised to float32\n"
+                "  --keep-quantised  with --weights: keep Q8_0 / Q4_K / fp8 block weights as codes, decoded per block\n"
+                "               while it runs (the outputs equal the decoded-on-load run bit for bit)\n");
     return 0;
   }
   Fixture f = load_fixture(args.required("fixture"));
@@ -35,14 +38,21 @@ int run(const std::vector<std::string>& argv) {
   f.target.dtype = parse_dtype_flag(args.str("dtype", "f32"));
   const double bar = args.number("bar", f.target.dtype == c10::ScalarType::Float ? 1e-4 : 1e-1, 0.0, 1.0);
   const std::string kind = fixture_kind(f);
+  formats::QuantisedWeights kept;  // --keep-quantised: block weights left as codes, decoded per block in the run
   if (args.has("weights")) {
     if (kind != "dit") fail("--weights", "replaces a Wan DiT's weights; " + f.dir + " is a '" + kind + "' fixture");
-    auto w = formats::load_wan_dit_weights(args.str("weights"), c10::ScalarType::Float);
+    auto w = formats::load_wan_dit_weights(args.str("weights"), c10::ScalarType::Float, args.flag("keep-quantised"));
     std::printf("%s: %s, %s, %s; %zu tensors (%lld dequantised to float32)\n", args.str("weights").c_str(), w.probe.layout.c_str(),
                 w.probe.variant.c_str(), w.probe.storage.c_str(), w.set.size(), static_cast<long long>(w.dequantised));
+    if (args.flag("keep-quantised"))
+      std::printf("%s\n", w.kept.empty() ? "--keep-quantised: nothing kept (no Q8_0 / Q4_K / fp8 block weights in this file)"
+                                         : ("--keep-quantised: " + w.kept_summary()).c_str());
     f.weights = std::move(w.set);
+    kept = std::move(w.kept);
+  } else if (args.flag("keep-quantised")) {
+    fail("--keep-quantised", "applies to the weights given with --weights");
   }
-  FixtureResult r = run_module_fixture(f);
+  FixtureResult r = kept.empty() ? run_module_fixture(f) : run_dit_fixture(f, f.weights, &kept);
   save_safetensors(args.required("out"), r.outputs, {{"fixture", f.dir}, {"module", kind}});
   std::printf("%s: ran %s on %s in %s, wrote %zu tensors to %s\n", f.dir.c_str(), kind.c_str(), f.target.device.str().c_str(),
               dtype_flag_name(f.target.dtype), r.outputs.size(), args.str("out").c_str());

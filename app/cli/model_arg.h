@@ -24,6 +24,7 @@ struct ModelArgs {
   std::string model_dir, dit, t5, clip, vae, tokenizer;
   int dit_heads = 0;
   std::vector<formats::LoraSpec> loras;
+  bool keep_quantised = false;  // --keep-quantised (a flag: commands that support it declare it)
   bool explicit_files() const { return !t5.empty() || !clip.empty() || !vae.empty(); }
 };
 extern const char* kModelArgsUsage;

@@ -16,6 +16,7 @@
 
 #include "engine/core/weights.h"
 #include "engine/formats/dit_probe.h"
+#include "engine/formats/quantised_weight.h"
 
 namespace focalscope::formats {
 
@@ -23,11 +24,18 @@ struct DitWeights {
   TensorSet set;    // official names; origin = the path given
   DitProbe probe;   // what was found, and why
   int64_t dequantised = 0;  // tensors decoded from fp8 / GGUF codes
+  QuantisedWeights kept;    // with keep_quantised: block weights left as codes (not in `set`), decoded per layer
+  int64_t kept_bytes() const;
+  std::string kept_summary() const;  // "240 of 300 block weights kept quantised (Q4_K 180, Q8_0 60): 9.1 GB instead of ..."
 };
 
 // Throws Error with one line naming the file and tensor for any malformed content (a scale of the wrong dtype or
 // shape, a scale without an fp8 weight, an unknown quantisation format, NaN codes, a GGUF size mismatch, a diffusers
 // name with no Wan counterpart, ...).
-DitWeights load_wan_dit_weights(const std::string& path, c10::ScalarType dtype = c10::ScalarType::Float);
+// keep_quantised: the blocks' projection weights stored as Q8_0 / Q4_K (GGUF) or fp8 (ComfyUI, scaled or not) stay
+// codes in DitWeights::kept (checked for NaN/Inf as on load), for WanModel to decode per layer while it runs; other
+// ggml types and every other tensor are decoded on load as without it.
+DitWeights load_wan_dit_weights(const std::string& path, c10::ScalarType dtype = c10::ScalarType::Float,
+                                bool keep_quantised = false);
 
 }  // namespace focalscope::formats

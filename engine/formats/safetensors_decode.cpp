@@ -67,7 +67,8 @@ std::string layer_format(const nlohmann::json& v, const std::string& where) {
   fail(where, "layer quantisation config is neither {\"format\": \"...\"} nor a format string");
 }
 
-at::Tensor dequantise_fp8_tensor(const Stored& s, Fp8Kind kind, float scale) {
+// The stored fp8 codes (uint8, contiguous), refused when one of them is NaN/Inf.
+at::Tensor checked_fp8_codes(const Stored& s, Fp8Kind kind) {
   at::Tensor raw = s.f->tensor(*s.e).contiguous();
   const auto* codes = raw.data_ptr<uint8_t>();
   const std::size_t n = static_cast<std::size_t>(raw.numel());
@@ -77,15 +78,33 @@ at::Tensor dequantise_fp8_tensor(const Stored& s, Fp8Kind kind, float scale) {
       std::snprintf(b, sizeof b, "%02x", codes[bad]);
       return std::string(b);
     }() + " at element " + std::to_string(bad) + " is NaN/Inf");
+  return raw;
+}
+
+at::Tensor dequantise_fp8_tensor(const Stored& s, Fp8Kind kind, float scale) {
+  const at::Tensor raw = checked_fp8_codes(s, kind);
   at::Tensor out = at::empty(s.e->shape, at::TensorOptions().dtype(at::kFloat));
-  dequantise_fp8(codes, n, kind, scale, out.data_ptr<float>());
+  dequantise_fp8(raw.data_ptr<uint8_t>(), static_cast<std::size_t>(raw.numel()), kind, scale, out.data_ptr<float>());
   return out;
+}
+
+QuantisedWeight kept_fp8(const Stored& s, Fp8Kind kind, float scale, bool scaled) {
+  QuantisedWeight q;
+  q.format = QuantisedWeight::Format::Fp8;
+  q.codes = checked_fp8_codes(s, kind).reshape({-1});
+  q.fp8_values = at::empty({256}, at::TensorOptions().dtype(at::kFloat));
+  for (int c = 0; c < 256; ++c) q.fp8_values.data_ptr<float>()[c] = fp8_to_float(static_cast<uint8_t>(c), kind);
+  q.scale = scale;
+  q.shape = s.e->shape;
+  q.label = std::string(fp8_kind_name(kind)) + (scaled ? " scaled" : "");
+  return q;
 }
 
 }  // namespace
 
 std::vector<DecodedTensor> decode_safetensors(const std::vector<std::shared_ptr<SafetensorsFile>>& files,
-                                              const std::string& prefix, c10::ScalarType dtype) {
+                                              const std::string& prefix, c10::ScalarType dtype,
+                                              const std::function<bool(const std::string&)>& keep) {
   std::map<std::string, Stored> items;  // name (prefix stripped) -> stored tensor
   std::map<std::string, Layer> layers;  // official layer name -> quantisation facts
   std::optional<Fp8Kind> legacy_kind;   // from the "scaled_fp8" marker
@@ -198,15 +217,20 @@ std::vector<DecodedTensor> decode_safetensors(const std::vector<std::shared_ptr<
     }
     if (!kind) {
       if (s.e->dtype == DType::U8) fail(s.where(), "is a U8 tensor without a quantisation format (no .comfy_quant or _quantization_metadata entry)");
-      out.push_back({name, s.stored_name, s.f->path(), s.f->tensor(*s.e), false});  // lossless: as stored; WeightLoader::take casts
+      out.push_back({name, s.stored_name, s.f->path(), s.f->tensor(*s.e), false, std::nullopt});  // lossless: as stored; WeightLoader::take casts
       continue;
     }
     float scale = 1.0f;
     if (L && L->weight_scale) scale = read_scale(*L->weight_scale, "weight_scale");
     else if (L && L->scale_weight) scale = read_scale(*L->scale_weight, "scale_weight");
+    if (keep && keep(name)) {
+      const bool scaled = L && (L->weight_scale || L->scale_weight);
+      out.push_back({name, s.stored_name, s.f->path(), at::Tensor(), true, kept_fp8(s, *kind, scale, scaled)});
+      continue;
+    }
     at::Tensor t = dequantise_fp8_tensor(s, *kind, scale);
     if (dtype != at::kFloat) t = t.to(dtype);
-    out.push_back({name, s.stored_name, s.f->path(), t, true});
+    out.push_back({name, s.stored_name, s.f->path(), t, true, std::nullopt});
   }
   return out;
 }

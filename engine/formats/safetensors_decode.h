@@ -10,9 +10,13 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "engine/formats/quantised_weight.h"
 
 namespace focalscope {
 class SafetensorsFile;
@@ -26,13 +30,17 @@ struct DecodedTensor {
   std::string file;
   at::Tensor t;             // as stored (lossless), or float32 decoded from fp8 and cast to `dtype`
   bool dequantised = false;
+  std::optional<QuantisedWeight> kept;  // set instead of `t` for an fp8 tensor the caller asked to keep as codes
   std::string where() const { return file + ": tensor '" + stored_name + "'"; }
 };
 
 // Every tensor of `files` whose name starts with `prefix` (others: another component of a full checkpoint, skipped).
 // Throws Error with one line naming the file and tensor on malformed content (a scale of the wrong dtype or shape,
 // a scale without an fp8 weight, an unknown format, NaN codes, a U8 tensor without a format, a name stored twice).
+// `keep(name)`: fp8 tensors for which it returns true come back as codes (DecodedTensor::kept, validated the same way)
+// instead of decoded.
 std::vector<DecodedTensor> decode_safetensors(const std::vector<std::shared_ptr<SafetensorsFile>>& files,
-                                              const std::string& prefix, c10::ScalarType dtype);
+                                              const std::string& prefix, c10::ScalarType dtype,
+                                              const std::function<bool(const std::string&)>& keep = {});
 
 }  // namespace focalscope::formats

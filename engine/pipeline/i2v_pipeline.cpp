@@ -124,7 +124,7 @@ double kvlock_tau(const ModelBundle& m, bool* calibrated, bool local) {
 KvLockCost kvlock_cost(const ModelBundle& m, const RunParams& p, const KvLockConfig& c) {
   const auto& ps = m.dit.cfg.patch_size;
   const int64_t tokens = (p.lat_f / ps[0]) * (p.lat_h / ps[1]) * (p.lat_w / ps[2]);
-  const int64_t bytes = m.dit.blocks.front().sa_k.w.element_size();
+  const int64_t bytes = c10::elementSize(m.dit.block_dtype());
   return kvlock_cost(m.dit.cfg.num_layers, tokens, m.dit.cfg.dim, bytes, c.lock ? locked_steps(c, p.steps) : 0, p.steps,
                      p.guide_scale != 1.0);
 }

@@ -149,6 +149,15 @@ ClipVisionConfig infer_clip_config(const TensorSet& set, const std::string& pref
   return c;
 }
 
+// The load note of --keep-quantised: what stayed codes, or why nothing could (a switched-on option that ends up doing
+// nothing says so).
+std::string kept_note(const std::string& file, const formats::DitWeights& w) {
+  if (w.kept.empty())
+    return "--keep-quantised: nothing kept: " + file + " stores its DiT as " + w.probe.storage +
+           " (only Q8_0 / Q4_K GGUF and fp8 block weights can stay quantised); decoded on load";
+  return "--keep-quantised: " + file + ": " + w.kept_summary();
+}
+
 }  // namespace
 
 ModelLayout detect_model_layout(const std::string& dir) {
@@ -371,12 +380,15 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     b->defaults.negative_prompt = wan_i2v_negative_prompt();
   } else if (L.format == "components") {
     // Any layout (ComfyUI single files incl. fp8, diffusers folders, GGUF DiT), mapped to the official names.
-    formats::DitWeights w = formats::load_wan_dit_weights(L.dit_weights, at::kFloat);
+    if (opt.keep_quantised && !opt.loras.empty())
+      fail(opt.loras.front().path, "--lora cannot be merged into weights kept quantised: drop --keep-quantised (a LoRA needs dense weights)");
+    formats::DitWeights w = formats::load_wan_dit_weights(L.dit_weights, at::kFloat, opt.keep_quantised);
+    if (opt.keep_quantised) b->load_notes.push_back(kept_note(L.dit_weights, w));
     const std::string cfg_file = !L.dit_diffusers_config.empty() && w.probe.naming == "diffusers" ? L.dit_diffusers_config : std::string();
     const WanConfig dit_cfg = formats::wan_config_from_probe(w.probe, opt.dit_heads, cfg_file, L.dit_weights);
     naming_file(L.dit_weights, [&] { dit_cfg.validate(); return 0; });
     for (const auto& r : formats::apply_loras(w.set, opt.loras)) b->load_notes.push_back(r.summary());
-    b->dit = WanModel::load(w.set, dit_cfg, opt.dit_dtype, opt.device);
+    b->dit = WanModel::load(w.set, dit_cfg, opt.dit_dtype, opt.device, &w.kept);
     b->t5 = UMT5Encoder::load(formats::load_umt5_weights(L.t5_weights), opt.text_dtype, opt.device);
     TensorSet clip_set = formats::load_clip_vision_weights(L.clip_weights);
     const ClipVisionConfig clip_cfg = infer_clip_config(clip_set, "");
@@ -391,13 +403,14 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     if (!opt.loras.empty())
       fail(opt.loras.front().path, "--lora with a two-expert Wan2.2 model is not supported yet (its LoRAs come as high/low pairs)");
     auto load_expert = [&](const std::string& weights, const std::string& config) {
-      formats::DitWeights w = formats::load_wan_dit_weights(weights, at::kFloat);
+      formats::DitWeights w = formats::load_wan_dit_weights(weights, at::kFloat, opt.keep_quantised);
+      if (opt.keep_quantised) b->load_notes.push_back(kept_note(weights, w));
       WanConfig cfg = config.empty() ? formats::wan_config_from_probe(w.probe, opt.dit_heads, std::string(), weights)
                                      : naming_file(config, [&] { return WanConfig::from_json(read_json(config)); });
       cfg.image_branch = w.probe.variant.rfind("I2V (CLIP image branch)", 0) == 0;
       if (opt.dit_heads > 0) cfg.num_heads = opt.dit_heads;
       naming_file(weights, [&] { cfg.validate(); return 0; });
-      return WanModel::load(w.set, cfg, opt.dit_dtype, opt.device);
+      return WanModel::load(w.set, cfg, opt.dit_dtype, opt.device, &w.kept);
     };
     b->dit = load_expert(L.dit_weights, L.dit_config);
     b->dit_high = std::make_shared<WanModel>(load_expert(L.dit_high_weights, L.dit_high_config));
@@ -414,6 +427,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
   } else {
     fail(L.dir, "unknown model layout format '" + L.format + "'");
   }
+  if (opt.keep_quantised && L.format != "components" && L.format != "wan2.2-i2v-a14b")
+    b->load_notes.push_back("--keep-quantised: nothing kept: " + L.dir + " (" + L.format + " layout) stores its DiT unquantised");
   b->tokenizer = std::make_shared<WanTokenizer>(L.tokenizer);
   b->text_len = b->is_mmdit() ? static_cast<int>(b->mllm->cfg.text_len) : b->dit.cfg.text_len;
   if (opt.check) check_bundle(*b);

@@ -58,6 +58,9 @@ struct LoadOptions {
   // when the checkpoint cannot say it (single files store no config; 0 = diffusers config or dim / 128).
   std::vector<formats::LoraSpec> loras;
   int dit_heads = 0;
+  // Keep the DiT blocks' quantised weights (GGUF Q8_0 / Q4_K, fp8) as codes and decode them per block while it runs
+  // (formats/quantised_weight.h); a load note says what was kept, or that nothing could be.
+  bool keep_quantised = false;
 };
 
 // What a model directory holds, found without loading any weights (for `info` and clear errors).

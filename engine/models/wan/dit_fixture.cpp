@@ -10,10 +10,10 @@ namespace focalscope {
 
 FixtureResult run_dit_fixture(const Fixture& f) { return run_dit_fixture(f, f.weights); }
 
-FixtureResult run_dit_fixture(const Fixture& f, const TensorSet& weights) {
+FixtureResult run_dit_fixture(const Fixture& f, const TensorSet& weights, const formats::QuantisedWeights* kept) {
   c10::InferenceMode guard;
   const auto& cfgj = f.config.contains("constructor_args") ? f.config["constructor_args"] : f.config;
-  WanModel model = WanModel::load(weights, WanConfig::from_json(cfgj), f.target.dtype, f.target.device);
+  WanModel model = WanModel::load(weights, WanConfig::from_json(cfgj), f.target.dtype, f.target.device, kept);
   FixtureResult r;
   auto has = [&](const std::string& n) { return f.io.has(n); };
   auto produced = [&](const std::string& n) {

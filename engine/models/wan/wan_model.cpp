@@ -5,10 +5,12 @@
 #include <c10/core/InferenceMode.h>
 #include <c10/util/accumulate.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <exception>
 #include <functional>
+#include <set>
 
 #include "engine/core/error.h"
 #include "engine/core/weights.h"
@@ -60,12 +62,14 @@ class WanBlockView final : public BlockView {
 }  // namespace
 
 // ---- load / init ------------------------------------------------------------------
-WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType dtype, c10::Device device) {
+WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType dtype, c10::Device device,
+                        const formats::QuantisedWeights* kept) {
   WeightLoader L(weights, "DiT", dtype, device);
+  auto has = [&](const std::string& n) { return L.has(n) || (kept && kept->count(n)); };
   // Dimensions diffusers does not store in config.json are read off the tensors.
   if (L.has("text_embedding.0.weight")) cfg.text_dim = static_cast<int>(L.dim_of("text_embedding.0.weight", 1));
   if (cfg.has_image_branch() && L.has("img_emb.proj.0.weight")) cfg.clip_dim = static_cast<int>(L.dim_of("img_emb.proj.0.weight", 0));
-  if (cfg.has_image_branch() != L.has("blocks.0.cross_attn.k_img.weight"))
+  if (cfg.has_image_branch() != has("blocks.0.cross_attn.k_img.weight"))
     fail(weights.origin, std::string("config says model_type '") + cfg.model_type + "'" +
                              (cfg.is_i2v() && !cfg.image_branch ? " without the CLIP image branch" : "") + " but the checkpoint " +
                              (cfg.has_image_branch() ? "has no" : "has") + " image cross-attention (blocks.0.cross_attn.k_img)");
@@ -90,31 +94,47 @@ WanModel WanModel::load(const TensorSet& weights, WanConfig cfg, c10::ScalarType
     m.img_norm4.load(L, "img_emb.proj.4", d, true);
   }
   m.blocks.resize(cfg.num_layers);
+  std::set<std::string> kept_used;
+  if (kept && !kept->empty()) m.kept_.resize(cfg.num_layers), m.kept_dtype_ = dtype;
   for (int i = 0; i < cfg.num_layers; ++i) {
     auto& b = m.blocks[i];
     const std::string pre = "blocks." + std::to_string(i) + ".";
+    // A projection comes from the tensor set, or stays codes when `kept` holds its weight (its bias is dense).
+    auto lin = [&](Linear WanBlockWeights::*member, const std::string& name, int64_t in, int64_t out) {
+      const auto it = kept ? kept->find(pre + name + ".weight") : decltype(kept->end()){};
+      if (!kept || it == kept->end()) return (b.*member).load(L, pre + name, in, out);
+      const std::vector<int64_t> want{out, in};
+      if (it->second.shape != want)
+        fail(it->second.where, "has shape " + shape_str(it->second.shape) + ", expected " + shape_str(want));
+      (b.*member).b = L.take(pre + name + ".bias", {out});
+      m.kept_[i].emplace_back(member, it->second.to(device));
+      kept_used.insert(it->first);
+    };
     b.modulation = L.take(pre + "modulation", {1, 6, d});
-    b.sa_q.load(L, pre + "self_attn.q", d, d);
-    b.sa_k.load(L, pre + "self_attn.k", d, d);
-    b.sa_v.load(L, pre + "self_attn.v", d, d);
-    b.sa_o.load(L, pre + "self_attn.o", d, d);
+    lin(&WanBlockWeights::sa_q, "self_attn.q", d, d);
+    lin(&WanBlockWeights::sa_k, "self_attn.k", d, d);
+    lin(&WanBlockWeights::sa_v, "self_attn.v", d, d);
+    lin(&WanBlockWeights::sa_o, "self_attn.o", d, d);
     b.sa_norm_q.load(L, pre + "self_attn.norm_q", d, false);
     b.sa_norm_k.load(L, pre + "self_attn.norm_k", d, false);
     b.norm3.load(L, pre + "norm3", d, true);
-    b.ca_q.load(L, pre + "cross_attn.q", d, d);
-    b.ca_k.load(L, pre + "cross_attn.k", d, d);
-    b.ca_v.load(L, pre + "cross_attn.v", d, d);
-    b.ca_o.load(L, pre + "cross_attn.o", d, d);
+    lin(&WanBlockWeights::ca_q, "cross_attn.q", d, d);
+    lin(&WanBlockWeights::ca_k, "cross_attn.k", d, d);
+    lin(&WanBlockWeights::ca_v, "cross_attn.v", d, d);
+    lin(&WanBlockWeights::ca_o, "cross_attn.o", d, d);
     b.ca_norm_q.load(L, pre + "cross_attn.norm_q", d, false);
     b.ca_norm_k.load(L, pre + "cross_attn.norm_k", d, false);
     if (cfg.has_image_branch()) {
-      b.ca_k_img.load(L, pre + "cross_attn.k_img", d, d);
-      b.ca_v_img.load(L, pre + "cross_attn.v_img", d, d);
+      lin(&WanBlockWeights::ca_k_img, "cross_attn.k_img", d, d);
+      lin(&WanBlockWeights::ca_v_img, "cross_attn.v_img", d, d);
       b.ca_norm_k_img.load(L, pre + "cross_attn.norm_k_img", d, false);
     }
-    b.ffn0.load(L, pre + "ffn.0", d, f);
-    b.ffn2.load(L, pre + "ffn.2", f, d);
+    lin(&WanBlockWeights::ffn0, "ffn.0", d, f);
+    lin(&WanBlockWeights::ffn2, "ffn.2", f, d);
   }
+  if (kept)
+    for (const auto& [name, q] : *kept)
+      if (!kept_used.count(name)) fail(q.where, "'" + name + "' is not a weight of this " + std::to_string(cfg.num_layers) + "-layer DiT");
   L.finish();
   if (dtype != at::kFloat) m.keep_precision_sensitive_fp32();
   m.pack_projections();
@@ -241,7 +261,37 @@ void WanModel::to(c10::Device device, c10::ScalarType dtype) {
     for (Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o, &b.ca_k_img, &b.ca_v_img, &b.ffn0, &b.ffn2}) lin(*l);
     for (Norm* n : {&b.sa_norm_q, &b.sa_norm_k, &b.norm3, &b.ca_norm_q, &b.ca_norm_k, &b.ca_norm_k_img}) nrm(*n);
   }
+  for (auto& layer : kept_)
+    for (auto& [member, q] : layer) q = q.to(device);
+  if (!kept_.empty()) kept_dtype_ = dtype;
   pack_projections();
+}
+
+// ---- weights kept quantised ------------------------------------------------------------------------------------
+WanBlockWeights WanModel::block_weights(int layer, const std::vector<Linear WanBlockWeights::*>& only) const {
+  WanBlockWeights b = blocks[layer];
+  if (kept_.empty() || kept_[layer].empty()) return b;
+  for (const auto& [member, q] : kept_[layer])
+    if (only.empty() || std::find(only.begin(), only.end(), member) != only.end()) (b.*member).w = q.dequantise(kept_dtype_);
+  // Packed q/k/v as a model loaded dense has them, so both run the same GEMMs (bit-identical outputs).
+  if (only.empty()) b.sa_qkv.pack({&b.sa_q, &b.sa_k, &b.sa_v});
+  return b;
+}
+
+int64_t WanModel::kept_bytes() const {
+  int64_t n = 0;
+  for (const auto& layer : kept_)
+    for (const auto& [member, q] : layer) n += q.bytes();
+  return n;
+}
+
+c10::ScalarType WanModel::block_dtype() const { return kept_.empty() ? blocks.front().sa_k.w.scalar_type() : kept_dtype_; }
+
+c10::Device WanModel::block_device() const {
+  if (kept_.empty()) return blocks.front().sa_k.w.device();
+  for (const auto& layer : kept_)
+    if (!layer.empty()) return layer.front().second.codes.device();
+  return blocks.front().modulation.device();
 }
 
 void WanModel::pack_projections() {
@@ -284,7 +334,7 @@ CrossContext WanModel::precompute_text_cross(const at::Tensor& context) const {
   cc.text = text_emb2(gelu_tanh(text_emb0(ctx)));
   cc.layers.resize(blocks.size());
   for (size_t i = 0; i < blocks.size(); ++i) {
-    const auto& b = blocks[i];
+    const WanBlockWeights b = block_weights(static_cast<int>(i), {&WanBlockWeights::ca_k, &WanBlockWeights::ca_v});
     cc.layers[i].k = rms_norm(b.ca_k(cc.text), b.ca_norm_k.w, cfg.eps);
     cc.layers[i].v = b.ca_v(cc.text);
   }
@@ -325,7 +375,7 @@ CrossContext WanModel::precompute_cross(const at::Tensor& context, const at::Ten
     h = img_lin3(at::gelu(img_lin1(h.to(img_lin1.w.scalar_type()))));
     cc.img = at::layer_norm(h.to(at::kFloat), {cfg.dim}, img_norm4.w, img_norm4.b, 1e-5);
     for (size_t i = 0; i < blocks.size(); ++i) {
-      const auto& b = blocks[i];
+      const WanBlockWeights b = block_weights(static_cast<int>(i), {&WanBlockWeights::ca_k_img, &WanBlockWeights::ca_v_img});
       cc.layers[i].k_img = rms_norm(b.ca_k_img(cc.img), b.ca_norm_k_img.w, cfg.eps);
       cc.layers[i].v_img = b.ca_v_img(cc.img);
     }
@@ -484,7 +534,8 @@ at::Tensor cross_attention(const WanConfig& cfg, const WanBlockWeights& b, const
 at::Tensor WanModel::block_forward(int layer, at::Tensor x, const at::Tensor& e0, const at::Tensor& cos,
                                    const at::Tensor& sin, const CrossContext& cross, const ForwardInfo& info,
                                    const ForwardOptions& opt, bool fast) const {
-  const auto& b = blocks[layer];
+  WanBlockWeights decoded;  // this block's weights decoded from the kept codes (released when the block returns)
+  const WanBlockWeights& b = kept_.empty() ? blocks[layer] : (decoded = block_weights(layer));
   const bool t0 = opt.taps && layer == 0;
   // The residual stream may be updated in place only when no listener can be holding a reference to it (probe
   // tensors are handed out by reference; see probe.h) and no autograd graph needs the old values.
@@ -561,6 +612,8 @@ at::Tensor batch_rows(const at::Tensor& t, int64_t B, int64_t r0, int64_t r1) {
 int WanModel::parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& opt) const {
   // Listeners and taps see whole-batch tensors at every block, so the rows stay together for them.
   if (opt.listener || opt.taps) return 1;
+  // Kept-quantised weights are decoded per block call: row groups would each decode every block again.
+  if (!kept_.empty()) return 1;
   // Every core gets rows (a 16-core box running a CFG pair is better served by threaded GEMMs), and libtorch
   // is not itself asked for intra-op threads (they would oversubscribe the cores).
   const int cores = row_parallel::blas_threads();
@@ -679,7 +732,7 @@ at::Tensor WanModel::forward(const DitInputs& in, const ForwardOptions& opt) con
 
   // Fused inference kernels: float32 CPU weights and activations, nothing to record for autograd.
   const bool fast = !opt.reference_path && !at::GradMode::is_enabled() && cpu::supported(x) &&
-                    cpu::supported(blocks.front().sa_q.w) && cpu::supported(cos);
+                    block_device().is_cpu() && block_dtype() == at::kFloat && cpu::supported(cos);
 
   ForwardInfo info;
   info.step = opt.step;

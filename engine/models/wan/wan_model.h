@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/formats/quantised_weight.h"
 #include "engine/models/common/layers.h"
 #include "engine/models/probe.h"
 #include "engine/models/wan/wan_config.h"
@@ -70,8 +71,10 @@ class WanModel {
 
   // Loads every tensor by upstream name, checking shapes; unknown tensors are an error. `cfg.clip_dim` and
   // `cfg.text_dim` are read off the checkpoint when they differ from the config (diffusers omits text_dim).
+  // `kept`: block projection weights held as quantised codes (formats::load_wan_dit_weights with keep_quantised;
+  // absent from `weights`): they stay codes on `device` and are decoded to `dtype` one block at a time while it runs.
   static WanModel load(const TensorSet& weights, WanConfig cfg, c10::ScalarType dtype = at::kFloat,
-                       c10::Device device = c10::Device(c10::kCPU));
+                       c10::Device device = c10::Device(c10::kCPU), const formats::QuantisedWeights* kept = nullptr);
   // Seeded random initialisation (for training the embedded model). `opts` places it: random weights of the 14B
   // shapes are made directly on a GPU in bf16 by the benchmarks (a float32 CPU copy would be 56 GB); a non-float32
   // dtype keeps the precision-sensitive parts in float32 as load() does.
@@ -84,6 +87,14 @@ class WanModel {
   // (Re)packs each block's q/k/v projections (WanBlockWeights::sa_qkv); load, init and to() call it. Needed
   // again only after assigning new tensors to those weights, and then only for speed.
   void pack_projections();
+
+  // Block `layer`'s weights ready to run: blocks[layer] itself, or a copy with its kept weights decoded (only those
+  // in `only` when given). Everything that reads a block's Linear weights goes through this.
+  WanBlockWeights block_weights(int layer, const std::vector<Linear WanBlockWeights::*>& only = {}) const;
+  bool keeps_quantised() const { return !kept_.empty(); }
+  int64_t kept_bytes() const;               // bytes of the kept codes (0 when none)
+  c10::ScalarType block_dtype() const;      // dtype the blocks' GEMMs run in
+  c10::Device block_device() const;
 
   // Zero-pads a [L, text_dim] (or [B, L, text_dim]) context to [B, text_len, text_dim]; L > text_len is an error.
   at::Tensor pad_context(const at::Tensor& context) const;
@@ -109,6 +120,9 @@ class WanModel {
   static at::Tensor rope_angles(int n, int head_dim);
 
  private:
+  // Per block: the Linear members held as codes (their `w` in `blocks` is undefined), and the dtype they decode to.
+  std::vector<std::vector<std::pair<Linear WanBlockWeights::*, formats::QuantisedWeight>>> kept_;
+  c10::ScalarType kept_dtype_ = at::kFloat;
   // Batch rows on separate cores in the fast path (see wan_model.cpp): how many groups (1: keep them together),
   // and the block stack run that way, updating x in place.
   int parallel_row_groups(int64_t B, int64_t L, const ForwardOptions& opt) const;
