@@ -22,6 +22,7 @@
 #include "engine/models/hunyuan/text/hunyuan_text_encoders.h"
 #include "tests/fixture_check.h"
 #include "tests/pth_writer.h"
+#include "tests/test_util.h"
 
 namespace focalscope::testing {
 
@@ -84,17 +85,6 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
-}
-
-// Runs the focalscope CLI (`exe args`); returns its exit code, stdout + stderr in *out.
-inline int run_cli(const std::string& exe, const std::string& args, std::string* out) {
-  FILE* p = ::popen((exe + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  out->clear();
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
-  const int st = ::pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 }  // namespace focalscope::testing

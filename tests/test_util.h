@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -46,6 +49,17 @@ inline ::testing::AssertionResult close_to_ref(const at::Tensor& ours, const at:
   double scale = std::max(1.0, b.abs().max().item<double>());
   if (err <= tol * scale) return ::testing::AssertionSuccess() << "max err " << err;
   return ::testing::AssertionFailure() << "max |ours-ref| = " << err << " > " << tol * scale;
+}
+
+// Runs the focalscope CLI (`exe args`); returns its exit code, stdout + stderr in *out.
+inline int run_cli(const std::string& exe, const std::string& args, std::string* out) {
+  FILE* p = ::popen((exe + " " + args + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
+  const int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 }  // namespace focalscope::testing

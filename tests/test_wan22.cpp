@@ -21,6 +21,7 @@
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/pipeline/model_bundle.h"
 #include "engine/sched/scheduler.h"
+#include "render/image.h"
 #include "tests/layout_bundle.h"
 #include "tests/test_util.h"
 
@@ -401,4 +402,57 @@ TEST(Wan22, ClipIsOptionalAndFocalGuidanceAnchorsOnTheReferenceFrame) {
   zero.lambda_txt = zero.lambda_lat = zero.lambda_cache = 0;
   EXPECT_TRUE(at::equal(generate_guided(*b, req, zero).run.latent, plain.latent)) << "strengths 0: the plain run, bit for bit";
   fs::remove_all(dir);
+}
+
+// analyze on a two-expert folder: the weak-layer rule and its bootstrap run once per expert on the stat steps that
+// expert ran (metrics.json "weak_layers_by_expert", a table per expert, a curve figure per expert, per_layer.csv's
+// expert column), and each expert's curve is the mean of the per-sample curves over that expert's steps.
+TEST(Wan22, AnalyzeDecidesWeakLayersPerExpert) {
+  const std::string dir = write_wan22_folder("analyze");
+  const fs::path out = fs::path(focalscope::testing::temp_dir("wan22_analyze_out"));
+  const at::Tensor img = (small_request().image + 1) * 127.5;
+  const at::Tensor u8 = img.round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+  render::Image png;
+  png.width = static_cast<int>(u8.size(1));
+  png.height = static_cast<int>(u8.size(0));
+  png.pixels.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
+  render::save_png((out / "ref.png").string(), png);
+  std::string log;
+  ASSERT_EQ(focalscope::testing::run_cli(FOCALSCOPE_EXE, "analyze --model-dir " + dir + " --image " + (out / "ref.png").string() +
+                                            " --prompt 'A cat walks on the grass' --keywords cat --samples 3 --steps 6 --frames 5"
+                                            " --max-area 4096 --random-directions 2 --threads 2 --out " + out.string(), &log), 0) << log;
+  const nlohmann::json j = read_json_file(out.string() + "/metrics.json");
+  ASSERT_TRUE(j.contains("weak_layers_by_expert")) << log;
+  const int layers = static_cast<int>(j["layers"].size());
+  for (const char* x : {"high_noise", "low_noise"}) {
+    SCOPED_TRACE(x);
+    const auto& e = j["weak_layers_by_expert"][x];
+    EXPECT_EQ(e["samples"].get<int>(), 3);
+    ASSERT_EQ(static_cast<int>(e["layers"].size()), layers);
+    // The expert's mean curve = the mean over samples of each sample's curve over that expert's steps.
+    for (int l = 0; l < layers; ++l) {
+      double mean = 0;
+      for (const auto& smp : j["samples"]) mean += smp["layer_moran_i_by_expert"][x][static_cast<size_t>(l)].get<double>() / 3.0;
+      EXPECT_NEAR(e["layers"][static_cast<size_t>(l)]["moran_i_mean"].get<double>(), mean, 1e-9) << l;
+      const double p = e["layers"][static_cast<size_t>(l)]["p_weak"].get<double>();
+      EXPECT_GE(p, 0.0);
+      EXPECT_LE(p, 1.0);
+    }
+    EXPECT_TRUE(fs::exists(out / (std::string("fig2_layer_curves_") + x + ".png")));
+  }
+  // The two experts' curves differ (different weights, different steps), and each differs from the pooled one.
+  EXPECT_NE(j["weak_layers_by_expert"]["high_noise"]["layers"][0]["moran_i_mean"], j["weak_layers_by_expert"]["low_noise"]["layers"][0]["moran_i_mean"]);
+  EXPECT_NE(log.find("high-noise expert (its own stat steps, same rule):"), std::string::npos) << log;
+  EXPECT_NE(log.find("weak layers of the low-noise expert: "), std::string::npos) << log;
+  std::ifstream csv(out / "per_layer.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "layer,step,keyword,frame,moran_i,std,sample,pass,expert");
+  int high = 0, low = 0;
+  while (std::getline(csv, line)) {
+    if (line.size() > 5 && line.compare(line.size() - 5, 5, ",high") == 0) ++high;
+    if (line.size() > 4 && line.compare(line.size() - 4, 4, ",low") == 0) ++low;
+  }
+  EXPECT_GT(high, 0);
+  EXPECT_GT(low, 0);
 }

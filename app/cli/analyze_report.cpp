@@ -28,7 +28,10 @@ nlohmann::json spread_json(const analysis::Spread& s) {
 void write_per_layer_csv(const std::string& path, const std::vector<SampleOutcome>& samples) {
   std::ofstream out(path);
   if (!out) fail(path, "cannot write");
-  out << "layer,step,keyword,frame,moran_i,std,sample,pass\n";
+  // Wan2.2 two-expert runs add an `expert` column (high / low: which DiT ran that step).
+  bool experts = false;
+  for (const auto& o : samples) experts = experts || (!o.cancelled && !o.step_expert.empty());
+  out << "layer,step,keyword,frame,moran_i,std,sample,pass" << (experts ? ",expert" : "") << "\n";
   for (const auto& o : samples) {
     if (o.cancelled) continue;
     for (size_t p = 0; p < o.stats.size(); ++p) {
@@ -41,8 +44,13 @@ void write_per_layer_csv(const std::string& path, const std::vector<SampleOutcom
             for (int64_t f = 0; f < st.frames(); ++f) {
               const auto& m = st.frame_stats(l, s, k, f);
               out << o.layout.layers[l] << ',' << o.layout.steps[s] << ',' << csv_field(o.keywords[k].word) << ',' << f
-                  << ',' << num(m.morans_i) << ',' << num(m.std_minmax) << ',' << csv_field(o.sample.id) << ',' << pass
-                  << '\n';
+                  << ',' << num(m.morans_i) << ',' << num(m.std_minmax) << ',' << csv_field(o.sample.id) << ',' << pass;
+              if (experts) {
+                const int step = o.layout.steps[s];
+                const bool known = step >= 0 && step < static_cast<int>(o.step_expert.size());
+                out << ',' << (known ? (o.step_expert[static_cast<size_t>(step)] == 1 ? "high" : "low") : "");
+              }
+              out << '\n';
             }
           }
     }
@@ -130,6 +138,27 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
     layers.push_back(e);
   }
   j["layers"] = layers;
+  // Wan2.2: each expert's own weak-layer decision (the rule above on the stat steps that expert ran).
+  if (!s.experts.empty()) {
+    json by = json::object();
+    for (const auto& x : s.experts) {
+      json weak_x = json::array(), per = json::array();
+      for (int w : x.report.weak) weak_x.push_back(s.layers[static_cast<size_t>(w)]);
+      const auto mm = x.curves->mean_moran();
+      for (size_t l = 0; l < s.layers.size(); ++l) {
+        json e = {{"layer", s.layers[l]}, {"moran_i_mean", mm[l]}, {"statistic", x.report.statistic[l]}, {"margin", x.report.margin[l]}};
+        if (s.uncertainty) {
+          const auto& u = x.uncertainty[l];
+          e["moran_i_median_ci95"] = {u.moran_lo, u.moran_hi};
+          e["statistic_ci95"] = {u.statistic_lo, u.statistic_hi};
+          e["p_weak"] = u.p_weak;
+        }
+        per.push_back(e);
+      }
+      by[x.name] = {{"samples", x.curves->samples()}, {"weak_layers", weak_x}, {"threshold", x.report.threshold}, {"layers", per}};
+    }
+    j["weak_layers_by_expert"] = by;
+  }
 
   json js = json::array();
   for (const auto& o : samples) {
@@ -146,9 +175,9 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
       if (!o.step_expert.empty()) {  // Wan2.2 I2V-A14B: which expert ran each step, and the layer curve of each
         e["step_expert"] = o.step_expert;
         json by = json::object();
-        for (size_t x = 0; x < o.layer_values_by_expert.size(); ++x) {
+        for (size_t x = 0; x < o.by_expert.size(); ++x) {
           std::vector<double> mi;
-          for (const auto& v : o.layer_values_by_expert[x]) mi.push_back(v.morans_i);
+          for (const auto& v : o.by_expert[x].layer_values) mi.push_back(v.morans_i);
           by[x == 1 ? "high_noise" : "low_noise"] = mi;  // [] when that expert ran none of the stat steps
         }
         e["layer_moran_i_by_expert"] = by;
@@ -170,8 +199,8 @@ nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOut
     std::vector<int> n(2, 0);
     for (const auto& o : samples) {
       if (o.cancelled) continue;
-      for (size_t x = 0; x < o.layer_values_by_expert.size() && x < 2; ++x) {
-        const auto& v = o.layer_values_by_expert[x];
+      for (size_t x = 0; x < o.by_expert.size() && x < 2; ++x) {
+        const auto& v = o.by_expert[x].layer_values;
         if (v.empty()) continue;
         if (sum[x].empty()) sum[x].assign(v.size(), 0.0);
         if (sum[x].size() != v.size()) continue;

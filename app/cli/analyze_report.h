@@ -2,6 +2,7 @@
 // and metrics.json (settings, samples, per-layer curves with their spread, the weak-layer decision).
 #pragma once
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,7 @@
 
 namespace focalscope::cli {
 
-// Columns: layer,step,keyword,frame,moran_i,std,sample,pass  (one row per map frame; layer/step are model
+// Columns: layer,step,keyword,frame,moran_i,std,sample,pass[,expert]  (one row per map frame; layer/step are model
 // indices, keyword the word, frame the latent frame, std the population std of the min-max normalised frame).
 void write_per_layer_csv(const std::string& path, const std::vector<SampleOutcome>& samples);
 
@@ -29,6 +30,15 @@ struct AnalyzeSummary {
   bool cancelled = false;
   double seconds_total = 0;
   std::vector<std::string> figures;
+  // Wan2.2 I2V-A14B: the same rule and bootstrap on the stat steps each expert ran (empty for one DiT).
+  struct Expert {
+    std::string name;  // "high_noise" / "low_noise"
+    std::unique_ptr<analysis::LayerCurves> curves;
+    analysis::WeakLayerReport report;
+    std::vector<analysis::LayerUncertainty> uncertainty;
+    double bootstrap_seconds = 0;
+  };
+  std::vector<Expert> experts;
 };
 
 nlohmann::json metrics_json(const AnalyzeSummary& s, const std::vector<SampleOutcome>& samples);

@@ -185,26 +185,41 @@ FixedDirections absent_control_directions(const ModelBundle& m, const std::vecto
   return d;
 }
 
-void add_to_curves(const SampleOutcome& o, analysis::LayerCurves& curves) {
-  curves.add_sample(o.layer_values);
-  if (!o.control_moran.empty()) {
-    curves.add_control_words(o.control_moran);
-  } else if (o.control_looked_for) {
+namespace {
+void add_curve_sample(const std::vector<analysis::MapStats>& layer_values, const std::vector<double>& control_moran,
+                      bool control_looked_for, const std::vector<double>& text_response,
+                      const std::vector<std::vector<double>>& random_moran, analysis::LayerCurves& curves) {
+  curves.add_sample(layer_values);
+  if (!control_moran.empty()) {
+    curves.add_control_words(control_moran);
+  } else if (control_looked_for) {
     // A prompt with no control word (every content word names an object): the sample is neutral for the
     // control-word statistic (excess 0), so the curves stay rectangular; metrics.json lists its control words ([]).
     std::vector<double> neutral;
-    for (const auto& v : o.layer_values) neutral.push_back(v.morans_i);
+    for (const auto& v : layer_values) neutral.push_back(v.morans_i);
     curves.add_control_words(neutral);
   }
-  if (!o.text_response.empty()) curves.add_text_response(o.text_response);
-  if (o.random_moran.empty()) return;
+  if (!text_response.empty()) curves.add_text_response(text_response);
+  if (random_moran.empty()) return;
   std::vector<double> rm;
-  for (const auto& dirs : o.random_moran) {
+  for (const auto& dirs : random_moran) {
     double t = 0;
     for (double v : dirs) t += v;
     rm.push_back(t / double(dirs.size()));
   }
   curves.add_random_baseline(rm);
+}
+}  // namespace
+
+void add_to_curves(const SampleOutcome& o, analysis::LayerCurves& curves) {
+  add_curve_sample(o.layer_values, o.control_moran, o.control_looked_for, o.text_response, o.random_moran, curves);
+}
+
+void add_expert_to_curves(const SampleOutcome& o, int e, analysis::LayerCurves& curves) {
+  if (e < 0 || e >= static_cast<int>(o.by_expert.size()) || o.by_expert[static_cast<size_t>(e)].layer_values.empty())
+    fail(o.sample.id, std::string("the ") + (e == 1 ? "high" : "low") + "-noise expert ran none of this sample's stat steps");
+  const auto& x = o.by_expert[static_cast<size_t>(e)];
+  add_curve_sample(x.layer_values, x.control_moran, o.control_looked_for, x.text_response, x.random_moran, curves);
 }
 
 CaptureLayout plan_capture(const ModelBundle& m, const AnalyzeSettings& st, const RunParams& params, int64_t keywords) {
@@ -316,10 +331,27 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
 
   auto t1 = Clock::now();
   o.stats = capture_statistics(*cap);
-  o.layer_values = o.stats.front().layer_means(slots);
+  const std::vector<analysis::SampleLayerStats> control_stats = control_cap ? capture_statistics(*control_cap)
+                                                                            : std::vector<analysis::SampleLayerStats>{};
+  const std::vector<analysis::SampleLayerStats> random_stats = random_cap ? capture_statistics(*random_cap)
+                                                                          : std::vector<analysis::SampleLayerStats>{};
+  // Everything the weak-layer rule reads, averaged over the given stat-step slots.
+  auto curves_over = [&](const std::vector<int>& sl, std::vector<analysis::MapStats>& values, std::vector<double>& control,
+                         std::vector<double>& text, std::vector<std::vector<double>>& random) {
+    values = o.stats.front().layer_means(sl);
+    if (response) text = response->layer_means(sl);
+    if (!control_stats.empty())
+      for (const auto& v : control_stats.front().layer_means(sl)) control.push_back(v.morans_i);
+    if (!random_stats.empty())
+      for (const auto& layer : random_stats.front().layer_keyword_means(sl)) {
+        random.emplace_back();
+        for (const auto& v : layer) random.back().push_back(v.morans_i);
+      }
+  };
+  curves_over(slots, o.layer_values, o.control_moran, o.text_response, o.random_moran);
   o.step_expert = r.step_expert;
-  if (!r.step_expert.empty()) {  // the same statistic per expert: the stat-step slots whose step that expert ran
-    o.layer_values_by_expert.resize(2);
+  if (!r.step_expert.empty()) {  // the same per expert: the stat-step slots whose step that expert ran
+    o.by_expert.resize(2);
     for (int e = 0; e < 2; ++e) {
       std::vector<int> mine, all = slots;
       if (all.empty())  // every captured step
@@ -328,17 +360,8 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
         const int step = o.layout.steps.at(static_cast<size_t>(slot));
         if (step < static_cast<int>(r.step_expert.size()) && r.step_expert[static_cast<size_t>(step)] == e) mine.push_back(slot);
       }
-      if (!mine.empty()) o.layer_values_by_expert[static_cast<size_t>(e)] = o.stats.front().layer_means(mine);
-    }
-  }
-  if (response) o.text_response = response->layer_means(slots);
-  if (control_cap)
-    for (const auto& v : capture_statistics(*control_cap).front().layer_means(slots)) o.control_moran.push_back(v.morans_i);
-  if (random_cap) {
-    const auto per = capture_statistics(*random_cap).front().layer_keyword_means(slots);
-    for (const auto& layer : per) {
-      o.random_moran.emplace_back();
-      for (const auto& v : layer) o.random_moran.back().push_back(v.morans_i);
+      auto& x = o.by_expert[static_cast<size_t>(e)];
+      if (!mine.empty()) curves_over(mine, x.layer_values, x.control_moran, x.text_response, x.random_moran);
     }
   }
   o.seconds_stats = since(t1);

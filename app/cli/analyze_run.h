@@ -59,10 +59,16 @@ struct SampleOutcome {
                                                   // when captured, else uncond)
   std::vector<std::vector<double>> random_moran;  // [layer slot][direction]: the random-direction baseline's Moran's I
   std::vector<double> control_moran;  // [layer slot]: Moran's I of the control words' maps (mean over them; empty if none)
-  // Wan2.2 two-expert runs: the expert of each sampler step (1 high-noise, 0 low-noise; empty for one DiT) and the
-  // layer values averaged over the stat steps each expert ran ([0] low, [1] high; empty when it ran none of them).
+  // Wan2.2 two-expert runs: the expert of each sampler step (1 high-noise, 0 low-noise; empty for one DiT) and, per
+  // expert ([0] low, [1] high), everything the weak-layer rule reads averaged over the stat steps that expert ran
+  // (layer_values empty when it ran none of them), so each expert gets its own weak-layer decision.
   std::vector<int> step_expert;
-  std::vector<std::vector<analysis::MapStats>> layer_values_by_expert;
+  struct ExpertCurves {
+    std::vector<analysis::MapStats> layer_values;
+    std::vector<double> control_moran, text_response;
+    std::vector<std::vector<double>> random_moran;
+  };
+  std::vector<ExpertCurves> by_expert;
   std::vector<double> text_response;  // [layer slot]: the layer's text response R_l (engine/capture/text_response.h),
                                       // mean over the stat steps; empty without it
   std::vector<std::string> control_words;  // the prompt's content words that name no object (verbs, adverbs, ...)
@@ -102,6 +108,10 @@ FixedDirections absent_control_directions(const ModelBundle& m, const std::vecto
 // Adds a finished sample to per-layer curves: its layer values and, when captured, its random-direction null (the
 // mean over directions per layer).
 void add_to_curves(const SampleOutcome& o, analysis::LayerCurves& curves);
+// The same for the steps expert `e` ran (SampleOutcome::by_expert[e]); Error when it ran none of the stat steps.
+void add_expert_to_curves(const SampleOutcome& o, int e, analysis::LayerCurves& curves);
+// The same for the steps expert `e` ran (SampleOutcome::by_expert[e]); Error when it ran none of the stat steps.
+void add_expert_to_curves(const SampleOutcome& o, int e, analysis::LayerCurves& curves);
 
 // The capture layout a sample will use (for the memory estimate shown before the run).
 CaptureLayout plan_capture(const ModelBundle& m, const AnalyzeSettings& st, const RunParams& params, int64_t keywords);

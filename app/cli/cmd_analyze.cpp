@@ -255,8 +255,8 @@ int run(const std::vector<std::string>& argv) {
     // Layer values of this sample, compactly: the running picture while a long suite runs.
     std::fprintf(stderr, "  %.2f s generation + %.3f s statistics | Moran's I per layer: %s\n", o.seconds_generate,
                  o.seconds_stats, moran_line(o.layer_values).c_str());
-    for (size_t x = 0; x < o.layer_values_by_expert.size(); ++x) {  // Wan2.2: the same curve per expert
-      const std::string el = moran_line(o.layer_values_by_expert[x]);
+    for (size_t x = 0; x < o.by_expert.size(); ++x) {  // Wan2.2: the same curve per expert
+      const std::string el = moran_line(o.by_expert[x].layer_values);
       std::fprintf(stderr, "    %s-noise expert: %s\n", x == 1 ? "high" : "low", el.empty() ? "(ran none of the stat steps)" : el.c_str());
     }
     if (!o.text_response.empty()) {
@@ -300,6 +300,31 @@ int run(const std::vector<std::string>& argv) {
   std::vector<int> weak_ids;
   for (int w : report.weak) weak_ids.push_back(layer_ids[static_cast<size_t>(w)]);
 
+  // Wan2.2 I2V-A14B: the same rule and bootstrap once per expert, on the stat steps it ran — do the two experts have
+  // the same weak layers? (Skipped for an expert that ran none of some sample's stat steps, and with --weak-layers.)
+  std::vector<AnalyzeSummary::Expert> experts;
+  if (!done.front().step_expert.empty() && !rule.override_layers) {
+    for (int e : {1, 0}) {
+      const bool ran = std::all_of(done.begin(), done.end(), [&](const SampleOutcome& o) {
+        return o.by_expert.size() == 2 && !o.by_expert[static_cast<size_t>(e)].layer_values.empty();
+      });
+      if (!ran) {
+        std::fprintf(stderr, "%s-noise expert: ran none of some sample's stat steps: no decision of its own\n", e == 1 ? "high" : "low");
+        continue;
+      }
+      AnalyzeSummary::Expert x;
+      x.name = e == 1 ? "high_noise" : "low_noise";
+      x.curves = std::make_unique<analysis::LayerCurves>(static_cast<int>(layer_ids.size()));
+      for (const auto& o : done) add_expert_to_curves(o, e, *x.curves);
+      x.report = x.curves->detect(rule);
+      const auto tb = Clock::now();
+      x.uncertainty = analysis::bootstrap_weak_layers(analysis::WeakLayerDetector(rule), x.curves->moran(), x.curves->std_minmax(),
+                                                      x.curves->null_for(rule.reference));
+      x.bootstrap_seconds = since(tb);
+      experts.push_back(std::move(x));
+    }
+  }
+
   // Figures.
   const SampleOutcome& first = done.front();
   FigureOptions fo;
@@ -318,6 +343,11 @@ int run(const std::vector<std::string>& argv) {
   render::save_png((fs::path(out_dir) / figures[0]).string(), similarity_mosaic(first, fo));
   render::save_png((fs::path(out_dir) / figures[1]).string(), layer_curves(*curves, report, layer_ids, pass_label));
   render::save_png((fs::path(out_dir) / figures[2]).string(), map_overlays(first, fo));
+  for (const auto& x : experts) {  // Wan2.2: each expert's curves with its own verdicts
+    figures.push_back("fig2_layer_curves_" + x.name + ".png");
+    render::save_png((fs::path(out_dir) / figures.back()).string(),
+                     layer_curves(*x.curves, x.report, layer_ids, pass_label + ", " + (x.name == "high_noise" ? "high" : "low") + "-noise expert's steps"));
+  }
 
   write_per_layer_csv((fs::path(out_dir) / "per_layer.csv").string(), done);
   AnalyzeSummary sum;
@@ -338,6 +368,7 @@ int run(const std::vector<std::string>& argv) {
   sum.cancelled = cancelled;
   sum.seconds_total = since(t_start);
   sum.figures = figures;
+  sum.experts = std::move(experts);
   {
     std::ofstream mj(fs::path(out_dir) / "metrics.json");
     mj << metrics_json(sum, done).dump(1) << "\n";
@@ -348,6 +379,13 @@ int run(const std::vector<std::string>& argv) {
   std::string wl;
   for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
   std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());
+  for (const auto& x : sum.experts) {
+    std::printf("\n%s-noise expert (its own stat steps, same rule):\n", x.name == "high_noise" ? "high" : "low");
+    print_weak_layer_table(layer_ids, x.uncertainty, x.report, rule, x.curves->samples(), x.bootstrap_seconds);
+    std::string xl;
+    for (int w : x.report.weak) xl += (xl.empty() ? "" : ",") + std::to_string(layer_ids[static_cast<size_t>(w)]);
+    std::printf("weak layers of the %s-noise expert: %s\n", x.name == "high_noise" ? "high" : "low", xl.empty() ? "none" : xl.c_str());
+  }
   if (a.flag("record-weak-layers")) {
     if (cancelled) fail("--record-weak-layers", "the run was cancelled: not recording a partial result");
     if (model->layout.format != "focalscope") fail("--record-weak-layers", "only a FocalScope model folder has a manifest to record into");
@@ -386,8 +424,9 @@ int run(const std::vector<std::string>& argv) {
       if (!sj) fail(out_dir + "/sanity.json", "write failed");
     }
   }
-  std::printf("samples: %d | wrote %s/{metrics.json, per_layer.csv, %s, %s, %s} in %.1f s\n", curves->samples(),
-              out_dir.c_str(), figures[0].c_str(), figures[1].c_str(), figures[2].c_str(), sum.seconds_total);
+  std::string files = "metrics.json, per_layer.csv";
+  for (const auto& f : sum.figures) files += ", " + f;
+  std::printf("samples: %d | wrote %s/{%s} in %.1f s\n", curves->samples(), out_dir.c_str(), files.c_str(), sum.seconds_total);
   return cancelled ? 130 : 0;
 }
 
