@@ -456,3 +456,42 @@ TEST(Wan22, AnalyzeDecidesWeakLayersPerExpert) {
   EXPECT_GT(high, 0);
   EXPECT_GT(low, 0);
 }
+
+// The two experts as single files (--dit-high / --dit-low, as ComfyUI and the GGUF repos ship them): the same model as
+// the two-sub-folder layout, bit for bit; wrong or mismatched files are one-line errors naming the file.
+TEST(Wan22, ExpertsAsSingleFilesEqualTheFolder) {
+  const std::string dir = write_wan22_folder("files");
+  const std::string hi = dir + "/high_noise_model/diffusion_pytorch_model.safetensors", lo = dir + "/low_noise_model/diffusion_pytorch_model.safetensors";
+  const std::string t5 = dir + "/models_t5_umt5-xxl-enc-bf16.pth", vae = dir + "/Wan2.1_VAE.pth", tok = dir + "/google/umt5-xxl/spiece.model";
+  const ModelLayout L = wan22_layout_from_files(hi, lo, t5, vae, tok);
+  EXPECT_EQ(L.format, "wan2.2-i2v-a14b");
+  EXPECT_EQ(L.dit_high_weights, hi);
+  EXPECT_EQ(L.dit_weights, lo);
+  LoadOptions o;
+  o.dit_heads = read_json_file(focalscope::testing::layout_dir() + "/config.json").value("num_heads", 0);  // files store no config
+  auto files = load_model_bundle(L, o);
+  auto folder = load_model_bundle(dir);
+  ASSERT_TRUE(files->two_experts());
+  c10::InferenceMode guard;
+  GenerateRequest req = small_request();
+  req.steps = 4;
+  const at::Tensor a = generate(*files, req).video, b = generate(*folder, req).video;
+  EXPECT_TRUE(at::equal(a, b)) << "max diff " << (a - b).abs().max().item<double>();
+  // Swapped experts are a different model (the flags, not the content, say which is which).
+  const at::Tensor c = generate(*load_model_bundle(wan22_layout_from_files(lo, hi, t5, vae, tok), o), req).video;
+  EXPECT_FALSE(at::equal(a, c));
+  // Errors: a missing flag, a Wan2.1 DiT (with a CLIP branch) as an expert, a file that holds no DiT.
+  std::string m = focalscope::testing::error_of([&] { wan22_layout_from_files(hi, "", t5, vae, tok); });
+  EXPECT_NE(m.find("missing --dit-low"), std::string::npos) << m;
+  const std::string wan21 = focalscope::testing::layout_dir() + "/diffusion_pytorch_model.safetensors.index.json";
+  if (fs::exists(wan21)) {
+    m = focalscope::testing::error_of([&] { wan22_layout_from_files(wan21, lo, t5, vae, tok); });
+    EXPECT_NE(m.find(wan21), std::string::npos) << m;
+    EXPECT_NE(m.find("--dit-high expects a Wan2.2 I2V-A14B expert"), std::string::npos) << m;
+  }
+  m = focalscope::testing::error_of([&] { wan22_layout_from_files(hi, vae, t5, vae, tok); });
+  EXPECT_NE(m.find(vae), std::string::npos) << m;
+  EXPECT_NE(m.find("--dit-low expects a dit"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  fs::remove_all(dir);
+}

@@ -59,7 +59,8 @@ void describe(const char* component, const std::string& file, const TensorSet& s
 // A Wan2.2 I2V-A14B folder: the two experts (each probed from its content), the shared umT5 / VAE / tokenizer, the
 // CLIP (none unless --clip), and the sampling defaults with the expert switch.
 int describe_wan22(const ModelLayout& L) {
-  std::printf("model folder: %s\nformat: %s\nvariant: %s\n", L.dir.c_str(), L.format.c_str(), L.variant.c_str());
+  std::printf("model folder: %s\nformat: %s\nvariant: %s\n", L.dir.empty() ? "(explicit files)" : L.dir.c_str(), L.format.c_str(),
+              L.variant.c_str());
   for (const auto& r : L.reasons) std::printf("  - %s\n", r.c_str());
   const SamplingDefaults d = wan22_i2v_a14b_defaults();
   std::printf("experts: 2 — high_noise_model for timesteps t >= boundary %.3f x %d = %g, low_noise_model below "

@@ -29,6 +29,8 @@ const char* kModelArgsUsage =
     "  --model-dir DIR     official Wan2.1 release, FocalScope folder, diffusers pipeline folder or ComfyUI models folder\n"
     "                      (components found from their content)\n"
     "  --dit F --t5 F --clip F --vae F   single files instead (ComfyUI style; each checked to hold its component)\n"
+    "  --dit-high F --dit-low F --t5 F --vae F [--clip F]   Wan2.2 I2V-A14B from its two expert files (e.g.\n"
+    "                      wan2.2_i2v_high_noise_14B_*.safetensors / *_low_noise_*, or HighNoise / LowNoise GGUFs)\n"
     "  --tokenizer FILE    umT5's spiece.model (default: found beside the umT5 file / in the folder)\n"
     "  --dit-heads N       the DiT's attention heads when no config stores them (default dim / 128)\n"
     "  --lora FILE [--lora-strength S]   merge a LoRA into the DiT at load (repeatable; S default 1)\n"
@@ -36,7 +38,7 @@ const char* kModelArgsUsage =
     "                      block while it runs (same outputs; ~1/2 to 1/4 of the bf16 memory; slower per step)\n";
 
 const std::set<std::string>& model_value_options() {
-  static const std::set<std::string> s = {"model-dir", "dit", "t5", "clip", "vae", "tokenizer", "dit-heads"};
+  static const std::set<std::string> s = {"model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "vae", "tokenizer", "dit-heads"};
   return s;
 }
 
@@ -75,6 +77,8 @@ ModelArgs model_args_from(const Args& a, std::vector<formats::LoraSpec> loras) {
   ModelArgs m;
   m.model_dir = a.str("model-dir");
   m.dit = a.str("dit");
+  m.dit_high = a.str("dit-high");
+  m.dit_low = a.str("dit-low");
   m.t5 = a.str("t5");
   m.clip = a.str("clip");
   m.vae = a.str("vae");
@@ -96,6 +100,18 @@ ModelLayout resolve_model_layout(const ModelArgs& m) {
       L.reasons.push_back("--clip " + m.clip + ": clip-vision (" + p.summary() + ")");
       return L;
     }
+  }
+  if (!m.dit_high.empty() || !m.dit_low.empty()) {  // Wan2.2 I2V-A14B's two experts as files
+    if (!m.model_dir.empty()) fail("--model-dir", "give either --model-dir or the component files (--dit-high --dit-low --t5 --vae), not both");
+    if (!m.dit.empty()) fail("--dit", "give either --dit (one DiT) or --dit-high and --dit-low (Wan2.2's two experts), not both");
+    ModelLayout L = wan22_layout_from_files(m.dit_high, m.dit_low, m.t5, m.vae, m.tokenizer);
+    if (!m.clip.empty()) {  // optional, as with a two-expert folder: FSG's keyword selection / anchors
+      const formats::ComponentProbe p = formats::probe_component(m.clip);
+      if (p.component != "clip-vision") fail(m.clip, "--clip expects a clip-vision, this holds " + p.summary());
+      L.clip_weights = m.clip;
+      L.reasons.push_back("--clip " + m.clip + ": clip-vision (" + p.summary() + ")");
+    }
+    return L;
   }
   if (m.explicit_files() || !m.dit.empty()) {
     if (!m.model_dir.empty()) fail("--model-dir", "give either --model-dir or the component files (--dit --t5 --clip --vae), not both");

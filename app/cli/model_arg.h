@@ -22,13 +22,14 @@ std::string resolve_model_dir(const std::string& dir);
 //   --lora F [--lora-strength S]   repeatable; S applies to the LoRA right before it (default 1)
 struct ModelArgs {
   std::string model_dir, dit, t5, clip, vae, tokenizer;
+  std::string dit_high, dit_low;  // Wan2.2 I2V-A14B experts as single files / folders
   int dit_heads = 0;
   std::vector<formats::LoraSpec> loras;
   bool keep_quantised = false;  // --keep-quantised (a flag: commands that support it declare it)
-  bool explicit_files() const { return !t5.empty() || !clip.empty() || !vae.empty(); }
+  bool explicit_files() const { return !t5.empty() || !clip.empty() || !vae.empty() || !dit_high.empty() || !dit_low.empty(); }
 };
 extern const char* kModelArgsUsage;
-// "model-dir", "dit", "t5", "clip", "vae", "tokenizer", "dit-heads" (value options for Args).
+// "model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "vae", "tokenizer", "dit-heads" (value options for Args).
 const std::set<std::string>& model_value_options();
 // Removes every "--lora FILE [--lora-strength S]" from argv (Args keeps one value per flag) and returns them in order.
 std::vector<formats::LoraSpec> take_lora_args(std::vector<std::string>& argv);

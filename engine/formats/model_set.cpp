@@ -38,6 +38,11 @@ std::string component_of(const std::string& path, std::string& why) {
       why = "GGUF " + p.arch;
       return p.is_wan_dit() ? "dit" : "";
     }
+    if (!fs::is_directory(path) && sniff_file(path) == "zip") {  // a torch .pth (the official umT5 / VAE / CLIP files)
+      const ComponentProbe c = probe_component(path);
+      why = "torch zip (.pth)" + (c.reasons.empty() ? std::string() : ", " + c.reasons.front());
+      return c.component == "unknown" ? "" : c.component;
+    }
     ComponentProbe c = classify_component([&] {
       std::vector<std::string> names;
       for (const auto& t : open_safetensors_files(path).tensors) names.push_back(t.name);
@@ -211,40 +216,83 @@ Wan22Set detect_wan22_set(const std::string& dir) {
   return s;
 }
 
+namespace {
+// `path` must exist and hold the component `want` (found from its content); the reason is recorded.
+std::string checked_component(const std::string& path, const char* want, const char* flag, std::vector<std::string>& reasons) {
+  if (!fs::exists(path)) fail(path, std::string(flag) + ": not found");
+  std::string why;
+  const std::string c = component_of(path, why);
+  if (c != want) fail(path, std::string(flag) + " expects a " + want + ", this holds " + (c.empty() ? "no Wan component" : c) + (why.empty() ? "" : " (" + why + ")"));
+  reasons.push_back(std::string(flag) + " " + path + ": " + c + " — " + why);
+  return path;
+}
+
+// --tokenizer, else a spiece.model beside (or one folder above) the umT5 file.
+std::string tokenizer_for(const std::string& t5, const std::string& tokenizer, std::vector<std::string>& reasons) {
+  std::string found = tokenizer;
+  if (!tokenizer.empty()) {
+    if (!fs::exists(tokenizer)) fail(tokenizer, "--tokenizer: not found");
+  } else {
+    const fs::path t5dir = fs::is_directory(t5) ? fs::path(t5) : fs::path(t5).parent_path();
+    found = find_spiece(t5dir);
+    if (found.empty()) found = find_spiece(t5dir.parent_path());
+    if (found.empty()) fail(t5, "no spiece.model beside the umT5 file: pass --tokenizer FILE (umT5's SentencePiece model)");
+  }
+  reasons.push_back("tokenizer: " + found);
+  return found;
+}
+
+}  // namespace
+
 ModelSet model_set_from_files(const std::string& dit, const std::string& t5, const std::string& clip, const std::string& vae,
                               const std::string& tokenizer) {
   ModelSet s;
   s.layout = "files";
-  std::vector<std::string> missing;
-  for (const auto& [v, flag] : std::vector<std::pair<std::string, const char*>>{{dit, "--dit"}, {t5, "--t5"}, {clip, "--clip"}, {vae, "--vae"}})
-    if (v.empty()) missing.push_back(flag);
-  if (!missing.empty()) {
-    std::string m;
-    for (const auto& f : missing) m += (m.empty() ? "" : ", ") + f;
-    fail("--dit/--t5/--clip/--vae", "explicit files need all four components; missing " + m + " (or give --model-dir DIR)");
+  std::vector<std::pair<std::string, const char*>> given{{dit, "--dit"}, {t5, "--t5"}, {clip, "--clip"}, {vae, "--vae"}};
+  for (const auto& [v, flag] : given)
+    if (v.empty()) {
+      std::string m;
+      for (const auto& [v2, f2] : given)
+        if (v2.empty()) m += (m.empty() ? "" : ", ") + std::string(f2);
+      fail("--dit/--t5/--clip/--vae", "explicit files need all four components; missing " + m + " (or give --model-dir DIR)");
+    }
+  s.dit = checked_component(dit, "dit", "--dit", s.reasons);
+  s.t5 = checked_component(t5, "umt5", "--t5", s.reasons);
+  s.clip = checked_component(clip, "clip-vision", "--clip", s.reasons);
+  s.vae = checked_component(vae, "vae", "--vae", s.reasons);
+  s.tokenizer = tokenizer_for(t5, tokenizer, s.reasons);
+  return s;
+}
+
+Wan22Set wan22_set_from_files(const std::string& high, const std::string& low, const std::string& t5, const std::string& vae,
+                              const std::string& tokenizer) {
+  Wan22Set s;
+  std::string missing;
+  for (const auto& [v, flag] : std::vector<std::pair<std::string, const char*>>{{high, "--dit-high"}, {low, "--dit-low"}, {t5, "--t5"}, {vae, "--vae"}})
+    if (v.empty()) missing += (missing.empty() ? "" : ", ") + std::string(flag);
+  if (!missing.empty())
+    fail("--dit-high/--dit-low", "a Wan2.2 I2V-A14B model from single files needs --dit-high, --dit-low, --t5 and --vae; missing " + missing);
+  s.found = true;
+  s.reasons.push_back("--dit-high / --dit-low: the two Wan2.2 I2V-A14B experts as given (their content cannot tell high from low)");
+  DitProbe first;
+  for (const auto& [path, flag] : std::vector<std::pair<std::string, const char*>>{{high, "--dit-high"}, {low, "--dit-low"}}) {
+    checked_component(path, "dit", flag, s.reasons);
+    const DitProbe p = probe_dit(path);
+    if (p.variant.rfind("I2V without a CLIP branch", 0) != 0)
+      fail(path, std::string(flag) + " expects a Wan2.2 I2V-A14B expert (in_dim 36 without img_emb), this holds a Wan DiT of variant '" + p.variant + "'");
+    if (first.dim == 0) {
+      first = p;
+    } else if (p.dim != first.dim || p.num_layers != first.num_layers || p.in_dim != first.in_dim || p.ffn_dim != first.ffn_dim) {
+      fail(path, std::string(flag) + ": dim " + std::to_string(p.dim) + ", " + std::to_string(p.num_layers) + " layers, ffn " +
+                     std::to_string(p.ffn_dim) + " differ from --dit-high's (dim " + std::to_string(first.dim) + ", " +
+                     std::to_string(first.num_layers) + " layers, ffn " + std::to_string(first.ffn_dim) + "): the two experts must have one shape");
+    }
   }
-  auto check = [&](const std::string& path, const char* want, const char* flag) {
-    if (!fs::exists(path)) fail(path, std::string(flag) + ": not found");
-    std::string why;
-    const std::string c = component_of(path, why);
-    if (c != want) fail(path, std::string(flag) + " expects a " + want + ", this holds " + (c.empty() ? "no Wan component" : c) + (why.empty() ? "" : " (" + why + ")"));
-    s.reasons.push_back(std::string(flag) + " " + path + ": " + c + " — " + why);
-    return path;
-  };
-  s.dit = check(dit, "dit", "--dit");
-  s.t5 = check(t5, "umt5", "--t5");
-  s.clip = check(clip, "clip-vision", "--clip");
-  s.vae = check(vae, "vae", "--vae");
-  if (!tokenizer.empty()) {
-    if (!fs::exists(tokenizer)) fail(tokenizer, "--tokenizer: not found");
-    s.tokenizer = tokenizer;
-  } else {
-    const fs::path t5dir = fs::is_directory(t5) ? fs::path(t5) : fs::path(t5).parent_path();
-    s.tokenizer = find_spiece(t5dir);
-    if (s.tokenizer.empty()) s.tokenizer = find_spiece(t5dir.parent_path());
-    if (s.tokenizer.empty()) fail(t5, "no spiece.model beside the umT5 file: pass --tokenizer FILE (umT5's SentencePiece model)");
-  }
-  s.reasons.push_back("tokenizer: " + s.tokenizer);
+  s.dit_high = high;
+  s.dit_low = low;
+  s.t5 = checked_component(t5, "umt5", "--t5", s.reasons);
+  s.vae = checked_component(vae, "vae", "--vae", s.reasons);
+  s.tokenizer = tokenizer_for(t5, tokenizer, s.reasons);
   return s;
 }
 

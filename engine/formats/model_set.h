@@ -43,6 +43,11 @@ struct Wan22Set {
 // found = false when the sub-folders are absent; Error when they are there but do not hold two A14B I2V experts or
 // a shared component is missing.
 Wan22Set detect_wan22_set(const std::string& dir);
+// The two experts as single files or folders (e.g. ComfyUI's wan2.2_i2v_{high,low}_noise_14B_*.safetensors, or
+// QuantStack's HighNoise / LowNoise GGUFs): which is which cannot be read off their content, so the flags say it.
+// Each must be an A14B I2V expert, both of one shape; umT5 / VAE / tokenizer as for model_set_from_files.
+Wan22Set wan22_set_from_files(const std::string& high, const std::string& low, const std::string& t5, const std::string& vae,
+                              const std::string& tokenizer);
 
 // Explicit files; `tokenizer` empty -> a spiece.model beside (or one folder above) the umT5 file. Each file is checked
 // to hold the component its flag names.

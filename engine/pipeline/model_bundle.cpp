@@ -158,6 +158,24 @@ std::string kept_note(const std::string& file, const formats::DitWeights& w) {
   return "--keep-quantised: " + file + ": " + w.kept_summary();
 }
 
+ModelLayout wan22_layout(const formats::Wan22Set& w, const std::string& high_name, const std::string& low_name) {
+  ModelLayout L;
+  L.format = "wan2.2-i2v-a14b";
+  L.dit_weights = w.dit_low;
+  L.dit_config = w.dit_low_config;
+  L.dit_high_weights = w.dit_high;
+  L.dit_high_config = w.dit_high_config;
+  L.t5_weights = w.t5;
+  L.vae_weights = w.vae;
+  L.tokenizer = w.tokenizer;
+  L.reasons = w.reasons;
+  const formats::DitProbe p = formats::probe_dit(w.dit_low);
+  L.variant = "Wan2.2 I2V-A14B: two experts (" + high_name + " for t >= 900 = boundary 0.900 x 1000 training steps, " +
+              low_name + " below), dim " + std::to_string(p.dim) + ", " + std::to_string(p.num_layers) +
+              " layers each, in_dim " + std::to_string(p.in_dim) + ", no CLIP image branch";
+  return L;
+}
+
 }  // namespace
 
 ModelLayout detect_model_layout(const std::string& dir) {
@@ -206,20 +224,9 @@ ModelLayout detect_model_layout(const std::string& dir) {
   {
     const formats::Wan22Set w = formats::detect_wan22_set(dir);
     if (w.found) {
-      L.format = "wan2.2-i2v-a14b";
-      L.dit_weights = w.dit_low;
-      L.dit_config = w.dit_low_config;
-      L.dit_high_weights = w.dit_high;
-      L.dit_high_config = w.dit_high_config;
-      L.t5_weights = w.t5;
-      L.vae_weights = w.vae;
-      L.tokenizer = w.tokenizer;
-      L.reasons = w.reasons;
-      const formats::DitProbe p = formats::probe_dit(w.dit_low);
-      L.variant = "Wan2.2 I2V-A14B: two experts (high_noise_model/ for t >= 900 = boundary 0.900 x 1000 training steps, "
-                  "low_noise_model/ below), dim " + std::to_string(p.dim) + ", " + std::to_string(p.num_layers) +
-                  " layers each, in_dim " + std::to_string(p.in_dim) + ", no CLIP image branch";
-      return L;
+      ModelLayout W = wan22_layout(w, "high_noise_model/", "low_noise_model/");
+      W.dir = L.dir;
+      return W;
     }
   }
   // Official release layout.
@@ -281,6 +288,11 @@ ModelLayout layout_from_files(const std::string& dit, const std::string& t5, con
   if (std::filesystem::is_directory(set.dit) && std::filesystem::exists(std::filesystem::path(set.dit) / "config.json"))
     L.dit_diffusers_config = (std::filesystem::path(set.dit) / "config.json").string();
   return L;
+}
+
+ModelLayout wan22_layout_from_files(const std::string& high, const std::string& low, const std::string& t5,
+                                    const std::string& vae, const std::string& tokenizer) {
+  return wan22_layout(formats::wan22_set_from_files(high, low, t5, vae, tokenizer), "--dit-high", "--dit-low");
 }
 
 std::unique_ptr<ModelBundle> load_model_bundle(const std::string& dir, const LoadOptions& opt) {

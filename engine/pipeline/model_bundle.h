@@ -82,6 +82,10 @@ struct ModelLayout {
 // A folder without focalscope.json or the official file names is searched by content (engine/formats/model_set.h:
 // diffusers pipeline folder, ComfyUI models folder, any folder holding the four components).
 ModelLayout detect_model_layout(const std::string& dir);
+// Wan2.2 I2V-A14B from two expert files / folders (--dit-high, --dit-low) and the shared umT5 / VAE (format
+// "wan2.2-i2v-a14b", no CLIP unless clip_weights is set afterwards).
+ModelLayout wan22_layout_from_files(const std::string& high, const std::string& low, const std::string& t5,
+                                    const std::string& vae, const std::string& tokenizer);
 // Explicit component files (--dit --t5 --clip --vae [--tokenizer]), each checked to hold its component.
 ModelLayout layout_from_files(const std::string& dit, const std::string& t5, const std::string& clip, const std::string& vae,
                               const std::string& tokenizer);
