@@ -495,3 +495,40 @@ TEST(Wan22, ExpertsAsSingleFilesEqualTheFolder) {
   EXPECT_EQ(m.find('\n'), std::string::npos) << m;
   fs::remove_all(dir);
 }
+
+// Wan2.2 LoRAs come as high / low pairs: --lora-high / --lora-low merge into that expert only (bit for bit what
+// apply_loras gives on its weights); a plain --lora with two experts, and --lora-high with one DiT, are refused.
+TEST(Wan22, LorasNameTheirExpert) {
+  const std::string dir = write_wan22_folder("lora");
+  const std::string lora = dir + "/lora.safetensors";
+  {  // a kohya-style LoRA on two of the experts' projections (rank 2, alpha 1)
+    auto g = at::detail::createCPUGenerator(3);
+    std::vector<std::pair<std::string, at::Tensor>> t;
+    for (const char* m : {"blocks_0_self_attn_q", "blocks_2_ffn_0"}) {
+      const int64_t out = std::string(m).find("ffn") != std::string::npos ? 128 : 96;
+      t.emplace_back(std::string("lora_unet_") + m + ".lora_down.weight", at::randn({2, 96}, g) * 0.1);
+      t.emplace_back(std::string("lora_unet_") + m + ".lora_up.weight", at::randn({out, 2}, g) * 0.1);
+      t.emplace_back(std::string("lora_unet_") + m + ".alpha", at::full({}, 1.0));
+    }
+    save_safetensors(lora, t);
+  }
+  LoadOptions o;
+  o.loras = {{lora, 0.5, "high"}};
+  auto b = load_model_bundle(detect_model_layout(dir), o);
+  auto plain = load_model_bundle(dir);
+  TensorSet want = load_safetensors(dir + "/high_noise_model/diffusion_pytorch_model.safetensors");
+  formats::apply_loras(want, {{lora, 0.5}});
+  for (const auto& [n, t] : b->dit_high->named_parameters()) ASSERT_TRUE(at::equal(t, want.get(n))) << n;
+  const auto lo = b->dit.named_parameters(), lo0 = plain->dit.named_parameters();
+  for (size_t i = 0; i < lo.size(); ++i) ASSERT_TRUE(at::equal(lo[i].second, lo0[i].second)) << lo[i].first;
+  EXPECT_FALSE(at::equal(b->dit_high->blocks[0].sa_q.w, plain->dit_high->blocks[0].sa_q.w));
+  ASSERT_EQ(b->load_notes.size(), 1u);
+  EXPECT_EQ(b->load_notes[0].rfind("high-noise expert: ", 0), 0u) << b->load_notes[0];
+  o.loras = {{lora, 1.0, ""}};
+  std::string m = focalscope::testing::error_of([&] { load_model_bundle(detect_model_layout(dir), o); });
+  EXPECT_NE(m.find("give --lora-high FILE and / or --lora-low FILE"), std::string::npos) << m;
+  o.loras = {{lora, 1.0, "low"}};
+  m = focalscope::testing::error_of([&] { load_model_bundle(detect_model_layout(focalscope::testing::layout_dir()), o); });
+  EXPECT_NE(m.find("--lora-low names a Wan2.2 I2V-A14B expert; this model has one DiT"), std::string::npos) << m;
+  fs::remove_all(dir);
+}

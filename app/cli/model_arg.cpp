@@ -34,6 +34,8 @@ const char* kModelArgsUsage =
     "  --tokenizer FILE    umT5's spiece.model (default: found beside the umT5 file / in the folder)\n"
     "  --dit-heads N       the DiT's attention heads when no config stores them (default dim / 128)\n"
     "  --lora FILE [--lora-strength S]   merge a LoRA into the DiT at load (repeatable; S default 1)\n"
+    "  --lora-high FILE / --lora-low FILE [--lora-strength S]   Wan2.2 I2V-A14B: a LoRA for the high- / low-noise\n"
+    "                      expert (its LoRAs ship as such pairs; repeatable)\n"
     "  --keep-quantised    keep the DiT blocks' Q8_0 / Q4_K (GGUF) or fp8 weights as codes in memory and decode each\n"
     "                      block while it runs (same outputs; ~1/2 to 1/4 of the bf16 memory; slower per step)\n";
 
@@ -49,7 +51,7 @@ std::vector<formats::LoraSpec> take_lora_args(std::vector<std::string>& argv) {
     std::string a = argv[i], val;
     bool eq = false;
     if (auto p = a.find('='); a.rfind("--lora", 0) == 0 && p != std::string::npos) val = a.substr(p + 1), a = a.substr(0, p), eq = true;
-    if (a != "--lora" && a != "--lora-strength") {
+    if (a != "--lora" && a != "--lora-high" && a != "--lora-low" && a != "--lora-strength") {
       rest.push_back(argv[i]);
       continue;
     }
@@ -57,11 +59,11 @@ std::vector<formats::LoraSpec> take_lora_args(std::vector<std::string>& argv) {
       if (i + 1 >= argv.size()) fail(a, "needs a value");
       val = argv[++i];
     }
-    if (a == "--lora") {
-      if (val.empty()) fail("--lora", "needs a LoRA file");
-      out.push_back({val, 1.0});
+    if (a != "--lora-strength") {
+      if (val.empty()) fail(a, "needs a LoRA file");
+      out.push_back({val, 1.0, a == "--lora-high" ? "high" : a == "--lora-low" ? "low" : ""});
     } else {
-      if (out.empty()) fail("--lora-strength", "must follow the --lora FILE it applies to");
+      if (out.empty()) fail("--lora-strength", "must follow the --lora / --lora-high / --lora-low FILE it applies to");
       char* end = nullptr;
       const double s = std::strtod(val.c_str(), &end);
       if (end == val.c_str() || *end || !std::isfinite(s) || std::fabs(s) > 100)

@@ -25,6 +25,9 @@ namespace focalscope::formats {
 struct LoraSpec {
   std::string path;
   double strength = 1.0;
+  // Wan2.2 I2V-A14B: which expert it is for ("high" / "low": --lora-high / --lora-low; Wan2.2 LoRAs ship as such
+  // pairs); "" = the one DiT of every other model.
+  std::string expert;
 };
 
 struct LoraReport {

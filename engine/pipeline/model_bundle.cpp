@@ -304,6 +304,10 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
   b->layout = layout;
   b->options = opt;
   const auto& L = b->layout;
+  if (L.format != "wan2.2-i2v-a14b")
+    for (const auto& l : opt.loras)
+      if (!l.expert.empty())
+        fail(l.path, "--lora-" + l.expert + " names a Wan2.2 I2V-A14B expert; this model has one DiT: use --lora");
   if (L.format == "focalscope") {
     const auto& m = L.manifest;
     const std::string where = L.dir + "/focalscope.json";
@@ -412,11 +416,20 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
   } else if (L.format == "wan2.2-i2v-a14b") {
     // Two experts of one shape; each read from its folder in any DiT format, config.json when present (its
     // num_heads), and no image branch (checked against the tensors by WanModel::load).
-    if (!opt.loras.empty())
-      fail(opt.loras.front().path, "--lora with a two-expert Wan2.2 model is not supported yet (its LoRAs come as high/low pairs)");
-    auto load_expert = [&](const std::string& weights, const std::string& config) {
+    // Its LoRAs come as high / low pairs: each names its expert (--lora-high / --lora-low).
+    std::vector<formats::LoraSpec> high_loras, low_loras;
+    for (const auto& l : opt.loras) {
+      if (l.expert.empty())
+        fail(l.path, "--lora: a Wan2.2 I2V-A14B model has two experts: give --lora-high FILE and / or --lora-low FILE");
+      if (opt.keep_quantised)
+        fail(l.path, "--lora cannot be merged into weights kept quantised: drop --keep-quantised (a LoRA needs dense weights)");
+      (l.expert == "high" ? high_loras : low_loras).push_back(l);
+    }
+    auto load_expert = [&](const std::string& weights, const std::string& config, const std::vector<formats::LoraSpec>& loras,
+                           const char* which) {
       formats::DitWeights w = formats::load_wan_dit_weights(weights, at::kFloat, opt.keep_quantised);
       if (opt.keep_quantised) b->load_notes.push_back(kept_note(weights, w));
+      for (const auto& r : formats::apply_loras(w.set, loras)) b->load_notes.push_back(std::string(which) + "-noise expert: " + r.summary());
       WanConfig cfg = config.empty() ? formats::wan_config_from_probe(w.probe, opt.dit_heads, std::string(), weights)
                                      : naming_file(config, [&] { return WanConfig::from_json(read_json(config)); });
       cfg.image_branch = w.probe.variant.rfind("I2V (CLIP image branch)", 0) == 0;
@@ -424,8 +437,8 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
       naming_file(weights, [&] { cfg.validate(); return 0; });
       return WanModel::load(w.set, cfg, opt.dit_dtype, opt.device, &w.kept);
     };
-    b->dit = load_expert(L.dit_weights, L.dit_config);
-    b->dit_high = std::make_shared<WanModel>(load_expert(L.dit_high_weights, L.dit_high_config));
+    b->dit = load_expert(L.dit_weights, L.dit_config, low_loras, "low");
+    b->dit_high = std::make_shared<WanModel>(load_expert(L.dit_high_weights, L.dit_high_config, high_loras, "high"));
     b->t5 = UMT5Encoder::load(formats::load_umt5_weights(L.t5_weights), opt.text_dtype, opt.device);
     if (!L.clip_weights.empty()) {  // --clip FILE: for FSG's keyword selection / anchors (the DiTs never read it)
       TensorSet clip_set = formats::load_clip_vision_weights(L.clip_weights);
