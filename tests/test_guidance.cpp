@@ -180,7 +180,7 @@ TEST(TextKnockout, AllLayersIsTheEmptyPromptAndNoneIsTheBaseline) {
   }
   auto knocked = [&](std::vector<int> layers) {
     RunHooks h;
-    h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
+    h.edit_cross = [&](CrossContext& cc, int) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
     return generate(*L.m, L.req(), h);
   };
   GenerateRequest blank = L.req();

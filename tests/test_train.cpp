@@ -410,7 +410,7 @@ TEST(Train, MmditLossFallsResumesExportsAndGenerates) {
   EXPECT_FALSE(at::equal(generate(*bundle, req, hide).latent, hidden.latent));
   // Wan's cross-attention edit is refused by name, never run silently.
   RunHooks knock;
-  knock.edit_cross = [](CrossContext&) {};
+  knock.edit_cross = [](CrossContext&, int) {};
   try {
     generate(*bundle, req, knock);
     ADD_FAILURE() << "a cross-attention edit ran on the MMDiT";

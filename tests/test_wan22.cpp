@@ -532,3 +532,37 @@ TEST(Wan22, LorasNameTheirExpert) {
   EXPECT_NE(m.find("--lora-low names a Wan2.2 I2V-A14B expert; this model has one DiT"), std::string::npos) << m;
   fs::remove_all(dir);
 }
+
+// Layer-wise text knockout (ablate's intervention) on two experts: the hook gets each expert's own context, and with
+// each expert's own empty-prompt context swapped into every layer of the conditional row, the run equals the run with
+// an empty prompt, bit for bit; one layer changes it; the wrong expert's empty context would not match.
+TEST(Wan22, TextKnockoutReachesBothExperts) {
+  const std::string dir = write_wan22_folder("knock");
+  auto b = load_model_bundle(dir);
+  c10::InferenceMode guard;
+  GenerateRequest req = small_request();
+  req.steps = 4;
+  const std::vector<CrossContext> empty{text_cross_context(*b, ""), text_cross_context(*b, "", 1)};
+  std::vector<int> seen;
+  auto knocked = [&](const std::vector<int>& layers) {
+    RunHooks h;
+    h.edit_cross = [&](CrossContext& cc, int expert) {
+      seen.push_back(expert);
+      WanModel::swap_layer_text(cc, empty.at(expert == 1 ? 1 : 0), layers, {0});
+    };
+    return generate(*b, req, h).latent;
+  };
+  std::vector<int> all;
+  for (int l = 0; l < b->dit.cfg.num_layers; ++l) all.push_back(l);
+  const at::Tensor none = knocked(all);
+  EXPECT_EQ(seen, (std::vector<int>{0, 1}));
+  GenerateRequest blank = req;
+  blank.prompt = "";
+  blank.allow_empty_prompt = true;
+  EXPECT_TRUE(at::equal(none, generate(*b, blank).latent));
+  const at::Tensor base = generate(*b, req).latent;
+  EXPECT_TRUE(at::equal(knocked({}), base));
+  EXPECT_FALSE(at::equal(knocked({1}), base));
+  EXPECT_FALSE(at::equal(empty[0].layers[0].k, empty[1].layers[0].k)) << "the experts' projections differ";
+  fs::remove_all(dir);
+}

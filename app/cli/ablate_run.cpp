@@ -28,7 +28,7 @@ double agreement(const analysis::CaseVerdict& v) {
 
 }  // namespace
 
-std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const CrossContext& empty,
+std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const std::vector<CrossContext>& empty,
                                                      const shapes::BenchCase& bc, int seed_index,
                                                      const AblationOptions& opt) {
   GenerateRequest req;
@@ -109,7 +109,7 @@ std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const
     h.cancel = opt.cancel;
     // Row 0 is the conditional pass; the unconditional one keeps its negative prompt.
     if (m.is_mmdit()) h.hide_prompt_layers = layers;  // joint attention: the image tokens stop reading the prompt's rows
-    else h.edit_cross = [&](CrossContext& cc) { WanModel::swap_layer_text(cc, empty, layers, {0}); };
+    else h.edit_cross = [&](CrossContext& cc, int expert) { WanModel::swap_layer_text(cc, empty.at(expert == 1 ? 1 : 0), layers, {0}); };
     return generate(m, req, h);
   };
   std::vector<int> every(static_cast<size_t>(m.num_layers()));

@@ -24,7 +24,9 @@ struct AblationOptions {
 };
 
 // Runs one unit; returns its rows (baseline, all layers, each layer), or an empty vector when cancelled.
-std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const CrossContext& empty,
+// `empty`: the empty prompt's text context per DiT ([0] the DiT / low-noise expert, [1] Wan2.2's high-noise expert);
+// a layer's knockout swaps its text keys / values for these, in every expert.
+std::vector<analysis::AblationRow> run_ablation_unit(const ModelBundle& m, const std::vector<CrossContext>& empty,
                                                      const shapes::BenchCase& bc, int seed_index,
                                                      const AblationOptions& opt);
 

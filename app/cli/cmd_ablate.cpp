@@ -45,6 +45,7 @@ const char* kUsage =
     "On the embedded MMDiT (joint attention, no cross-attention) a layer's knockout is: its image tokens read none of\n"
     "the prompt's rows (the MLLM's image rows stay readable); 'every layer' = that in all layers, so the pooled text\n"
     "vector still carries the prompt there (docs/architectures.md).\n"
+        "On Wan2.2 I2V-A14B a layer's knockout is that layer in both experts, each given its own empty-prompt context.\n"
     "Writes DIR/ablate.csv (one row per layer), DIR/ablate.json, DIR/ablate.png and DIR/ablate_runs.csv (every run).\n"
     "Ctrl-C stops after the current generation; --resume continues from ablate_runs.csv (same settings required).\n";
 
@@ -182,7 +183,9 @@ int run(const std::vector<std::string>& argv) {
   }
 
   // Wan's knockout context; the MMDiT hides the prompt's rows instead (ablate_run.h).
-  const CrossContext empty = model->is_mmdit() ? CrossContext{} : text_cross_context(*model, "");
+  std::vector<CrossContext> empty;
+  if (!model->is_mmdit()) empty.push_back(text_cross_context(*model, ""));
+  if (model->two_experts()) empty.push_back(text_cross_context(*model, "", 1));  // each expert's own projections
   std::atomic<bool>& cancel = install_cancel_on_sigint();
   opt.cancel = &cancel;
   const int units = static_cast<int>(cases.size()) * seeds;

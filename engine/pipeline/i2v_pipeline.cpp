@@ -106,9 +106,11 @@ at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt) {
   return ctx.at(0);
 }
 
-CrossContext text_cross_context(const ModelBundle& m, const std::string& text) {
+CrossContext text_cross_context(const ModelBundle& m, const std::string& text, int expert) {
   c10::InferenceMode guard;
-  return m.dit.precompute_text_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)));
+  if (expert == 1 && !m.two_experts()) fail("text context", "this model has one DiT (no high-noise expert)");
+  const WanModel& dit = expert == 1 ? *m.dit_high : m.dit;
+  return dit.precompute_text_cross(dit.pad_context(encode_prompt(m, text).to(at::kFloat)));
 }
 
 double kvlock_tau(const ModelBundle& m, bool* calibrated, bool local) {
@@ -215,11 +217,13 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   // Two experts: each has its own text embedding and cross-attention projections, so its own per-run context.
   CrossContext cross_high;
   if (m.two_experts()) {
-    if (hooks.edit_cross) fail("two-expert model", "layer-wise text interventions (ablate) are not supported on Wan2.2 I2V-A14B yet");
     if (req.kvlock.config.editing()) fail("two-expert model", "KV-Lock editing is not supported on Wan2.2 I2V-A14B yet");
     cross_high = m.dit_high->precompute_cross(context.to(dev), at::Tensor());
   }
-  if (hooks.edit_cross) hooks.edit_cross(cross);
+  if (hooks.edit_cross) {
+    hooks.edit_cross(cross, m.two_experts() ? 0 : -1);
+    if (m.two_experts()) hooks.edit_cross(cross_high, 1);
+  }
   r.seconds_encode = since(t0);
   if (hooks.on_conditioned) {
     const auto ps = m.patch_size();

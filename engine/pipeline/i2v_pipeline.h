@@ -90,8 +90,10 @@ struct RunHooks {
   // Called once before sampling (e.g. Focal Guidance plans its anchors from clip_fea here).
   std::function<void(const RunConditioning&)> on_conditioned;
   // Called once with the run's precomputed cross-attention context (batch rows: cond, then uncond with CFG) before
-  // sampling; it may edit it, e.g. knock the text out of chosen layers (WanModel::swap_layer_text).
-  std::function<void(CrossContext&)> edit_cross;
+  // sampling; it may edit it, e.g. knock the text out of chosen layers (WanModel::swap_layer_text). `expert`: -1 for a
+  // one-DiT model; a Wan2.2 two-expert model calls it twice, with its low-noise (0) and high-noise (1) expert's context
+  // (each expert has its own text projections: text_cross_context(m, text, expert) gives the matching one).
+  std::function<void(CrossContext&, int expert)> edit_cross;
   // The embedded MMDiT's knockout (it has no cross-attention to edit): in these layers the conditional pass's image
   // tokens read none of the prompt's rows in the joint attention (the MLLM's image rows stay readable, as a Wan
   // layer's image cross-attention stays). Wan models refuse it (they use edit_cross).
@@ -140,7 +142,8 @@ RunMemoryEstimate run_memory(const ModelBundle& m, const RunParams& p);
 at::Tensor encode_prompt(const ModelBundle& m, const std::string& prompt);
 // Every DiT layer's text keys / values for one text (batch 1, float32 context): what the model's cross-attention
 // sees for it. "" gives the empty prompt's (the causal ablation's knockout context).
-CrossContext text_cross_context(const ModelBundle& m, const std::string& text);
+// `expert` 1: the high-noise expert's (Wan2.2); otherwise the (low-noise) DiT's.
+CrossContext text_cross_context(const ModelBundle& m, const std::string& text, int expert = -1);
 // KV-Lock's sigma2 threshold for this model when none is given: its calibrated kvlock tau, else the paper's 0.01.
 // `local`: for sigma2 read inside an edit mask: the calibrated tau_local when the model has one. *calibrated
 // (optional) says whether a calibrated value was used.
