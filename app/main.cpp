@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
       print_error("out of memory (the inputs ask for more memory than this machine has; see docs/robustness.md for the limits)");
       return 2;
     } catch (const std::exception& e) {
+      if (const std::string oom = focalscope::describe_allocation_failure(e.what()); !oom.empty()) {  // sizes, not a bug
+        print_error(oom);
+        return 2;
+      }
       print_error(std::string("internal error: ") + e.what());
       return 3;
     }

@@ -946,7 +946,28 @@ TEST_F(BrokenInputs, Flags) {
   add("solver_unknown", {"--solver", "rk99"}, "solver");
   // Each value valid alone; together more than the machine can hold: refused before anything runs, with the estimate.
   add("frames_and_area_beyond_memory", {"--frames", "1025", "--max-area", "16777216"}, "--frames / --max-area", "GB available");
+  // bench-step: a step that cannot fit is refused with the estimate before anything is allocated.
+  cases.push_back({"flag_bench_step_beyond_memory", nullptr,
+                   {"bench-step", "--config", "toy", "--frames", "1001", "--height", "8192", "--width", "8192", "--steps", "1", "--no-capture"},
+                   "--frames / --height / --width", "GB available"});
   run_catalogue("flags", cases);
+}
+
+// An allocation that fails inside libtorch anyway (an estimate is a ceiling, not a proof) is said as an input problem in
+// one line, for the CPU and the CUDA allocator's messages; other library messages are left alone.
+TEST(AllocationFailure, LibtorchMessagesBecomeOneLine) {
+  const std::string cpu = focalscope::describe_allocation_failure(
+      "[enforce fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+      "16844324864 bytes. Error code 12 (Cannot allocate memory)\nframe #0: c10::ThrowEnforceNotMet(...)");
+  EXPECT_EQ(cpu.rfind("out of memory: a tensor of 16.84 GB could not be allocated on the CPU", 0), 0u) << cpu;
+  const std::string gpu = focalscope::describe_allocation_failure(
+      "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; 75.10 GiB already allocated)");
+  EXPECT_EQ(gpu.rfind("out of device memory: a tensor of 2.00 GiB could not be allocated on the GPU", 0), 0u) << gpu;
+  for (const std::string& s : {cpu, gpu}) {
+    EXPECT_EQ(s.find('\n'), std::string::npos) << s;
+    EXPECT_EQ(s.find("frame #"), std::string::npos) << s;
+  }
+  EXPECT_EQ(focalscope::describe_allocation_failure("shape '[2, 3]' is invalid for input of size 5"), "");
 }
 
 }  // namespace

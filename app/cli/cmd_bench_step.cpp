@@ -6,6 +6,7 @@
 // matmul's throughput measured in the same run and precision. The 14B/480p/81-frame default is the figure
 // docs/real_weights.md records for a GPU.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "engine/core/weights.h"
 #include "engine/formats/quantised_weight.h"
 #include "engine/models/wan/wan_model.h"
+#include "engine/pipeline/run_memory.h"
 #include "engine/models/hunyuan/hunyuan_model.h"
 #include "engine/models/hunyuan/hunyuan_release.h"
 
@@ -230,6 +232,22 @@ int run(const std::vector<std::string>& argv) {
   const int64_t n_img = a.integer("image-tokens", 257, 1, 100000);
   const int64_t L = (Fl / p[0]) * (Hl / p[1]) * (Wl / p[2]);
 
+  if (dev.is_cpu()) {  // weights + one forward's activations must fit: refuse with the numbers before allocating
+    RunMemoryInputs mi;
+    mi.tokens = L;
+    mi.dim = cfg.dim;
+    mi.ffn = cfg.ffn_dim;
+    mi.latent_elems = int64_t{cfg.out_dim} * Fl * Hl * Wl;
+    mi.threads = at::get_num_threads();
+    const double weights = double(cfg.num_params()) * double(c10::elementSize(dtype));
+    const double need = weights + estimate_run_memory(mi).sampling_bytes, have = available_memory_bytes();
+    if (need > have) {
+      char b[256];
+      std::snprintf(b, sizeof b, "a step at this size needs ~%.1f GB (weights %.1f GB + activations %.1f GB); this machine has "
+                    "%.1f GB available: lower them (or --device cuda)", need / 1e9, weights / 1e9, (need - weights) / 1e9, have / 1e9);
+      fail("--frames / --height / --width", b);
+    }
+  }
   c10::InferenceMode guard;
   const double peak = matmul_tflops(dev, dtype, a.integer("matmul", dev.is_cpu() ? 1024 : 8192, 64, 65536));
   std::printf("device %s, %s; GEMM throughput %.3g TFLOP/s\n", dev.str().c_str(), dtype_flag_name(dtype), peak);

@@ -14,4 +14,10 @@ struct Error : std::runtime_error {
 // Formats "<where>: <what>" and throws Error.
 [[noreturn]] void fail(const std::string& where, const std::string& what);
 
+// libtorch's allocation failures are input problems (sizes that need more memory than there is), not internal
+// errors: this turns one into a line without the library's backtrace — CPU "DefaultCPUAllocator: can't allocate
+// memory: you tried to allocate N bytes" -> "out of memory: a tensor of N GB could not be allocated on the CPU (...)",
+// CUDA "CUDA out of memory. Tried to allocate 2.00 GiB (...)" -> "out of device memory: ...". "" for other messages.
+std::string describe_allocation_failure(const std::string& library_message);
+
 }  // namespace focalscope
