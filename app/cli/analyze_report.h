@@ -33,6 +33,7 @@ struct AnalyzeSummary {
   // Wan2.2 I2V-A14B: the same rule and bootstrap on the stat steps each expert ran (empty for one DiT).
   struct Expert {
     std::string name;  // "high_noise" / "low_noise"
+    const char* noise() const { return name == "high_noise" ? "high" : "low"; }
     std::unique_ptr<analysis::LayerCurves> curves;
     analysis::WeakLayerReport report;
     std::vector<analysis::LayerUncertainty> uncertainty;

@@ -346,7 +346,7 @@ int run(const std::vector<std::string>& argv) {
   for (const auto& x : experts) {  // Wan2.2: each expert's curves with its own verdicts
     figures.push_back("fig2_layer_curves_" + x.name + ".png");
     render::save_png((fs::path(out_dir) / figures.back()).string(),
-                     layer_curves(*x.curves, x.report, layer_ids, pass_label + ", " + (x.name == "high_noise" ? "high" : "low") + "-noise expert's steps"));
+                     layer_curves(*x.curves, x.report, layer_ids, pass_label + ", " + x.noise() + "-noise expert's steps"));
   }
 
   write_per_layer_csv((fs::path(out_dir) / "per_layer.csv").string(), done);
@@ -376,15 +376,17 @@ int run(const std::vector<std::string>& argv) {
   }
 
   print_weak_layer_table(layer_ids, unc, report, rule, curves->samples(), boot_s);
-  std::string wl;
-  for (int w : weak_ids) wl += (wl.empty() ? "" : ",") + std::to_string(w);
-  std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", wl.empty() ? "none" : wl.c_str());
+  // "4,5,6" / "none": the layer ids of a report's weak slots.
+  auto weak_list = [&](const std::vector<int>& slots) {
+    std::string out;
+    for (int w : slots) out += (out.empty() ? "" : ",") + std::to_string(layer_ids[static_cast<size_t>(w)]);
+    return out.empty() ? std::string("none") : out;
+  };
+  std::printf("weak layers%s: %s\n", report.overridden ? " (override)" : "", weak_list(report.weak).c_str());
   for (const auto& x : sum.experts) {
-    std::printf("\n%s-noise expert (its own stat steps, same rule):\n", x.name == "high_noise" ? "high" : "low");
+    std::printf("\n%s-noise expert (its own stat steps, same rule):\n", x.noise());
     print_weak_layer_table(layer_ids, x.uncertainty, x.report, rule, x.curves->samples(), x.bootstrap_seconds);
-    std::string xl;
-    for (int w : x.report.weak) xl += (xl.empty() ? "" : ",") + std::to_string(layer_ids[static_cast<size_t>(w)]);
-    std::printf("weak layers of the %s-noise expert: %s\n", x.name == "high_noise" ? "high" : "low", xl.empty() ? "none" : xl.c_str());
+    std::printf("weak layers of the %s-noise expert: %s\n", x.noise(), weak_list(x.report.weak).c_str());
   }
   if (a.flag("record-weak-layers")) {
     if (cancelled) fail("--record-weak-layers", "the run was cancelled: not recording a partial result");

@@ -274,18 +274,21 @@ int run(const std::vector<std::string>& argv) {
               (long long)L, flops / 1e15);
   const double bound = 2 * flops / (peak * 1e12);
 
-  auto run_steps = [&](ProbeListener* listener, int first_step) {
+  // `model`'s steps: the conditional and the unconditional forward, each with its precomputed context.
+  auto model_steps = [&](const WanModel& model, const CrossContext& cond, const CrossContext& uncond, ProbeListener* listener,
+                         int first_step) {
     return time_steps(steps, first_step, [&](int step) {
       for (PassRole role : {PassRole::Cond, PassRole::Uncond}) {
         ForwardOptions opt;
         opt.step = step;
         opt.roles = {role};
         opt.listener = listener;
-        opt.cross = role == PassRole::Cond ? &cross_cond : &cross_uncond;
-        sync(m.forward(in, opt));
+        opt.cross = role == PassRole::Cond ? &cond : &uncond;
+        sync(model.forward(in, opt));
       }
     });
   };
+  auto run_steps = [&](ProbeListener* listener, int first_step) { return model_steps(m, cross_cond, cross_uncond, listener, first_step); };
 
   std::printf("capture off:\n");
   const double off = run_steps(nullptr, 0);
@@ -322,15 +325,7 @@ int run(const std::vector<std::string>& argv) {
     std::printf("weights kept as %s codes: DiT weights held %.3f GB (dense %s: %.3f GB, x%.2f)\n", kept.begin()->second.label.c_str(),
                 kept_bytes / 1e9, dtype_flag_name(dtype), dense_bytes / 1e9, double(kept_bytes) / double(dense_bytes));
     const CrossContext kc = km.precompute_cross(ctx_cond, clip), ku = km.precompute_cross(ctx_uncond, clip);
-    const double kept_s = time_steps(steps, 0, [&](int step) {
-      for (PassRole role : {PassRole::Cond, PassRole::Uncond}) {
-        ForwardOptions opt;
-        opt.step = step;
-        opt.roles = {role};
-        opt.cross = role == PassRole::Cond ? &kc : &ku;
-        sync(km.forward(in, opt));
-      }
-    });
+    const double kept_s = model_steps(km, kc, ku, nullptr, 0);
     std::printf("kept %s: %.3f s/step (x%.3f of dense %s); weights x%.2f of dense\n", kept.begin()->second.label.c_str(), kept_s,
                 kept_s / off, dtype_flag_name(dtype), double(kept_bytes) / double(dense_bytes));
   }

@@ -33,12 +33,13 @@ std::string find_spiece(const fs::path& dir) {
 // The component a weight unit (file, shard index or folder) holds, from its content; "" for files that hold none.
 std::string component_of(const std::string& path, std::string& why) {
   try {
-    if (!fs::is_directory(path) && sniff_file(path) == "gguf") {
+    const std::string container = fs::is_directory(path) ? std::string() : sniff_file(path);
+    if (container == "gguf") {
       DitProbe p = probe_dit(path);
       why = "GGUF " + p.arch;
       return p.is_wan_dit() ? "dit" : "";
     }
-    if (!fs::is_directory(path) && sniff_file(path) == "zip") {  // a torch .pth (the official umT5 / VAE / CLIP files)
+    if (container == "zip") {  // a torch .pth (the official umT5 / VAE / CLIP files)
       const ComponentProbe c = probe_component(path);
       why = "torch zip (.pth)" + (c.reasons.empty() ? std::string() : ", " + c.reasons.front());
       return c.component == "unknown" ? "" : c.component;
@@ -242,20 +243,22 @@ std::string tokenizer_for(const std::string& t5, const std::string& tokenizer, s
   return found;
 }
 
+// The flags of `given` left empty, joined ("--t5, --vae"); "" when every one is set.
+std::string missing_flags(const std::vector<std::pair<std::string, const char*>>& given) {
+  std::string m;
+  for (const auto& [v, flag] : given)
+    if (v.empty()) m += (m.empty() ? "" : ", ") + std::string(flag);
+  return m;
+}
+
 }  // namespace
 
 ModelSet model_set_from_files(const std::string& dit, const std::string& t5, const std::string& clip, const std::string& vae,
                               const std::string& tokenizer) {
   ModelSet s;
   s.layout = "files";
-  std::vector<std::pair<std::string, const char*>> given{{dit, "--dit"}, {t5, "--t5"}, {clip, "--clip"}, {vae, "--vae"}};
-  for (const auto& [v, flag] : given)
-    if (v.empty()) {
-      std::string m;
-      for (const auto& [v2, f2] : given)
-        if (v2.empty()) m += (m.empty() ? "" : ", ") + std::string(f2);
-      fail("--dit/--t5/--clip/--vae", "explicit files need all four components; missing " + m + " (or give --model-dir DIR)");
-    }
+  if (const std::string m = missing_flags({{dit, "--dit"}, {t5, "--t5"}, {clip, "--clip"}, {vae, "--vae"}}); !m.empty())
+    fail("--dit/--t5/--clip/--vae", "explicit files need all four components; missing " + m + " (or give --model-dir DIR)");
   s.dit = checked_component(dit, "dit", "--dit", s.reasons);
   s.t5 = checked_component(t5, "umt5", "--t5", s.reasons);
   s.clip = checked_component(clip, "clip-vision", "--clip", s.reasons);
@@ -267,10 +270,7 @@ ModelSet model_set_from_files(const std::string& dit, const std::string& t5, con
 Wan22Set wan22_set_from_files(const std::string& high, const std::string& low, const std::string& t5, const std::string& vae,
                               const std::string& tokenizer) {
   Wan22Set s;
-  std::string missing;
-  for (const auto& [v, flag] : std::vector<std::pair<std::string, const char*>>{{high, "--dit-high"}, {low, "--dit-low"}, {t5, "--t5"}, {vae, "--vae"}})
-    if (v.empty()) missing += (missing.empty() ? "" : ", ") + std::string(flag);
-  if (!missing.empty())
+  if (const std::string missing = missing_flags({{high, "--dit-high"}, {low, "--dit-low"}, {t5, "--t5"}, {vae, "--vae"}}); !missing.empty())
     fail("--dit-high/--dit-low", "a Wan2.2 I2V-A14B model from single files needs --dit-high, --dit-low, --t5 and --vae; missing " + missing);
   s.found = true;
   s.reasons.push_back("--dit-high / --dit-low: the two Wan2.2 I2V-A14B experts as given (their content cannot tell high from low)");

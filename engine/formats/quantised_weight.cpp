@@ -6,7 +6,6 @@
 #include <regex>
 
 #include "engine/core/error.h"
-#include "engine/formats/fp8.h"
 
 namespace focalscope::formats {
 namespace {
@@ -80,6 +79,12 @@ void set_fp16_column(const at::Tensor& blocks, int64_t col, double value) {
 }
 }  // namespace
 
+at::Tensor fp8_value_table(Fp8Kind kind) {
+  at::Tensor t = at::empty({256}, at::TensorOptions().dtype(at::kFloat));
+  for (int c = 0; c < 256; ++c) t.data_ptr<float>()[c] = fp8_to_float(static_cast<uint8_t>(c), kind);
+  return t;
+}
+
 QuantisedWeight random_quantised(QuantisedWeight::Format format, const std::vector<int64_t>& shape, c10::Device device, double std) {
   QuantisedWeight q;
   q.format = format;
@@ -104,9 +109,7 @@ QuantisedWeight random_quantised(QuantisedWeight::Format format, const std::vect
     }
     case QuantisedWeight::Format::Fp8: {  // e4m3fn codes with bit 6 clear (exponent <= 7: no NaN, |v| < 2)
       q.codes = at::randint(0, 256, {n}, bytes).bitwise_and(0xBF);
-      q.fp8_values = at::empty({256}, at::TensorOptions().dtype(at::kFloat));
-      for (int c = 0; c < 256; ++c) q.fp8_values.data_ptr<float>()[c] = fp8_to_float(static_cast<uint8_t>(c), Fp8Kind::E4M3FN);
-      q.fp8_values = q.fp8_values.to(device);
+      q.fp8_values = fp8_value_table(Fp8Kind::E4M3FN).to(device);
       q.scale = static_cast<float>(std / 0.5);
       q.label = "float8_e4m3fn scaled";
       break;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/formats/fp8.h"
+
 namespace focalscope::formats {
 
 struct QuantisedWeight {
@@ -31,6 +33,9 @@ struct QuantisedWeight {
   at::Tensor dequantise(c10::ScalarType dtype) const;
   QuantisedWeight to(c10::Device device) const;
 };
+
+// The float32 value of every fp8 code of `kind` ([256], fp8.h's exact decoder): QuantisedWeight::fp8_values.
+at::Tensor fp8_value_table(Fp8Kind kind);
 
 // Random codes of `format` for a weight of `shape`, made on `device` (benchmarks: no 14B file is needed to time the
 // kept-quantised path). Scales are fixed so the decoded weights have a std of roughly `std`; fp8 codes avoid NaN/Inf.

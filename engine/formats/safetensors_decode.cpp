@@ -92,8 +92,7 @@ QuantisedWeight kept_fp8(const Stored& s, Fp8Kind kind, float scale, bool scaled
   QuantisedWeight q;
   q.format = QuantisedWeight::Format::Fp8;
   q.codes = checked_fp8_codes(s, kind).reshape({-1});
-  q.fp8_values = at::empty({256}, at::TensorOptions().dtype(at::kFloat));
-  for (int c = 0; c < 256; ++c) q.fp8_values.data_ptr<float>()[c] = fp8_to_float(static_cast<uint8_t>(c), kind);
+  q.fp8_values = fp8_value_table(kind);
   q.scale = scale;
   q.shape = s.e->shape;
   q.label = std::string(fp8_kind_name(kind)) + (scaled ? " scaled" : "");

@@ -304,6 +304,10 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
   b->layout = layout;
   b->options = opt;
   const auto& L = b->layout;
+  // The layouts whose DiT may be stored quantised (read through formats::load_wan_dit_weights); a LoRA needs dense weights.
+  const bool any_dit_format = L.format == "components" || L.format == "wan2.2-i2v-a14b";
+  if (opt.keep_quantised && any_dit_format && !opt.loras.empty())
+    fail(opt.loras.front().path, "--lora cannot be merged into weights kept quantised: drop --keep-quantised (a LoRA needs dense weights)");
   if (L.format != "wan2.2-i2v-a14b")
     for (const auto& l : opt.loras)
       if (!l.expert.empty())
@@ -396,8 +400,6 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     b->defaults.negative_prompt = wan_i2v_negative_prompt();
   } else if (L.format == "components") {
     // Any layout (ComfyUI single files incl. fp8, diffusers folders, GGUF DiT), mapped to the official names.
-    if (opt.keep_quantised && !opt.loras.empty())
-      fail(opt.loras.front().path, "--lora cannot be merged into weights kept quantised: drop --keep-quantised (a LoRA needs dense weights)");
     formats::DitWeights w = formats::load_wan_dit_weights(L.dit_weights, at::kFloat, opt.keep_quantised);
     if (opt.keep_quantised) b->load_notes.push_back(kept_note(L.dit_weights, w));
     const std::string cfg_file = !L.dit_diffusers_config.empty() && w.probe.naming == "diffusers" ? L.dit_diffusers_config : std::string();
@@ -421,8 +423,6 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     for (const auto& l : opt.loras) {
       if (l.expert.empty())
         fail(l.path, "--lora: a Wan2.2 I2V-A14B model has two experts: give --lora-high FILE and / or --lora-low FILE");
-      if (opt.keep_quantised)
-        fail(l.path, "--lora cannot be merged into weights kept quantised: drop --keep-quantised (a LoRA needs dense weights)");
       (l.expert == "high" ? high_loras : low_loras).push_back(l);
     }
     auto load_expert = [&](const std::string& weights, const std::string& config, const std::vector<formats::LoraSpec>& loras,
@@ -452,7 +452,7 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
   } else {
     fail(L.dir, "unknown model layout format '" + L.format + "'");
   }
-  if (opt.keep_quantised && L.format != "components" && L.format != "wan2.2-i2v-a14b")
+  if (opt.keep_quantised && !any_dit_format)
     b->load_notes.push_back("--keep-quantised: nothing kept: " + L.dir + " (" + L.format + " layout) stores its DiT unquantised");
   b->tokenizer = std::make_shared<WanTokenizer>(L.tokenizer);
   b->text_len = b->is_mmdit() ? static_cast<int>(b->mllm->cfg.text_len) : b->dit.cfg.text_len;
