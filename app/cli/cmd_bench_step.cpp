@@ -232,6 +232,8 @@ int run(const std::vector<std::string>& argv) {
   const int64_t n_img = a.integer("image-tokens", 257, 1, 100000);
   const int64_t L = (Fl / p[0]) * (Hl / p[1]) * (Wl / p[2]);
 
+  // --kept is checked before anything runs (its timing comes after the dense one).
+  const auto kept_format = a.has("kept") ? formats::quantised_format_from_flag(a.str("kept"), "--kept") : formats::QuantisedWeight::Format::Q8_0;
   if (dev.is_cpu()) {  // weights + one forward's activations must fit: refuse with the numbers before allocating
     RunMemoryInputs mi;
     mi.tokens = L;
@@ -310,12 +312,11 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("kept")) {
     // The same model with its block projections replaced by random codes of the format, kept as codes and decoded
     // per block while it runs (--keep-quantised); the dense block weights are released first.
-    const auto format = formats::quantised_format_from_flag(a.str("kept"), "--kept");
     const int64_t dense_bytes = weight_bytes(m);
     formats::QuantisedWeights kept;
     TensorSet rest;
     for (const auto& [name, t] : m.named_parameters()) {
-      if (formats::keepable_dit_weight(name)) kept.emplace(name, formats::random_quantised(format, t.sizes().vec(), dev));
+      if (formats::keepable_dit_weight(name)) kept.emplace(name, formats::random_quantised(kept_format, t.sizes().vec(), dev));
       else rest.add(name, t, "random");
     }
     m = WanModel();
