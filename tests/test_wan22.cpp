@@ -15,7 +15,9 @@
 #include "engine/core/json_io.h"
 #include "engine/core/safetensors.h"
 #include "engine/core/weights.h"
+#include "engine/guidance/guided_edit.h"
 #include "engine/guidance/guided_generate.h"
+#include "engine/models/common/anchor_weights.h"
 #include "engine/models/common/layers.h"
 #include "engine/models/wan/conditioning.h"
 #include "engine/pipeline/i2v_pipeline.h"
@@ -404,6 +406,109 @@ TEST(Wan22, ClipIsOptionalAndFocalGuidanceAnchorsOnTheReferenceFrame) {
   fs::remove_all(dir);
 }
 
+// --clip with Wan's whole open-clip file and its xlm-roberta-large/ tokenizer beside it: the image-less experts get
+// Eq. 6 — keywords selected from the CLIP word-patch maps (none given), the CLIP tokens computed for FSG only (the
+// result's clip_fea, what the DiT read, stays empty), and each keyword's frame-0 anchor weights follow its map.
+TEST(Wan22, ClipWithItsTextTowerSelectsKeywordsByEq6) {
+  const std::string dir = write_wan22_folder("eq6");
+  const fs::path clip_dir = fs::path(focalscope::testing::temp_dir("wan22_eq6_clip"));
+  fs::copy_file(focalscope::testing::layout_dir() + "/models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth",
+                clip_dir / "clip.pth", fs::copy_options::overwrite_existing);
+  fs::create_directories(clip_dir / "xlm-roberta-large");
+  fs::copy_file(std::string(FOCALSCOPE_SOURCE_DIR) + "/tests/data/xlmr_tiny/sentencepiece.bpe.model",
+                clip_dir / "xlm-roberta-large" / "sentencepiece.bpe.model", fs::copy_options::overwrite_existing);
+  ModelLayout L = detect_model_layout(dir);
+  L.clip_weights = (clip_dir / "clip.pth").string();
+  auto b = load_model_bundle(L);
+  ASSERT_NE(b->xlmr_text, nullptr);
+  GenerateRequest req = small_request();
+  req.steps = 2;
+  GuidanceConfig g;
+  g.set_mode("fg");
+  g.weak_layers = {1};
+  g.tau_sel = -1;  // every content word (cosines are >= -1; a word at exactly -1 is not selected)
+  const GuidedResult r = generate_guided(*b, req, g);
+  EXPECT_FALSE(r.run.clip_fea.defined()) << "the DiTs read no CLIP tokens";
+  std::vector<std::string> picked;
+  for (const auto& k : r.plan.keywords) {
+    picked.push_back(k.word);
+    ASSERT_TRUE(k.sim.defined());
+    EXPECT_GT((k.sim - k.sim.mean()).abs().max().item<double>(), 0) << k.word << ": a map, not a constant";
+  }
+  EXPECT_EQ(picked, (std::vector<std::string>{"cat", "walks", "grass"}));
+  ASSERT_EQ(r.stats.weak.size(), 1u);
+  EXPECT_EQ(r.stats.weak[0].fsg_applications, 2);
+  // The keywords' anchors are their maps on the token grid: not the uniform weights a run without the tower uses.
+  std::vector<at::Tensor> sims;
+  for (const auto& k : r.plan.keywords) sims.push_back(k.sim);
+  const at::Tensor w = anchor_weights_on_grid(sims, 3, 4);
+  EXPECT_GT((w - 1.0 / 12).abs().max().item<double>(), 1e-3);
+  fs::remove_all(dir);
+  fs::remove_all(clip_dir);
+}
+
+// KV-Lock editing on two experts: each step's source pass runs that step's expert with that expert's own projections
+// of the source text, so the K / V it locks are the ones the target pass's expert computes. Two identical experts
+// give the one-DiT edit bit for bit (the per-expert source contexts and forwards are plumbing, nothing else); two
+// different experts run a source pass in every step and the lock pulls the background toward the source.
+TEST(Wan22, KvLockEditsRunOnBothExperts) {
+  c10::InferenceMode guard;
+  EditRequest req;
+  at::manual_seed(3);
+  req.source_video = (at::rand({3, 5, 64, 64}) * 2 - 1) * 0.3;
+  for (int f = 0; f < 5; ++f) req.source_video.select(1, f).narrow(1, 20, 16).narrow(2, 4 * f + 20, 16).fill_(0.8);
+  req.mask = at::zeros({1, 64, 64});
+  req.mask.narrow(2, 0, 24).fill_(1);
+  req.gen.prompt = "A cat walks on the grass";
+  req.gen.steps = 6;
+  req.gen.frames = 5;
+  req.gen.max_area = 64 * 64;
+  req.gen.guide_scale = 5.0;
+  GuidanceConfig full;
+  full.set_mode("kvlock-kv");
+  full.kvlock.alpha_fixed = 1;
+  full.kvlock.kappa = 40;
+
+  const std::string same = write_wan22_folder("kv_same", 11, 11);
+  auto two = load_model_bundle(detect_model_layout(same));
+  auto one = load_model_bundle(detect_model_layout(same));
+  one->dit_high.reset();  // one DiT: the same weights at every step
+  const EditResult a = run_edit(*two, prepare_edit(*two, req, full));
+  const EditResult b = run_edit(*one, prepare_edit(*one, req, full));
+  ASSERT_EQ(a.guided.run.step_expert.size(), 6u);
+  EXPECT_EQ(a.guided.run.step_expert.front(), 1);
+  EXPECT_EQ(a.guided.run.step_expert.back(), 0);
+  EXPECT_TRUE(at::equal(a.guided.run.video, b.guided.run.video)) << "identical experts: the one-DiT edit, bit for bit";
+
+  const std::string diff = write_wan22_folder("kv_diff");
+  auto m = load_model_bundle(detect_model_layout(diff));
+  const EditResult locked = run_edit(*m, prepare_edit(*m, req, full));
+  int passes = 0;
+  for (const auto& s : locked.guided.run.kvlock) passes += s.source_pass;
+  EXPECT_EQ(passes, 6) << "a source pass in every step, high- and low-noise";
+  const EditResult plain = run_edit(*m, prepare_edit(*m, req, GuidanceConfig{}));
+  auto background_mse = [](const EditResult& e) {
+    const at::Tensor bg = (1 - e.mask).unsqueeze(0);
+    return ((e.guided.run.video - e.source).pow(2) * bg).sum().item<double>() / bg.sum().item<double>() / 3;
+  };
+  EXPECT_FALSE(at::equal(locked.guided.run.video, plain.guided.run.video));
+  EXPECT_LT(background_mse(locked), background_mse(plain));
+  // One step (t = 999: the high-noise expert only): the edit equals the one-DiT edit of the high-noise weights, so its
+  // source pass ran the high-noise expert (the low-noise one, whose weights differ, would give another video).
+  EditRequest one_step = req;
+  one_step.gen.steps = 1;
+  auto high_only = load_model_bundle(detect_model_layout(diff));
+  high_only->dit = *high_only->dit_high;
+  high_only->dit_high.reset();
+  const EditResult h2 = run_edit(*m, prepare_edit(*m, one_step, full));
+  const EditResult h1 = run_edit(*high_only, prepare_edit(*high_only, one_step, full));
+  ASSERT_EQ(h2.guided.run.step_expert, (std::vector<int>{1}));
+  EXPECT_TRUE(h2.guided.run.kvlock.at(0).source_pass);
+  EXPECT_TRUE(at::equal(h2.guided.run.video, h1.guided.run.video));
+  fs::remove_all(same);
+  fs::remove_all(diff);
+}
+
 // analyze on a two-expert folder: the weak-layer rule and its bootstrap run once per expert on the stat steps that
 // expert ran (metrics.json "weak_layers_by_expert", a table per expert, a curve figure per expert, per_layer.csv's
 // expert column), and each expert's curve is the mean of the per-sample curves over that expert's steps.
@@ -439,7 +544,18 @@ TEST(Wan22, AnalyzeDecidesWeakLayersPerExpert) {
       EXPECT_LE(p, 1.0);
     }
     EXPECT_TRUE(fs::exists(out / (std::string("fig2_layer_curves_") + x + ".png")));
+    // The similarity mosaic and the map overlay once per expert, from the steps it ran (named in metrics.json too).
+    for (const std::string f : {std::string("fig1_similarity_mosaic_") + x + ".png", std::string("fig3_map_overlay_") + x + ".png"}) {
+      EXPECT_GT(fs::file_size(out / f), 1000u) << f;
+      EXPECT_NE(j["figures"].dump().find(f), std::string::npos) << f;
+    }
   }
+  auto bytes = [&](const std::string& f) {
+    std::ifstream in(out / f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_NE(bytes("fig1_similarity_mosaic_high_noise.png"), bytes("fig1_similarity_mosaic_low_noise.png"));
+  EXPECT_NE(bytes("fig3_map_overlay_high_noise.png"), bytes("fig3_map_overlay_low_noise.png"));
   // The two experts' curves differ (different weights, different steps), and each differs from the pooled one.
   EXPECT_NE(j["weak_layers_by_expert"]["high_noise"]["layers"][0]["moran_i_mean"], j["weak_layers_by_expert"]["low_noise"]["layers"][0]["moran_i_mean"]);
   EXPECT_NE(log.find("high-noise expert (its own stat steps, same rule):"), std::string::npos) << log;
@@ -455,6 +571,19 @@ TEST(Wan22, AnalyzeDecidesWeakLayersPerExpert) {
   }
   EXPECT_GT(high, 0);
   EXPECT_GT(low, 0);
+  // The same analysis from the experts as single files (as ComfyUI ships Wan2.2): analyze takes every model flag of
+  // generate (--dit-high / --dit-low / --t5 / --vae / --dit-heads, --lora-high, --keep-quantised); one sample gives the
+  // same curves.
+  const std::string files = " --dit-high " + dir + "/high_noise_model/diffusion_pytorch_model.safetensors --dit-low " + dir +
+                            "/low_noise_model/diffusion_pytorch_model.safetensors --t5 " + dir + "/models_t5_umt5-xxl-enc-bf16.pth --vae " +
+                            dir + "/Wan2.1_VAE.pth --tokenizer " + dir + "/google/umt5-xxl/spiece.model --dit-heads 3";
+  const std::string common = " --image " + (out / "ref.png").string() +
+                             " --prompt 'A cat walks on the grass' --keywords cat --samples 1 --steps 4 --frames 5 --max-area 4096"
+                             " --random-directions 2 --threads 2 --out ";
+  ASSERT_EQ(focalscope::testing::run_cli(FOCALSCOPE_EXE, "analyze --model-dir " + dir + common + (out / "a").string(), &log), 0) << log;
+  ASSERT_EQ(focalscope::testing::run_cli(FOCALSCOPE_EXE, "analyze" + files + common + (out / "b").string(), &log), 0) << log;
+  const nlohmann::json ja = read_json_file((out / "a" / "metrics.json").string()), jb = read_json_file((out / "b" / "metrics.json").string());
+  EXPECT_EQ(ja["samples"][0]["layer_moran_i_by_expert"], jb["samples"][0]["layer_moran_i_by_expert"]);
 }
 
 // The two experts as single files (--dit-high / --dit-low, as ComfyUI and the GGUF repos ship them): the same model as

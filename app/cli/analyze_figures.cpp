@@ -36,6 +36,17 @@ void check_figure_input(const SampleOutcome& o, const FigureOptions& f) {
   if (o.capture->ready_steps() < 1) fail("figures", "sample '" + o.sample.id + "' has no finished step");
 }
 
+// The finished step slots the figure may use, ascending; Error when none is left.
+std::vector<int> usable_steps(const SimilarityCapture& cap, const FigureOptions& f) {
+  std::vector<int> out;
+  for (int s = 0; s < cap.ready_steps(); ++s)
+    if (f.step_slots.empty() || std::find(f.step_slots.begin(), f.step_slots.end(), s) != f.step_slots.end()) out.push_back(s);
+  if (out.empty()) fail("figures", "no finished captured step" + (f.label.empty() ? std::string() : " of the " + f.label));
+  return out;
+}
+
+std::string suffix(const FigureOptions& f) { return f.label.empty() ? std::string() : ", " + f.label; }
+
 }  // namespace
 
 int pixel_frame_of_latent(int latent_frame, int pixel_frames, int temporal_stride) {
@@ -49,7 +60,9 @@ render::Image similarity_mosaic(const SampleOutcome& o, const FigureOptions& f) 
   const int64_t F = L.grid[0], H = L.grid[1], W = L.grid[2];
   const int frame = f.frame < 0 ? static_cast<int>(F / 2) : f.frame;
   if (frame >= F) fail("--frame", "latent frame " + std::to_string(frame) + " is out of range [0, " + std::to_string(F - 1) + "]");
-  const std::vector<int> cols = evenly_spaced(cap.ready_steps(), std::max(1, f.columns));
+  const std::vector<int> usable = usable_steps(cap, f);
+  std::vector<int> cols;
+  for (int i : evenly_spaced(static_cast<int>(usable.size()), std::max(1, f.columns))) cols.push_back(usable[static_cast<size_t>(i)]);
   const int rows = static_cast<int>(L.layers.size());
 
   render::MosaicSpec spec;
@@ -70,7 +83,7 @@ render::Image similarity_mosaic(const SampleOutcome& o, const FigureOptions& f) 
     }
   const std::string kw = cap.keywords()[static_cast<size_t>(f.keyword)].word;
   spec.title = "cos(V('" + kw + "'), " + capture_source_name(cap.source()) + ")  |  " + o.sample.id + ", latent frame " +
-               std::to_string(frame) + "/" + std::to_string(F) + ", " + pass_name(L, f.pass);
+               std::to_string(frame) + "/" + std::to_string(F) + ", " + pass_name(L, f.pass) + suffix(f);
   spec.row_title = f.weak.empty() ? "layer" : "layer (* = weak)";
   spec.col_title = "denoising step";
   spec.colorbar_label = "cosine, min-max per cell";
@@ -149,7 +162,7 @@ render::Image map_overlays(const SampleOutcome& o, const FigureOptions& f) {
     if (int slot = L.layer_slot(w); slot >= 0) row_set.insert(slot);
   const std::vector<int> rows(row_set.begin(), row_set.end());
   const std::vector<int> cols = evenly_spaced(static_cast<int>(F), 8);
-  const int s = cap.ready_steps() - 1;  // the last captured step: closest to the video shown underneath
+  const int s = usable_steps(cap, f).back();  // the last usable captured step: closest to the video shown underneath
 
   render::MosaicSpec spec;
   // First row: the frames alone (an all-NaN map leaves the background untouched), so the overlays can be compared.
@@ -180,7 +193,7 @@ render::Image map_overlays(const SampleOutcome& o, const FigureOptions& f) {
     }
   const std::string kw = cap.keywords()[static_cast<size_t>(f.keyword)].word;
   spec.title = "'" + kw + "' map over the generated video  |  " + o.sample.id + ", step " + std::to_string(L.steps[s]) +
-               ", " + pass_name(L, f.pass);
+               ", " + pass_name(L, f.pass) + suffix(f);
   spec.row_title = f.weak.empty() ? "layer" : "layer (* = weak)";
   spec.col_title = "generated frame (one per latent frame)";
   spec.colorbar_label = "cosine, min-max per cell";

@@ -22,6 +22,10 @@ struct FigureOptions {
   int columns = 8;        // steps in (a) (evenly spaced over the captured steps)
   int overlay_layers = 6; // rows of (c) besides the weak layers
   std::vector<int> weak;  // weak layer ids, marked in (a) and (c)
+  // Capture step slots the figure may use (empty = every finished one): Wan2.2 draws (a) and (c) once per expert from
+  // the steps that expert ran; `label` then names it in the title.
+  std::vector<int> step_slots;
+  std::string label;
 };
 
 render::Image similarity_mosaic(const SampleOutcome& o, const FigureOptions& f);

@@ -18,6 +18,7 @@
 #include "app/cli/bench_runner.h"
 #include "app/cli/command.h"
 #include "app/cli/model_arg.h"
+
 #include "app/cli/progress.h"
 #include "engine/capture/capture_layout.h"
 #include "engine/core/blas_check.h"
@@ -120,11 +121,14 @@ void write_outputs(const std::string& dir, const analysis::AblationSummary& s, c
   render::save_png((fs::path(dir) / "ablate.png").string(), ablation_figure(s, title));
 }
 
-int run(const std::vector<std::string>& argv) {
-  Args a(argv, {"suite", "out", "model-dir", "limit", "seeds", "layers", "dimension", "steps", "cfg", "threads", "bench-dir"},
-         {"help", "resume"});
+int run(const std::vector<std::string>& argv0) {
+  std::vector<std::string> argv = argv0;
+  const std::vector<formats::LoraSpec> loras = take_lora_args(argv);  // --lora / --lora-high / --lora-low, as generate
+  std::set<std::string> opts = {"suite", "out", "model-dir", "limit", "seeds", "layers", "dimension", "steps", "cfg", "threads", "bench-dir"};
+  opts.insert(model_value_options().begin(), model_value_options().end());
+  Args a(argv, opts, {"help", "resume", "keep-quantised"});
   if (a.flag("help")) {
-    std::printf("%s", kUsage);
+    std::printf("%s%s", kUsage, kModelArgsUsage);
     return 0;
   }
   if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
@@ -133,7 +137,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));
   const int limit = static_cast<int>(a.integer("limit", 20, 1, 100000));
   const int seeds = static_cast<int>(a.integer("seeds", 1, 1, 100));
-  auto model = load_model_arg(a.str("model-dir"));
+  auto model = load_model_arg(model_args_from(a, loras));
   const int L = model->num_layers();
   std::vector<int> layers = parse_index_list(a.str("layers", "all"), L, "--layers");
   if (layers.empty())

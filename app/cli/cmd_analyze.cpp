@@ -19,6 +19,8 @@
 #include "app/cli/command.h"
 #include "app/cli/media.h"
 #include "app/cli/model_arg.h"
+
+#include <set>
 #include "app/cli/progress.h"
 #include "engine/core/error.h"
 #include "engine/core/blas_check.h"
@@ -120,15 +122,17 @@ std::vector<int> parse_layer_ids(const std::string& spec, int count, const std::
   return v;
 }
 
-int run(const std::vector<std::string>& argv) {
-  if (int rc = 0; try_analyze_hunyuan(argv, &rc)) return rc;  // --model-dir a HunyuanVideo-I2V release
-  Args a(argv,
-         {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
+int run(const std::vector<std::string>& argv0) {
+  if (int rc = 0; try_analyze_hunyuan(argv0, &rc)) return rc;  // --model-dir a HunyuanVideo-I2V release
+  std::vector<std::string> argv = argv0;
+  const std::vector<formats::LoraSpec> loras = take_lora_args(argv);  // --lora / --lora-high / --lora-low, as generate
+  std::set<std::string> opts = {"image", "prompt", "keywords", "samples", "suite", "out", "steps", "frames", "max-area", "cfg", "shift", "solver",
           "negative", "seed", "layers", "capture-steps", "stat-steps", "pass", "z", "weak-layers", "z-threshold",
-          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "response-ratio", "control"},
-         {"help", "contiguous", "interleave", "record-weak-layers", "sanity"});
+          "min-drop", "std-weight", "figure-keyword", "frame", "columns", "model-dir", "threads", "random-directions", "sanity-samples", "weak-reference", "margin", "response-ratio", "control"};
+  opts.insert(model_value_options().begin(), model_value_options().end());
+  Args a(argv, opts, {"help", "contiguous", "interleave", "record-weak-layers", "sanity", "keep-quantised"});
   if (a.flag("help")) {
-    std::printf("%s%s", kUsage, kHunyuanAnalyzeUsage);
+    std::printf("%s%s%s", kUsage, kModelArgsUsage, kHunyuanAnalyzeUsage);
     return 0;
   }
   if (!a.positional().empty()) fail(a.positional()[0], "unexpected argument (see --help)");
@@ -136,7 +140,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("threads")) set_compute_threads(static_cast<int>(a.integer("threads", 2, 1, 256)));  // ATen and OpenBLAS
   auto t_start = Clock::now();
 
-  auto model = load_model_arg(a.str("model-dir"));
+  auto model = load_model_arg(model_args_from(a, loras));
   const int num_layers = model->num_layers();
   std::fprintf(stderr, "model: %s (%s), %d layers\n", model->layout.variant.c_str(), model->layout.dir.c_str(), num_layers);
 
@@ -347,6 +351,27 @@ int run(const std::vector<std::string>& argv) {
     figures.push_back("fig2_layer_curves_" + x.name + ".png");
     render::save_png((fs::path(out_dir) / figures.back()).string(),
                      layer_curves(*x.curves, x.report, layer_ids, pass_label + ", " + x.noise() + "-noise expert's steps"));
+  }
+  if (!first.step_expert.empty()) {  // Wan2.2: the mosaic and the overlay once per expert, from the steps it ran
+    for (int e : {1, 0}) {
+      FigureOptions xo = fo;
+      const auto& steps = first.capture->layout().steps;
+      for (int slot = 0; slot < first.capture->ready_steps(); ++slot) {
+        const int step = steps[static_cast<size_t>(slot)];
+        if (step >= 0 && step < static_cast<int>(first.step_expert.size()) && first.step_expert[static_cast<size_t>(step)] == e)
+          xo.step_slots.push_back(slot);
+      }
+      const std::string noise = e == 1 ? "high" : "low";
+      if (xo.step_slots.empty()) {
+        std::fprintf(stderr, "%s-noise expert: none of its steps was captured: no mosaic / overlay of its own\n", noise.c_str());
+        continue;
+      }
+      xo.label = noise + "-noise expert's steps";
+      figures.push_back("fig1_similarity_mosaic_" + noise + "_noise.png");
+      render::save_png((fs::path(out_dir) / figures.back()).string(), similarity_mosaic(first, xo));
+      figures.push_back("fig3_map_overlay_" + noise + "_noise.png");
+      render::save_png((fs::path(out_dir) / figures.back()).string(), map_overlays(first, xo));
+    }
   }
 
   write_per_layer_csv((fs::path(out_dir) / "per_layer.csv").string(), done);

@@ -36,14 +36,17 @@ const char* kUsage =
     "  --frames-png DIR    also write every frame as PNG\n"
     "  --hallucination-out FILE   the per-step sigma2 (.csv|.json)\n";
 
-int run(const std::vector<std::string>& argv) {
+int run(const std::vector<std::string>& argv0) {
+  std::vector<std::string> argv = argv0;
+  const std::vector<formats::LoraSpec> loras = take_lora_args(argv);  // --lora / --lora-high / --lora-low, as generate
   std::set<std::string> opts = {"video", "mask", "prompt", "source-prompt", "image", "out", "negative", "steps", "cfg",
                                 "shift", "solver", "frames", "seed", "frames-png", "model-dir", "threads",
                                 "hallucination-out"};
   opts.insert(guidance_value_options().begin(), guidance_value_options().end());
-  Args a(argv, opts, {"help"});
+  opts.insert(model_value_options().begin(), model_value_options().end());
+  Args a(argv, opts, {"help", "keep-quantised"});
   if (a.flag("help")) {
-    std::printf("%s%s", kUsage, kGuidanceUsage);
+    std::printf("%s%s%s", kUsage, kModelArgsUsage, kGuidanceUsage);
     return 0;
   }
   const GuidanceConfig guidance = guidance_from_args(a, true, "kvlock");
@@ -69,7 +72,7 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("image")) req.image = load_image_tensor(a.str("image"));
 
   auto t0 = std::chrono::steady_clock::now();
-  auto model = load_model_arg(a.str("model-dir"));
+  auto model = load_model_arg(model_args_from(a, loras));
   if (model->is_mmdit())
     fail(model->layout.dir, "KV-Lock editing caches Wan's attention in its source pass; it does not run on the MMDiT model yet");
   std::fprintf(stderr, "model: %s (%s), loaded in %.2f s\n", model->layout.variant.c_str(), model->layout.dir.c_str(),

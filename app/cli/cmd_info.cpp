@@ -9,6 +9,7 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/cli/model_arg.h"
+#include "engine/clip/xlmr_text.h"
 #include "engine/core/blas_check.h"
 #include "engine/core/json_io.h"
 #include "engine/core/weights.h"
@@ -44,6 +45,7 @@ int describe_components(const ModelLayout& L, const ModelArgs& m) {
     std::printf("  %-13s %s\n                %s\n", what, p.summary().c_str(), path.c_str());
     for (const auto& r : p.reasons) std::printf("                - %s\n", r.c_str());
   }
+  std::printf("  %-13s %s\n", "CLIP text", describe_clip_text(L.clip_tokenizer, L.dir, L.clip_weights).c_str());
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
   if (m.keep_quantised) print_kept(L.dit_weights);
   if (!m.loras.empty()) {
@@ -73,8 +75,10 @@ int describe_wan22(const ModelLayout& L) {
   describe("VAE", L.vae_weights, formats::load_vae_weights(L.vae_weights));
   if (L.clip_weights.empty())
     std::printf("  %-13s none: no CLIP image encoder (the experts have no img_emb); --clip FILE loads one, e.g. clip_vision_h\n", "CLIP vision");
-  else
+  else {
     describe("CLIP vision", L.clip_weights, formats::load_clip_vision_weights(L.clip_weights));
+    std::printf("  %-13s %s\n", "CLIP text", describe_clip_text(L.clip_tokenizer, L.dir, L.clip_weights).c_str());
+  }
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
   return 0;
 }
@@ -162,6 +166,8 @@ int run(const std::vector<std::string>& argv0) {
   describe(mmdit ? "DiT (MMDiT)" : "DiT", L.dit_weights, load_tensor_file(L.dit_weights), "", scan);
   describe(mmdit ? "MLLM" : "umT5", L.t5_weights, load_tensor_file(L.t5_weights), "", scan);
   describe("CLIP vision", L.clip_weights, load_tensor_file(L.clip_weights), L.clip_prefix, scan);
+  if (L.format != "focalscope")  // FocalScope's own models carry their CLIP text tower in the manifest
+    std::printf("  %-13s %s\n", "CLIP text", describe_clip_text(margs.clip_tokenizer, L.dir, L.clip_weights).c_str());
   describe("VAE", L.vae_weights, load_tensor_file(L.vae_weights), "", scan);
   std::printf("  %-13s %s\n", "tokenizer", L.tokenizer.c_str());
   std::printf("%s\n", blas_summary(detect_blas(false)).c_str());

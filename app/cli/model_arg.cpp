@@ -1,5 +1,7 @@
 #include "app/cli/model_arg.h"
 
+#include <filesystem>
+
 #include "app/cli/args.h"
 
 #include <cmath>
@@ -32,6 +34,8 @@ const char* kModelArgsUsage =
     "  --dit-high F --dit-low F --t5 F --vae F [--clip F]   Wan2.2 I2V-A14B from its two expert files (e.g.\n"
     "                      wan2.2_i2v_high_noise_14B_*.safetensors / *_low_noise_*, or HighNoise / LowNoise GGUFs)\n"
     "  --tokenizer FILE    umT5's spiece.model (default: found beside the umT5 file / in the folder)\n"
+    "  --clip-tokenizer F  XLM-R's sentencepiece.bpe.model for the CLIP text tower of Wan's open-clip file (Eq. 6\n"
+    "                      keyword selection; default: xlm-roberta-large/ beside the model folder or the CLIP file)\n"
     "  --dit-heads N       the DiT's attention heads when no config stores them (default dim / 128)\n"
     "  --lora FILE [--lora-strength S]   merge a LoRA into the DiT at load (repeatable; S default 1)\n"
     "  --lora-high FILE / --lora-low FILE [--lora-strength S]   Wan2.2 I2V-A14B: a LoRA for the high- / low-noise\n"
@@ -40,7 +44,7 @@ const char* kModelArgsUsage =
     "                      block while it runs (same outputs; ~1/2 to 1/4 of the bf16 memory; slower per step)\n";
 
 const std::set<std::string>& model_value_options() {
-  static const std::set<std::string> s = {"model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "vae", "tokenizer", "dit-heads"};
+  static const std::set<std::string> s = {"model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "clip-tokenizer", "vae", "tokenizer", "dit-heads"};
   return s;
 }
 
@@ -85,13 +89,15 @@ ModelArgs model_args_from(const Args& a, std::vector<formats::LoraSpec> loras) {
   m.clip = a.str("clip");
   m.vae = a.str("vae");
   m.tokenizer = a.str("tokenizer");
+  m.clip_tokenizer = a.str("clip-tokenizer");
   m.dit_heads = static_cast<int>(a.integer("dit-heads", 0, 0, 1024));
   m.loras = std::move(loras);
   m.keep_quantised = a.flag("keep-quantised");
   return m;
 }
 
-ModelLayout resolve_model_layout(const ModelArgs& m) {
+namespace {
+ModelLayout resolve_layout_without_clip_tokenizer(const ModelArgs& m) {
   // Wan2.2 I2V-A14B ships no CLIP: --model-dir DIR --clip FILE adds one (FSG's keyword maps); checked by content.
   if (!m.model_dir.empty() && !m.clip.empty() && m.dit.empty() && m.t5.empty() && m.vae.empty()) {
     ModelLayout L = detect_model_layout(m.model_dir);
@@ -120,6 +126,16 @@ ModelLayout resolve_model_layout(const ModelArgs& m) {
     return layout_from_files(m.dit, m.t5, m.clip, m.vae, m.tokenizer);
   }
   return detect_model_layout(resolve_model_dir(m.model_dir));
+}
+}  // namespace
+
+ModelLayout resolve_model_layout(const ModelArgs& m) {
+  ModelLayout L = resolve_layout_without_clip_tokenizer(m);
+  if (!m.clip_tokenizer.empty()) {
+    if (!std::filesystem::is_regular_file(m.clip_tokenizer)) fail(m.clip_tokenizer, "--clip-tokenizer: file not found");
+    L.clip_tokenizer = m.clip_tokenizer;
+  }
+  return L;
 }
 
 std::unique_ptr<ModelBundle> load_model_arg(const ModelArgs& m, LoadOptions opt) {

@@ -22,6 +22,7 @@ std::string resolve_model_dir(const std::string& dir);
 //   --lora F [--lora-strength S]   repeatable; S applies to the LoRA right before it (default 1)
 struct ModelArgs {
   std::string model_dir, dit, t5, clip, vae, tokenizer;
+  std::string clip_tokenizer;  // --clip-tokenizer: XLM-R's sentencepiece.bpe.model for the CLIP text tower (Eq. 6)
   std::string dit_high, dit_low;  // Wan2.2 I2V-A14B experts as single files / folders
   int dit_heads = 0;
   std::vector<formats::LoraSpec> loras;
@@ -29,7 +30,7 @@ struct ModelArgs {
   bool explicit_files() const { return !t5.empty() || !clip.empty() || !vae.empty() || !dit_high.empty() || !dit_low.empty(); }
 };
 extern const char* kModelArgsUsage;
-// "model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "vae", "tokenizer", "dit-heads" (value options for Args).
+// "model-dir", "dit", "dit-high", "dit-low", "t5", "clip", "clip-tokenizer", "vae", "tokenizer", "dit-heads" (value options for Args).
 const std::set<std::string>& model_value_options();
 // Removes every "--lora FILE [--lora-strength S]" from argv (Args keeps one value per flag) and returns them in order.
 std::vector<formats::LoraSpec> take_lora_args(std::vector<std::string>& argv);

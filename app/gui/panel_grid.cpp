@@ -113,12 +113,13 @@ void panel_grid(AppState& st) {
   const bool hovered = ImGui::IsItemHovered();
   const bool clicked = ImGui::IsItemClicked();
 
-  // Column headers: sampler step index.
+  // Column headers: sampler step index; on a two-expert model (Wan2.2) H / L says which expert ran the step.
   for (int c = 0; c < cols; ++c) {
     char b[16];
-    std::snprintf(b, sizeof b, "%d", s->sampled_steps[c]);
+    const int expert = c < static_cast<int>(s->steps.size()) ? s->steps[c]->expert : -1;
+    std::snprintf(b, sizeof b, "%d%s", s->sampled_steps[c], expert == 1 ? " H" : expert == 0 ? " L" : "");
     const float x = o.x + label_w + c * (cw + gap) + cw * 0.5f - ImGui::CalcTextSize(b).x * 0.5f;
-    dl->AddText(ImVec2(x, o.y), palette::kAxis, b);
+    dl->AddText(ImVec2(x, o.y), expert == 1 ? palette::kWeakEdge : palette::kAxis, b);
   }
   const float y0 = o.y + line + 4;
   st.grid_rect[0] = o.x + label_w;
@@ -162,7 +163,8 @@ void panel_grid(AppState& st) {
       const SimilarityMap* mp = s->map(slot, l, c);
       if (mp && mp->has(st.pass)) {
         const auto& stt = mp->stats(st.pass);
-        ImGui::Text("timestep %.3f", s->steps[c]->timestep);
+        ImGui::Text("timestep %.3f%s", s->steps[c]->timestep,
+                    s->steps[c]->expert == 1 ? "  (high-noise expert)" : s->steps[c]->expert == 0 ? "  (low-noise expert)" : "");
         ImGui::Text("Moran's I %.6f (row-standardised %.6f)", stt.morans_i, stt.morans_i_row_standardised);
         ImGui::Text("std (min-max) %.6f", stt.std_minmax);
         const int u = std::clamp(static_cast<int>((m.x - p0.x) / cw * mp->width), 0, mp->width - 1);

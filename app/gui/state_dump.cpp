@@ -47,7 +47,12 @@ void write_state_json(const AppState& st, const std::string& path) {
                     {"tau_sel_ran", s->guidance_ran.tau_sel},
                     {"tau_cache_ran", s->guidance_ran.tau_cache},
                     {"hallucination_window", s->hallucination.window},
-                    {"hallucination_steps", s->hallucination.steps()}});
+                    {"hallucination_steps", s->hallucination.steps()},
+                    {"step_experts", [&] {  // Wan2.2: 1 high-noise, 0 low-noise per captured step; -1 one DiT
+                       std::vector<int> e;
+                       for (const auto& st : s->steps) e.push_back(st->expert);
+                       return e;
+                     }()}});
   }
   j["runs"] = runs;
   j["keyword"] = st.keyword;

@@ -44,6 +44,7 @@ using MapPtr = std::shared_ptr<const SimilarityMap>;
 struct StepRecord {
   int step = 0;                // 0-based
   double timestep = 0;
+  int expert = -1;             // Wan2.2 I2V-A14B: 1 the high-noise expert ran this step, 0 the low-noise one; -1 one DiT
   double elapsed_s = 0;        // since sampling started
   std::vector<std::vector<MapPtr>> maps;  // [keyword][layer]; null where that layer was not captured
 };

@@ -440,6 +440,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
       auto rec = std::make_shared<StepRecord>();
       rec->step = p.step - 1;
       rec->timestep = static_cast<double>(p.timestep);
+      rec->expert = m->two_experts() ? (m->high_noise_step(p.timestep) ? 1 : 0) : -1;
       rec->elapsed_s = p.elapsed_s;
       rec->maps = capture->collect(p.step - 1);
       if (!rec->maps.empty()) {

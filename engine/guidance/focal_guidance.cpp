@@ -6,6 +6,7 @@
 #include <limits>
 #include <set>
 
+#include "engine/clip/xlmr_text.h"
 #include "engine/core/error.h"
 #include "engine/guidance/fg_equations.h"
 #include "engine/pipeline/model_bundle.h"
@@ -84,11 +85,18 @@ FsgPlan plan_focal_guidance(const ModelBundle& m, const std::string& prompt, con
     }
     if (!rows.empty()) S_words = fg::word_patch_similarity(at::stack(rows), proj, cfg.sim_sign);
     if (cwords.size() != words.size()) fail("focal guidance", "CLIP text and DiT tokenisations disagree on the words of the prompt");
+  } else if (m.xlmr_text && patches.defined()) {
+    // Wan's own CLIP: the XLM-R text tower and its tokenizer (engine/clip/xlmr_text.h), the same joint space.
+    std::vector<WordSpan> cwords;
+    const at::Tensor emb = m.xlmr_text->word_embeddings(prompt, cwords);
+    at::Tensor proj = unit_rows(m.clip.project(patches.to(m.clip.head.device(), m.clip.head.scalar_type())).to(at::kCPU, at::kFloat));
+    if (cwords.size() != words.size()) fail("focal guidance", "CLIP (XLM-R) and DiT tokenisations disagree on the words of the prompt");
+    if (!cwords.empty()) S_words = fg::word_patch_similarity(unit_rows(emb), proj, cfg.sim_sign);
   }
 
   std::vector<std::string> wanted;
   for (const auto& k : cfg.keywords) wanted.push_back(lower(k));
-  if (!m.clip_text && wanted.empty())
+  if (!m.clip_text && !m.xlmr_text && wanted.empty())
     fail("focal guidance", "this model has no CLIP text tower to select keywords (Eq. 6): give them with keywords / --keywords");
 
   for (size_t i = 0; i < words.size(); ++i) {

@@ -139,6 +139,7 @@ struct SourcePass {
   at::Tensor noise;  // the epsilon it is noised with
   at::Tensor y, clip_fea;
   CrossContext cross;
+  CrossContext cross_high;  // Wan2.2 I2V-A14B: the high-noise expert's projections of the same text
   std::unique_ptr<KvLockCache> cache;
 };
 
@@ -217,7 +218,6 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   // Two experts: each has its own text embedding and cross-attention projections, so its own per-run context.
   CrossContext cross_high;
   if (m.two_experts()) {
-    if (req.kvlock.config.editing()) fail("two-expert model", "KV-Lock editing is not supported on Wan2.2 I2V-A14B yet");
     cross_high = m.dit_high->precompute_cross(context.to(dev), at::Tensor());
   }
   if (hooks.edit_cross) {
@@ -227,7 +227,12 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
   r.seconds_encode = since(t0);
   if (hooks.on_conditioned) {
     const auto ps = m.patch_size();
-    RunConditioning rc{P, {P.lat_f / ps[0], P.lat_h / ps[1], P.lat_w / ps[2]}, clip_fea};
+    // An image-less DiT (Wan2.2 I2V-A14B) given a CLIP (--clip): its tokens serve Focal Guidance's Eq. 6 only; the
+    // DiT never reads them, so they are computed here and nowhere else.
+    at::Tensor fsg_clip_fea = clip_fea;
+    if (!fsg_clip_fea.defined() && !m.is_mmdit() && m.has_clip && m.clip.head.defined())
+      fsg_clip_fea = (m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(image), m.clip_blocks) : m.clip.clip_fea(image)).to(at::kFloat);
+    RunConditioning rc{P, {P.lat_f / ps[0], P.lat_h / ps[1], P.lat_w / ps[2]}, fsg_clip_fea};
     hooks.on_conditioned(rc);
   }
 
@@ -254,8 +259,10 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     src.z = m.vae.encode(sv.to(dev, at::kFloat).unsqueeze(0))[0];
     if (req.kvlock.source_image.defined()) {
       at::Tensor si = req.kvlock.source_image.to(dev, at::kFloat);
-      src.clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(si), m.clip_blocks) : m.clip.clip_fea(si);
-      src.clip_fea = src.clip_fea.to(at::kFloat);
+      if (m.dit.cfg.has_image_branch()) {  // a Wan2.2 expert reads no CLIP tokens
+        src.clip_fea = m.clip_blocks > 0 ? m.clip.forward(m.clip.preprocess(si), m.clip_blocks) : m.clip.clip_fea(si);
+        src.clip_fea = src.clip_fea.to(at::kFloat);
+      }
       at::Tensor rs = at::upsample_bicubic2d(si.unsqueeze(0), {P.height, P.width}, false);
       at::Tensor vin = at::cat({rs.unsqueeze(2), at::zeros({1, 3, P.frames - 1, P.height, P.width}, rs.options())}, 2);
       src.y = at::cat({i2v_mask(P.lat_f, P.lat_h, P.lat_w).to(dev).unsqueeze(0), m.vae.encode(vin)}, 1);
@@ -265,18 +272,23 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
     }
     // One batch row: the edit's conditional text (row 0), or the source prompt's.
     if (req.kvlock.source_prompt.empty() && !req.kvlock.source_image.defined()) {
-      src.cross.text = cross.text.narrow(0, 0, 1);
-      if (cross.img.defined()) src.cross.img = cross.img.narrow(0, 0, 1);
-      for (const auto& l : cross.layers) {
+      auto first_row = [](const CrossContext& c) {
         auto row = [](const at::Tensor& t) { return t.defined() ? t.narrow(0, 0, 1) : t; };
-        src.cross.layers.push_back({row(l.k), row(l.v), row(l.k_img), row(l.v_img)});
-      }
+        CrossContext o;
+        o.text = row(c.text);
+        o.img = row(c.img);
+        for (const auto& l : c.layers) o.layers.push_back({row(l.k), row(l.v), row(l.k_img), row(l.v_img)});
+        return o;
+      };
+      src.cross = first_row(cross);
+      if (m.two_experts()) src.cross_high = first_row(cross_high);
     } else {
       const std::string& text = req.kvlock.source_prompt.empty() ? req.prompt : req.kvlock.source_prompt;
       if (!req.kvlock.source_prompt.empty()) validate_prompt(text, "source prompt");
-      src.cross = m.dit.precompute_cross(m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)).to(dev),
-                                         src.clip_fea.defined() ? src.clip_fea.expand({1, src.clip_fea.size(1), src.clip_fea.size(2)})
-                                                                : src.clip_fea);
+      const at::Tensor ctx = m.dit.pad_context(encode_prompt(m, text).to(at::kFloat)).to(dev);
+      src.cross = m.dit.precompute_cross(ctx, src.clip_fea.defined() ? src.clip_fea.expand({1, src.clip_fea.size(1), src.clip_fea.size(2)})
+                                                                      : src.clip_fea);
+      if (m.two_experts()) src.cross_high = m.dit_high->precompute_cross(ctx, at::Tensor());
     }
     const auto& ps = m.dit.cfg.patch_size;
     const at::Tensor background = 1 - token_mask_from_latent(edit_mask, {ps[0], ps[1], ps[2]}).reshape({-1});
@@ -365,11 +377,12 @@ GenerateResult generate(const ModelBundle& m, const GenerateRequest& req, const 
         sx.clip_fea = src.clip_fea;
         ForwardOptions so;
         so.step = i;
-        so.cross = &src.cross;
+        so.cross = high && m.two_experts() ? &src.cross_high : &src.cross;
+        so.expert = opt.expert;
         so.roles = {PassRole::Cond};
         so.listener = src.cache.get();
         src.cache->record_next();
-        m.dit.forward(sx, so);
+        dit.forward(sx, so);  // Wan2.2: the expert of this step, whose K / V the target pass then reads
         r.kvlock_cache_bytes = std::max(r.kvlock_cache_bytes, src.cache->bytes());
         src.cache->fuse_next(ks.alpha);
         ks.source_pass = true;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <fstream>
 
+#include "engine/clip/xlmr_text.h"
 #include "engine/core/error.h"
 #include "engine/core/json_io.h"
 #include "engine/core/limits.h"
@@ -147,6 +148,30 @@ ClipVisionConfig infer_clip_config(const TensorSet& set, const std::string& pref
   c.num_layers = n;
   c.validate(where);
   return c;
+}
+
+// Eq. 6 on a Wan CLIP: its XLM-R text tower (`textual.*` of the official open-clip file) and the tokenizer the layout
+// names. A tower without its tokenizer (or the reverse) leaves Eq. 6 off with a note saying which file is missing.
+void attach_xlmr_text(ModelBundle& b, const TensorSet& clip_file_set, const LoadOptions& opt) {
+  ModelLayout& L = b.layout;
+  const bool tower = XlmrTextTower::present(clip_file_set);
+  if (!tower) {
+    if (!L.clip_tokenizer.empty())
+      b.load_notes.push_back("CLIP tokenizer " + L.clip_tokenizer + " unused: " + L.clip_weights +
+                             " has no text tower (textual.*), so keywords are not selected by Eq. 6 (give --keywords)");
+    return;
+  }
+  L.clip_tokenizer = find_xlmr_tokenizer(L.clip_tokenizer, L.dir, L.clip_weights);
+  if (L.clip_tokenizer.empty()) {
+    b.load_notes.push_back(L.clip_weights + " has a CLIP text tower but no xlm-roberta-large/sentencepiece.bpe.model was found "
+                           "beside it (--clip-tokenizer F): Eq. 6 keyword selection is off, give --keywords");
+    return;
+  }
+  auto x = std::make_shared<XlmrClipText>();
+  x->tower = XlmrTextTower::load(clip_file_set, "textual.", opt.clip_dtype, opt.device);
+  x->tokenizer = std::make_shared<XlmrTokenizer>(L.clip_tokenizer);
+  x->check_vocabulary();
+  b.xlmr_text = std::move(x);
 }
 
 // The load note of --keep-quantised: what stayed codes, or why nothing could (a switched-on option that ends up doing
@@ -395,6 +420,7 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     TensorSet clip_set = load_tensor_file(L.clip_weights);
     const ClipVisionConfig clip_cfg = infer_clip_config(clip_set, L.clip_prefix);
     b->clip = ClipVision::load(clip_set, clip_cfg, L.clip_prefix, opt.clip_dtype, opt.device);
+    attach_xlmr_text(*b, clip_set, opt);
     b->vae = WanVAE::load_file(L.vae_weights, at::kFloat, opt.device);
     b->defaults = SamplingDefaults{};
     b->defaults.negative_prompt = wan_i2v_negative_prompt();
@@ -411,6 +437,7 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     TensorSet clip_set = formats::load_clip_vision_weights(L.clip_weights);
     const ClipVisionConfig clip_cfg = infer_clip_config(clip_set, "");
     b->clip = ClipVision::load(clip_set, clip_cfg, "", opt.clip_dtype, opt.device);
+    attach_xlmr_text(*b, whole_clip_file(L.clip_weights), opt);
     TensorSet vae_set = formats::load_vae_weights(L.vae_weights);
     b->vae = WanVAE::load(vae_set, VaeConfig::infer(vae_set), at::kFloat, opt.device);
     b->defaults = SamplingDefaults{};
@@ -443,6 +470,7 @@ std::unique_ptr<ModelBundle> load_model_bundle(const ModelLayout& layout, const 
     if (!L.clip_weights.empty()) {  // --clip FILE: for FSG's keyword selection / anchors (the DiTs never read it)
       TensorSet clip_set = formats::load_clip_vision_weights(L.clip_weights);
       b->clip = ClipVision::load(clip_set, infer_clip_config(clip_set, ""), "", opt.clip_dtype, opt.device);
+      attach_xlmr_text(*b, whole_clip_file(L.clip_weights), opt);
     } else {
       b->has_clip = false;
     }

@@ -28,6 +28,8 @@
 
 namespace focalscope {
 
+struct XlmrClipText;  // engine/clip/xlmr_text.h
+
 // Sampling defaults of a model (upstream i2v-14B 480P: unipc, 40 steps, shift 3, CFG 5, 81 frames, 16 fps).
 struct SamplingDefaults {
   std::string solver = "unipc";
@@ -77,6 +79,9 @@ struct ModelLayout {
   // "wan2.2-i2v-a14b": dit_weights / dit_config are the low-noise expert's, these the high-noise expert's.
   // clip_weights is empty unless a CLIP was given (--clip FILE: FSG's keyword selection and anchors need one).
   std::string dit_high_weights, dit_high_config;
+  // The XLM-R tokenizer of the CLIP's text tower (Eq. 6 on Wan): `--clip-tokenizer F`, else
+  // `xlm-roberta-large/sentencepiece.bpe.model` beside the model folder or the CLIP file (empty: none found).
+  std::string clip_tokenizer;
 };
 // Throws Error naming the directory and every missing file when the layout is incomplete.
 // A folder without focalscope.json or the official file names is searched by content (engine/formats/model_set.h:
@@ -124,6 +129,9 @@ struct ModelBundle {
   // CLIP text tower in the same joint space (the embedded model has one; Wan's release ships only the image tower).
   // Focal Guidance's keyword selection (Eq. 6) needs it; without it keywords must be given.
   std::optional<ClipText> clip_text;
+  // The XLM-RoBERTa text tower of Wan's open-clip CLIP (`textual.*` of the release's CLIP .pth) with its tokenizer
+  // (`xlm-roberta-large/sentencepiece.bpe.model`): Eq. 6 on the real Wan models. Null when either is absent.
+  std::shared_ptr<const XlmrClipText> xlmr_text;
   std::vector<int> weak_layers;  // detected semantic-weak layers recorded in the manifest (may be empty)
   // Guidance thresholds calibrated on this model's own statistics (manifest "calibration", `focalscope calibrate`);
   // NaN when the model has none (the GuidanceConfig defaults apply).

@@ -434,7 +434,7 @@ SpmBackend WanTokenizer::default_backend() {
   return sanitizer_runtime_present() ? SpmBackend::kNative : SpmBackend::kLibrary;
 }
 
-WanTokenizer::WanTokenizer(const std::string& path, SpmBackend backend) : path_(path) {
+WanTokenizer::WanTokenizer(const std::string& path, SpmBackend backend, bool umt5_ids) : path_(path) {
   if (backend == SpmBackend::kAuto) backend = default_backend();
   if (!std::filesystem::is_regular_file(path)) fail(path, "tokenizer model (spiece.model) not found");
   std::string bytes;
@@ -461,7 +461,7 @@ WanTokenizer::WanTokenizer(const std::string& path, SpmBackend backend) : path_(
   }
   const int n = impl_->piece_size();
   if (n <= kUnkId) fail(path, "SentencePiece model has only " + std::to_string(n) + " pieces");
-  if (impl_->id_to_piece(static_cast<int>(kEosId)) != "</s>" || !impl_->is_control(static_cast<int>(kEosId)))
+  if (umt5_ids && (impl_->id_to_piece(static_cast<int>(kEosId)) != "</s>" || !impl_->is_control(static_cast<int>(kEosId))))
     fail(path, "SentencePiece model has '" + impl_->id_to_piece(static_cast<int>(kEosId)) +
                    "' at id 1, expected the umT5 EOS piece '</s>'");
 }

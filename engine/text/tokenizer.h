@@ -81,7 +81,9 @@ class WanTokenizer {
 
   // Loads a SentencePiece model; throws Error naming the file when it is missing or not a valid model,
   // or when its special ids differ from umT5's (pad 0, eos 1, unk 2).
-  explicit WanTokenizer(const std::string& spiece_model_path, SpmBackend backend = SpmBackend::kAuto);
+  // umt5_ids false: any SentencePiece model is accepted (XLM-R's, whose ids 0-2 are <unk> <s> </s>); the caller
+  // maps ids itself (engine/text/xlmr_tokenizer.h) and must not use encode(), which assumes umT5's EOS and pad.
+  explicit WanTokenizer(const std::string& spiece_model_path, SpmBackend backend = SpmBackend::kAuto, bool umt5_ids = true);
   // What kAuto resolves to in this process (reads FOCALSCOPE_SPM; throws Error on an unknown value).
   static SpmBackend default_backend();
   bool native() const;  // true when this tokenizer encodes with the native encoder

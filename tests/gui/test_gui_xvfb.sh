@@ -2,11 +2,12 @@
 # Scripted GUI session in a real window under Xvfb (Mesa llvmpipe, no GPU), then assertions on the screenshot's
 # pixels (tests/gui/gui_screenshot_check.cpp): panels present, heatmaps not blank, curves and videos drawn.
 #
-# usage: test_gui_xvfb.sh FOCALSCOPE GUI_TEST_MODEL GUI_SCREENSHOT_CHECK FIXTURE_DIR OUT_DIR
+# usage: test_gui_xvfb.sh FOCALSCOPE GUI_TEST_MODEL GUI_SCREENSHOT_CHECK FIXTURE_DIR OUT_DIR [TEST_WAN22]
+# (TEST_WAN22: also run the app on a Wan2.2 two-expert folder that binary writes, test_gui_wan22.sh)
 # Exit 77 (ctest: skipped) when Xvfb or the fixture is missing. Artefacts stay in OUT_DIR (screenshot.png,
 # state.json, app.log, export/).
 set -euo pipefail
-APP=$1 MAKE_MODEL=$2 CHECK=$3 FIXTURE=$4 OUT=$5
+APP=$1 MAKE_MODEL=$2 CHECK=$3 FIXTURE=$4 OUT=$5 WAN22=${6:-}
 
 if [ ! -f "$FIXTURE/config.json" ]; then echo "SKIP: fixture $FIXTURE not found"; exit 77; fi
 if ! command -v Xvfb >/dev/null; then echo "SKIP: Xvfb not installed (apt-get install xvfb)"; exit 77; fi
@@ -104,6 +105,11 @@ PY
 # The Edit mode (KV-Lock video editing) on the same display and model: bad inputs, a brushed KV-Lock edit.
 DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_edit.sh" "$APP" "$OUT/model" "$CHECK" "$OUT/edit" ||
   { echo "FAIL: Edit mode session"; exit 1; }
+
+# Wan2.2 I2V-A14B: the app on a two-expert folder (the expert of each step in the grid and the state).
+if [ -n "$WAN22" ]; then
+  DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_wan22.sh" "$APP" "$WAN22" "$OUT/wan22" || { echo "FAIL: Wan2.2 session"; exit 1; }
+fi
 
 # Settings and window layout persist between runs (and a script run neither reads nor writes them).
 P="$OUT/persist"
