@@ -4,7 +4,9 @@
 #   1. the fixture parity tests, which on a machine with a GPU also run every fixture on CUDA (float32, bar 1e-4)
 #      and the bf16 mixed-precision bound, and `run-module --device cuda` per fixture in float32 and bf16;
 #   2. `bench-step`: seconds per sampling step of the 14B config at 480p / 81 frames, capture off and on, with the
-#      GPU memory in use sampled by nvidia-smi (peak printed).
+#      GPU memory in use sampled by nvidia-smi (peak printed);
+#   3. the same with the blocks' weights kept as fp8 / Q4_K / Q8_0 codes (issue 27's table: s/step vs bf16 in one run,
+#      then each kept model's peak memory alone; GPU_CHECK_SKIP_KEPT=1 skips it).
 # usage: scripts/gpu_check.sh [BUILD_DIR]   (default build-cuda)
 # env: FOCALSCOPE_FIXTURES (default ../shared/fixtures/wan_reference), CMAKE_PREFIX_PATH (extra dependencies),
 #      GPU_CHECK_OUT (logs; default BUILD_DIR/gpu_check), GPU_CHECK_SKIP_BENCH=1, CXX_STANDARD (default 17; libtorch
@@ -64,3 +66,19 @@ smi=$!
 kill $smi 2>/dev/null
 log "bench-step 14b: $(tail -1 "$out/bench_step_14b.txt"); $(grep -E '^capture (off|on):' "$out/bench_step_14b.txt" | tr '\n' ' ')"
 log "peak GPU memory in use (nvidia-smi, whole device): $(sort -n "$out/gpu_memory_mib.txt" | tail -1) MiB"
+
+# Issue 27's table: the 14B DiT with its block weights kept as fp8 / Q4_K / Q8_0 codes (--keep-quantised), decoded per
+# block. Seconds per step as a ratio to dense bf16 measured in one run (--kept), then the peak device memory of the
+# kept model alone (--kept-only: the dense weights are built on the CPU and never reach the GPU).
+[ "${GPU_CHECK_SKIP_KEPT:-0}" = 1 ] && exit 0
+for f in fp8 q4_k q8_0; do
+  "$fs" bench-step --config 14b --device cuda --dtype bf16 --frames 81 --height 480 --width 832 --steps "${BENCH_STEPS:-3}" \
+    --no-capture --kept "$f" 2>&1 | tee "$out/bench_step_14b_kept_$f.txt"
+  log "kept $f: $(grep -E '^kept ' "$out/bench_step_14b_kept_$f.txt" | tail -1)"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$out/gpu_memory_kept_$f.txt" 2>/dev/null &
+  smi=$!
+  "$fs" bench-step --config 14b --device cuda --dtype bf16 --frames 81 --height 480 --width 832 --steps 2 --kept "$f" \
+    --kept-only 2>&1 | tee "$out/bench_step_14b_kept_only_$f.txt"
+  kill $smi 2>/dev/null
+  log "kept $f alone: $(grep -E '^weights kept' "$out/bench_step_14b_kept_only_$f.txt" | tail -1); peak GPU memory in use $(sort -n "$out/gpu_memory_kept_$f.txt" | tail -1) MiB"
+done

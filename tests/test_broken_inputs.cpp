@@ -950,6 +950,8 @@ TEST_F(BrokenInputs, Flags) {
   cases.push_back({"flag_bench_step_beyond_memory", nullptr,
                    {"bench-step", "--config", "toy", "--frames", "1001", "--height", "8192", "--width", "8192", "--steps", "1", "--no-capture"},
                    "--frames / --height / --width", "GB available"});
+  // bench-step --kept-only is meaningless without --kept.
+  cases.push_back({"flag_bench_step_kept_only_alone", nullptr, {"bench-step", "--config", "toy", "--kept-only"}, "--kept-only", "--kept F"});
   run_catalogue("flags", cases);
 }
 

@@ -195,7 +195,7 @@ int run_hunyuan(const Args& a, const HunyuanConfig& cfg) {
 
 int run(const std::vector<std::string>& argv) {
   Args a(argv, {"config", "device", "dtype", "frames", "height", "width", "steps", "text-tokens", "image-tokens", "matmul", "kept"},
-         {"help", "no-capture", "cfg"});
+         {"help", "no-capture", "cfg", "kept-only"});
   if (a.flag("help")) {
     std::printf(
         "usage: focalscope bench-step [--config 14b|toy|hunyuan-i2v-720p|CONFIG.json] [--device cuda] [--dtype bf16]\n"
@@ -211,6 +211,8 @@ int run(const std::vector<std::string>& argv) {
         "  --matmul N       size of the GEMM that measures the device's throughput (default 8192; 1024 on CPU)\n"
         "  --kept F         then the same steps with the blocks' weights as random F codes (q8_0, q4_k, fp8) kept\n"
         "                   quantised and decoded per block (--keep-quantised): weights held and s/step vs dense\n"
+        "  --kept-only      with --kept: build the dense weights on the CPU and time only the kept model on the device,\n"
+        "                   so the device's peak memory (nvidia-smi, scripts/gpu_check.sh) is the kept run's alone\n"
         "HunyuanVideo (hunyuan-i2v-720p, a release folder, or a config.json with its constructor arguments): one forward per step\n"
         "(embedded guidance; --cfg: a batch of 2), defaults 129 frames at 720x1280, 396 text rows (--text-tokens).\n");
     return 0;
@@ -234,6 +236,8 @@ int run(const std::vector<std::string>& argv) {
 
   // --kept is checked before anything runs (its timing comes after the dense one).
   const auto kept_format = a.has("kept") ? formats::quantised_format_from_flag(a.str("kept"), "--kept") : formats::QuantisedWeight::Format::Q8_0;
+  const bool kept_only = a.flag("kept-only");
+  if (kept_only && !a.has("kept")) fail("--kept-only", "needs --kept F (the format to keep)");
   if (dev.is_cpu()) {  // weights + one forward's activations must fit: refuse with the numbers before allocating
     RunMemoryInputs mi;
     mi.tokens = L;
@@ -255,11 +259,13 @@ int run(const std::vector<std::string>& argv) {
   std::printf("device %s, %s; GEMM throughput %.3g TFLOP/s\n", dev.str().c_str(), dtype_flag_name(dtype), peak);
 
   auto t0 = Clock::now();
-  WanModel m = WanModel::init(cfg, 1, at::TensorOptions().device(dev).dtype(dtype));
+  // --kept-only: the dense weights never reach the device (only the kept model's codes and its other tensors do).
+  const c10::Device build_dev = kept_only ? c10::Device(c10::kCPU) : dev;
+  WanModel m = WanModel::init(cfg, 1, at::TensorOptions().device(build_dev).dtype(dtype));
   m.head.w = at::randn_like(m.head.w) * 0.02;  // a non-zero head: the output depends on every op
   sync(m.head.w);
-  std::printf("model: dim %d, %d layers, %d heads, ffn %d, %.3gB parameters, built on the device in %.1f s\n", cfg.dim,
-              cfg.num_layers, cfg.num_heads, cfg.ffn_dim, cfg.num_params() / 1e9,
+  std::printf("model: dim %d, %d layers, %d heads, ffn %d, %.3gB parameters, built on the %s in %.1f s\n", cfg.dim,
+              cfg.num_layers, cfg.num_heads, cfg.ffn_dim, cfg.num_params() / 1e9, kept_only ? "CPU" : "device",
               std::chrono::duration<double>(Clock::now() - t0).count());
 
   const auto fo = at::TensorOptions().device(dev).dtype(at::kFloat);
@@ -269,7 +275,6 @@ int run(const std::vector<std::string>& argv) {
   in.t = at::full({1}, 500.0, fo);
   const at::Tensor ctx_cond = at::randn({1, n_text, cfg.text_dim}, fo), ctx_uncond = at::randn({1, n_text, cfg.text_dim}, fo);
   const at::Tensor clip = cfg.has_image_branch() ? at::randn({1, n_img, cfg.clip_dim}, fo) : at::Tensor();
-  const CrossContext cross_cond = m.precompute_cross(ctx_cond, clip), cross_uncond = m.precompute_cross(ctx_uncond, clip);
   const double flops = dit_forward_flops(cfg, L, cfg.text_len, cfg.has_image_branch() ? n_img : 0, /*cached_context=*/true);
   std::printf("video %lldx%lldx%lld px -> latent %lldx%lldx%lld -> %lld tokens; %.3f PFLOP per forward, 2 forwards per step\n",
               (long long)frames, (long long)height, (long long)width, (long long)Fl, (long long)Hl, (long long)Wl,
@@ -290,24 +295,28 @@ int run(const std::vector<std::string>& argv) {
       }
     });
   };
-  auto run_steps = [&](ProbeListener* listener, int first_step) { return model_steps(m, cross_cond, cross_uncond, listener, first_step); };
+  double off = std::nan("");
+  if (!kept_only) {
+    const CrossContext cross_cond = m.precompute_cross(ctx_cond, clip), cross_uncond = m.precompute_cross(ctx_uncond, clip);
+    auto run_steps = [&](ProbeListener* listener, int first_step) { return model_steps(m, cross_cond, cross_uncond, listener, first_step); };
 
-  std::printf("capture off:\n");
-  const double off = run_steps(nullptr, 0);
-  std::printf("capture off: %.3f s/step, %.3g TFLOP/s achieved; bound %.3f s/step (%.0f%% of it)\n", off,
-              2 * flops / off / 1e12, bound, 100 * bound / off);
-  if (!a.flag("no-capture")) {
-    CaptureSelection sel;  // every layer and step, conditional pass
-    const int total_steps = 2 * (steps + 1);
-    CaptureLayout layout = make_capture_layout(sel, cfg.num_layers, total_steps, 1,
-                                               {Fl / p[0], Hl / p[1], Wl / p[2]});
-    std::printf("capture on (%s):\n", layout.describe().c_str());
-    SimilarityCapture cap({CaptureKeyword{"keyword", {1, 2}}}, layout);
-    const double on = run_steps(&cap, steps + 1);
-    cap.finish();
-    std::printf("capture on: %.3f s/step (x%.3f of capture off)\n", on, on / off);
+    std::printf("capture off:\n");
+    off = run_steps(nullptr, 0);
+    std::printf("capture off: %.3f s/step, %.3g TFLOP/s achieved; bound %.3f s/step (%.0f%% of it)\n", off,
+                2 * flops / off / 1e12, bound, 100 * bound / off);
+    if (!a.flag("no-capture")) {
+      CaptureSelection sel;  // every layer and step, conditional pass
+      const int total_steps = 2 * (steps + 1);
+      CaptureLayout layout = make_capture_layout(sel, cfg.num_layers, total_steps, 1,
+                                                 {Fl / p[0], Hl / p[1], Wl / p[2]});
+      std::printf("capture on (%s):\n", layout.describe().c_str());
+      SimilarityCapture cap({CaptureKeyword{"keyword", {1, 2}}}, layout);
+      const double on = run_steps(&cap, steps + 1);
+      cap.finish();
+      std::printf("capture on: %.3f s/step (x%.3f of capture off)\n", on, on / off);
+    }
+    std::printf("seconds per step %.3f, bound %.3f, ratio bound/measured %.2f\n", off, bound, bound / off);
   }
-  std::printf("seconds per step %.3f, bound %.3f, ratio bound/measured %.2f\n", off, bound, bound / off);
 
   if (a.has("kept")) {
     // The same model with its block projections replaced by random codes of the format, kept as codes and decoded
@@ -327,8 +336,12 @@ int run(const std::vector<std::string>& argv) {
                 kept_bytes / 1e9, dtype_flag_name(dtype), dense_bytes / 1e9, double(kept_bytes) / double(dense_bytes));
     const CrossContext kc = km.precompute_cross(ctx_cond, clip), ku = km.precompute_cross(ctx_uncond, clip);
     const double kept_s = model_steps(km, kc, ku, nullptr, 0);
-    std::printf("kept %s: %.3f s/step (x%.3f of dense %s); weights x%.2f of dense\n", kept.begin()->second.label.c_str(), kept_s,
-                kept_s / off, dtype_flag_name(dtype), double(kept_bytes) / double(dense_bytes));
+    if (kept_only)
+      std::printf("kept %s: %.3f s/step (dense not run: --kept-only); weights x%.2f of dense\n", kept.begin()->second.label.c_str(),
+                  kept_s, double(kept_bytes) / double(dense_bytes));
+    else
+      std::printf("kept %s: %.3f s/step (x%.3f of dense %s); weights x%.2f of dense\n", kept.begin()->second.label.c_str(), kept_s,
+                  kept_s / off, dtype_flag_name(dtype), double(kept_bytes) / double(dense_bytes));
   }
   return 0;
 }

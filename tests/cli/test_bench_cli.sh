@@ -53,4 +53,13 @@ merge_error "renames must read OLD=NEW" "$csv:baseline=x,y"
 merge_error "--steps: does not apply to --merge" "$csv" --steps 3
 merge_error "--merge: give one or more cases.csv" 
 "$APP" bench --suite shapes "$csv" 2>/dev/null && fail "a stray argument without --merge must be an error"
+
+# bench-step --kept (issue 27's GPU table, here on the CPU with the toy config): the dense and the kept timing in one
+# run with their ratio, then --kept-only (the dense weights never reach the device) with the weights held.
+ks=$("$APP" bench-step --config toy --frames 5 --height 64 --width 64 --steps 1 --no-capture --kept q4_k 2>&1) || fail "bench-step --kept: $ks"
+grep -qE '^weights kept as Q4_K codes: DiT weights held [0-9.]+ GB \(dense f32: [0-9.]+ GB, x0\.[0-9]+\)$' <<<"$ks" || fail "no kept weights line: $ks"
+grep -qE '^kept Q4_K: [0-9.]+ s/step \(x[0-9.]+ of dense f32\); weights x0\.[0-9]+ of dense$' <<<"$ks" || fail "no kept timing line: $ks"
+ko=$("$APP" bench-step --config toy --frames 5 --height 64 --width 64 --steps 1 --kept fp8 --kept-only 2>&1) || fail "bench-step --kept-only: $ko"
+grep -q '^capture off' <<<"$ko" && fail "--kept-only must not time the dense model: $ko"
+grep -qE '^kept float8_e4m3fn[a-z ]*: [0-9.]+ s/step \(dense not run: --kept-only\); weights x0\.[0-9]+ of dense$' <<<"$ko" || fail "no kept-only line: $ko"
 echo "PASS"
