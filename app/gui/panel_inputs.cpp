@@ -274,6 +274,16 @@ void panel_inputs(AppState& st) {
       in.model_dir = edit.empty() ? "." : edit;
       dir_edit = in.model_dir;
     }
+    // Wan2.2 I2V-A14B ships no CLIP: one given here serves Eq. 6 (keyword selection and maps), as the CLI's --clip.
+    ImGui::SetNextItemWidth(-1);
+    std::string clip = in.clip_file;
+    if (ImGui::InputTextWithHint("##clipfile", "CLIP file (Wan2.2 only: Eq. 6 keyword selection)", &clip,
+                                 ImGuiInputTextFlags_EnterReturnsTrue) ||
+        ImGui::IsItemDeactivatedAfterEdit())
+      in.clip_file = clip;
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("Wan2.2 I2V-A14B folders only. Wan2.1's open-clip .pth with xlm-roberta-large/ beside it selects\n"
+                        "keywords by Eq. 6; clip_vision_h (image tower only) needs guided words. Empty: no CLIP.");
   }
   draw_lora_list(st);
   // The model of the latest run (with A/B off only B runs, and A's snapshot is an older run's).

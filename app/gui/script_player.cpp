@@ -56,6 +56,8 @@ bool ScriptPlayer::run(AppState& st, const session::ScriptCommand& c) {
     } else {
       in.model_dir = c.rest == "default" ? "" : c.rest;
     }
+  } else if (v == "clip") {
+    in.clip_file = c.rest == "none" ? "" : c.rest;
   } else if (v == "lora") {
     if (c.rest == "clear") {
       in.loras.clear();

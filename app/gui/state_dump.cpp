@@ -48,6 +48,13 @@ void write_state_json(const AppState& st, const std::string& path) {
                     {"tau_cache_ran", s->guidance_ran.tau_cache},
                     {"hallucination_window", s->hallucination.window},
                     {"hallucination_steps", s->hallucination.steps()},
+                    {"keywords", [&] {  // the prompt's chips: Eq. 6 score (null when not computed) and selection
+                       nlohmann::json k = nlohmann::json::array();
+                       for (const auto& w : s->keywords)
+                         k.push_back({{"word", w.word}, {"clip_score", std::isfinite(w.clip_score) ? nlohmann::json(w.clip_score) : nlohmann::json()},
+                                      {"selected", w.selected}});
+                       return k;
+                     }()},
                     {"step_experts", [&] {  // Wan2.2: 1 high-noise, 0 low-noise per captured step; -1 one DiT
                        std::vector<int> e;
                        for (const auto& st : s->steps) e.push_back(st->expert);

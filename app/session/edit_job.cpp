@@ -59,7 +59,7 @@ void SessionRunner::run_edit_job(const EditRunRequest& req, uint64_t job) {
     push(RunState::Loading, "load model");
     std::string dir;
     double load_s = 0;
-    ModelBundle* m = model_for(req.sampling.model_dir, req.sampling.loras, dir, load_s);
+    ModelBundle* m = model_for(req.sampling.model_dir, req.sampling.loras, req.sampling.clip_file, dir, load_s);
     cur->model_name = m->layout.variant;
     if (cancel_) return push(RunState::Cancelled, "cancelled");
 

@@ -8,8 +8,9 @@
 namespace focalscope::session {
 
 bool RunInputs::operator==(const RunInputs& o) const {
-  return std::tie(image_path, prompt, negative_prompt, seed, steps, cfg, frames, max_area, model_dir, loras) ==
-         std::tie(o.image_path, o.prompt, o.negative_prompt, o.seed, o.steps, o.cfg, o.frames, o.max_area, o.model_dir, o.loras);
+  return std::tie(image_path, prompt, negative_prompt, seed, steps, cfg, frames, max_area, model_dir, loras, clip_file) ==
+         std::tie(o.image_path, o.prompt, o.negative_prompt, o.seed, o.steps, o.cfg, o.frames, o.max_area, o.model_dir, o.loras,
+                  o.clip_file);
 }
 
 bool GuidanceConfig::operator==(const GuidanceConfig& o) const {
@@ -25,6 +26,7 @@ nlohmann::json to_json(const RunInputs& in) {
   return {{"image_path", in.image_path}, {"prompt", in.prompt}, {"negative_prompt", in.negative_prompt},
           {"seed", in.seed},             {"steps", in.steps},   {"cfg", in.cfg},
           {"frames", in.frames},         {"max_area", in.max_area}, {"model_dir", in.model_dir},
+          {"clip_file", in.clip_file},
           {"loras", [&] {
              nlohmann::json a = nlohmann::json::array();
              for (const auto& l : in.loras) a.push_back({{"path", l.path}, {"strength", l.strength}});
@@ -75,6 +77,7 @@ RunInputs inputs_from_json(const nlohmann::json& j) {
   get(j, "frames", in.frames);
   get(j, "max_area", in.max_area);
   get(j, "model_dir", in.model_dir);
+  get(j, "clip_file", in.clip_file);
   if (j.is_object() && j.contains("loras") && j.at("loras").is_array())
     for (const auto& e : j.at("loras")) {
       LoraEntry l;

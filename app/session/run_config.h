@@ -31,6 +31,7 @@ struct RunInputs {
   long long max_area = 0;
   std::string model_dir;         // empty: the embedded default model (assets/models/shapes)
   std::vector<LoraEntry> loras;  // merged in order at load (Wan DiTs)
+  std::string clip_file;         // Wan2.2 I2V-A14B folders only: a CLIP for Focal Guidance's Eq. 6 (CLI --clip); "" none
 
   bool operator==(const RunInputs& o) const;
   bool operator!=(const RunInputs& o) const { return !(*this == o); }

@@ -31,7 +31,7 @@ const std::map<std::string, Arg>& verbs() {
       {"export", Arg::Rest},     {"expect_done", Arg::None}, {"quit", Arg::None},       {"mouse", Arg::Cell},
       {"click", Arg::Cell},      {"mouse_off", Arg::None},   {"dump_state", Arg::Rest},  {"guide", Arg::Rest},
       {"load_ablation", Arg::Rest}, {"hallucination", Arg::OnOff}, {"dyncfg", Arg::OnOff},
-      {"lora", Arg::Rest},       {"load_compare", Arg::Rest},
+      {"lora", Arg::Rest},       {"load_compare", Arg::Rest}, {"clip", Arg::Rest},
       // Edit mode (KV-Lock video editing).
       {"mode", Arg::Mode},       {"edit_video", Arg::Rest},  {"edit_mask", Arg::Rest},  {"brush", Arg::Brush},
       {"erase", Arg::Brush},     {"mask_clear", Arg::None},  {"mask_invert", Arg::None}, {"edit_prompt", Arg::Rest},

@@ -11,6 +11,7 @@
 //   negative TEXT...             negative prompt
 //   seed N | steps N | cfg X | frames N | max_area N
 //   lora FILE [STRENGTH] | lora clear   add a LoRA to the model's list (strength default 1) / empty the list
+//   clip FILE | clip none        a CLIP for a Wan2.2 I2V-A14B folder (Eq. 6 keyword selection, as the CLI's --clip)
 //   fg on|off | fsg on|off | ac on|off | ab on|off | auto on|off
 //   set tau_sel|tau_region|tau_cache|lambda_txt|lambda_lat|lambda_cache X
 //   set tau_sel|tau_cache auto   back to the model's calibrated threshold (the engine default when it has none)

@@ -20,6 +20,7 @@
 #include "app/session/capture_bridge.h"
 #include "app/session/runner_util.h"
 #include "engine/core/error.h"
+#include "engine/formats/component_weights.h"
 #include "engine/guidance/focal_guidance.h"
 #include "engine/guidance/guided_generate.h"
 #include "engine/pipeline/i2v_pipeline.h"
@@ -47,7 +48,7 @@ void append_new_steps(const HallucinationTrace& from, HallucinationTrace& to) {
 // text tower; otherwise the chips show no score).
 void score_keywords(const ModelBundle& m, const RunInputs& in, const focalscope::GuidanceConfig& ran,
                     const RunConditioning& rc, std::vector<KeywordInfo>& chips) {
-  if (!m.clip_text || !rc.clip_fea.defined()) return;
+  if ((!m.clip_text && !m.xlmr_text) || !rc.clip_fea.defined()) return;  // no Eq. 6 without a CLIP text tower
   focalscope::GuidanceConfig e;
   e.fsg = true;
   e.tau_sel = ran.tau_sel;
@@ -298,19 +299,30 @@ void SessionRunner::worker_loop() {
   }
 }
 
-ModelBundle* SessionRunner::model_for(const std::string& dir, const std::vector<LoraEntry>& loras, std::string& resolved,
-                                     double& seconds) {
+ModelBundle* SessionRunner::model_for(const std::string& dir, const std::vector<LoraEntry>& loras, const std::string& clip,
+                                     std::string& resolved, double& seconds) {
   resolved = resolve_model_dir(dir);
   seconds = 0;
-  if (model_ && model_dir_ == resolved && model_loras_ == loras) return model_.get();
+  if (model_ && model_dir_ == resolved && model_loras_ == loras && model_clip_ == clip) return model_.get();
   model_.reset();
   baseline_key_.reset();
   auto t0 = Clock::now();
   LoadOptions lo;
   for (const auto& l : loras) lo.loras.push_back({l.path, l.strength});
-  model_ = load_model_bundle(resolved, lo);
+  if (clip.empty()) {
+    model_ = load_model_bundle(resolved, lo);
+  } else {  // as `--model-dir DIR --clip FILE`: only a Wan2.2 folder takes one (the others bring their own CLIP)
+    ModelLayout L = detect_model_layout(resolved);
+    if (L.format != "wan2.2-i2v-a14b")
+      fail(clip, "a CLIP file is for a Wan2.2 I2V-A14B folder; " + resolved + " (" + L.format + ") brings its own");
+    const formats::ComponentProbe p = formats::probe_component(clip);
+    if (p.component != "clip-vision") fail(clip, "expected a CLIP vision checkpoint, this holds " + p.summary());
+    L.clip_weights = clip;
+    model_ = load_model_bundle(L, lo);
+  }
   model_dir_ = resolved;
   model_loras_ = loras;
+  model_clip_ = clip;
   seconds = since(t0);
   return model_.get();
 }
@@ -370,7 +382,7 @@ bool SessionRunner::run_variant(const RunRequest& req, Variant v, uint64_t job) 
     push(RunState::Loading, "load model");
     std::string dir;
     double load_s = 0;
-    ModelBundle* m = model_for(req.inputs.model_dir, req.inputs.loras, dir, load_s);
+    ModelBundle* m = model_for(req.inputs.model_dir, req.inputs.loras, req.inputs.clip_file, dir, load_s);
     cur->model_dir = dir;
     cur->model_notes = m->load_notes;
     cur->model_name = m->layout.variant;

@@ -66,7 +66,9 @@ class SessionRunner {
   void run_edit_job(const EditRunRequest& req, uint64_t job);  // edit_job.cpp
   void publish_edit(std::shared_ptr<EditSnapshot> s);
   // The model of `dir` with `loras` merged; reloaded when either changes (a LoRA is merged into the weights at load).
-  ModelBundle* model_for(const std::string& dir, const std::vector<LoraEntry>& loras, std::string& resolved, double& seconds);
+  // clip: a CLIP file for a Wan2.2 I2V-A14B folder (as the CLI's --clip); Error for any other model.
+  ModelBundle* model_for(const std::string& dir, const std::vector<LoraEntry>& loras, const std::string& clip, std::string& resolved,
+                         double& seconds);
 
   RunnerOptions opt_;
   mutable std::mutex mu_;
@@ -82,6 +84,7 @@ class SessionRunner {
   // Worker-only state.
   std::string model_dir_;
   std::vector<LoraEntry> model_loras_;
+  std::string model_clip_;
   std::unique_ptr<ModelBundle> model_;
   std::optional<RunRequest> baseline_key_;  // request whose baseline is in slot A (Done)
   double last_decode_s_ = 0;                // VAE decode time of the last run (ETA estimate)

@@ -108,7 +108,7 @@ DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_edit.sh" "$APP" "$OUT/model" "$C
 
 # Wan2.2 I2V-A14B: the app on a two-expert folder (the expert of each step in the grid and the state).
 if [ -n "$WAN22" ]; then
-  DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_wan22.sh" "$APP" "$WAN22" "$OUT/wan22" || { echo "FAIL: Wan2.2 session"; exit 1; }
+  DISPLAY=":$DISP" bash "$(dirname "$0")/test_gui_wan22.sh" "$APP" "$WAN22" "$OUT/wan22" "$FIXTURE" || { echo "FAIL: Wan2.2 session"; exit 1; }
 fi
 
 # Settings and window layout persist between runs (and a script run neither reads nor writes them).
