@@ -265,6 +265,9 @@ void panel_inputs(AppState& st) {
   same_line_if_fits("Folder");
   if (ImGui::RadioButton("Folder", !embedded && !planted && !mmdit) && (embedded || planted || mmdit))
     in.model_dir = dir_edit.empty() ? "." : dir_edit;
+  // The CLIP field belongs to the Folder choice: the embedded models bring their own CLIP, and a CLIP left over from a
+  // folder would make every run on them fail with a field no longer shown.
+  if (in.model_dir.empty() || in.model_dir == st.planted_dir || in.model_dir == st.mmdit_dir) in.clip_file.clear();
   if (!in.model_dir.empty() && !planted && !mmdit) {
     ImGui::SetNextItemWidth(-1);
     std::string edit = in.model_dir;
