@@ -231,6 +231,16 @@ CaptureLayout plan_capture(const ModelBundle& m, const AnalyzeSettings& st, cons
                              token_grid(params.lat_f, params.lat_h, params.lat_w, m.patch_size()));
 }
 
+std::vector<int> expert_step_slots(const CaptureLayout& layout, const std::vector<int>& step_expert, int expert,
+                                   const std::vector<int>& slots) {
+  std::vector<int> mine;
+  for (int slot : slots) {
+    const int step = layout.steps.at(static_cast<size_t>(slot));
+    if (step >= 0 && step < static_cast<int>(step_expert.size()) && step_expert[static_cast<size_t>(step)] == expert) mine.push_back(slot);
+  }
+  return mine;
+}
+
 std::vector<int> stat_step_slots(const CaptureLayout& layout, const std::vector<int>& steps) {
   std::vector<int> slots;
   for (int s : steps) {
@@ -353,13 +363,10 @@ SampleOutcome run_analysis_sample(const ModelBundle& m, const AnalyzeSample& s, 
   if (!r.step_expert.empty()) {  // the same per expert: the stat-step slots whose step that expert ran
     o.by_expert.resize(2);
     for (int e = 0; e < 2; ++e) {
-      std::vector<int> mine, all = slots;
+      std::vector<int> all = slots;
       if (all.empty())  // every captured step
         for (size_t k = 0; k < o.layout.steps.size(); ++k) all.push_back(static_cast<int>(k));
-      for (int slot : all) {
-        const int step = o.layout.steps.at(static_cast<size_t>(slot));
-        if (step < static_cast<int>(r.step_expert.size()) && r.step_expert[static_cast<size_t>(step)] == e) mine.push_back(slot);
-      }
+      const std::vector<int> mine = expert_step_slots(o.layout, r.step_expert, e, all);
       auto& x = o.by_expert[static_cast<size_t>(e)];
       if (!mine.empty()) curves_over(mine, x.layer_values, x.control_moran, x.text_response, x.random_moran);
     }

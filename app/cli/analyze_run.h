@@ -127,5 +127,8 @@ std::vector<analysis::SampleLayerStats> capture_statistics(const SimilarityCaptu
 
 // Step slots of `layout` for the given sampler steps (all slots when empty); Error for a step not captured.
 std::vector<int> stat_step_slots(const CaptureLayout& layout, const std::vector<int>& steps);
+// Wan2.2: those of `slots` whose sampler step expert `expert` ran (step_expert: 1 high-noise, 0 low-noise per step).
+std::vector<int> expert_step_slots(const CaptureLayout& layout, const std::vector<int>& step_expert, int expert,
+                                   const std::vector<int>& slots);
 
 }  // namespace focalscope::cli

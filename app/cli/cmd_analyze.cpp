@@ -355,12 +355,9 @@ int run(const std::vector<std::string>& argv0) {
   if (!first.step_expert.empty()) {  // Wan2.2: the mosaic and the overlay once per expert, from the steps it ran
     for (int e : {1, 0}) {
       FigureOptions xo = fo;
-      const auto& steps = first.capture->layout().steps;
-      for (int slot = 0; slot < first.capture->ready_steps(); ++slot) {
-        const int step = steps[static_cast<size_t>(slot)];
-        if (step >= 0 && step < static_cast<int>(first.step_expert.size()) && first.step_expert[static_cast<size_t>(step)] == e)
-          xo.step_slots.push_back(slot);
-      }
+      std::vector<int> ready;
+      for (int slot = 0; slot < first.capture->ready_steps(); ++slot) ready.push_back(slot);
+      xo.step_slots = expert_step_slots(first.capture->layout(), first.step_expert, e, ready);
       const std::string noise = e == 1 ? "high" : "low";
       if (xo.step_slots.empty()) {
         std::fprintf(stderr, "%s-noise expert: none of its steps was captured: no mosaic / overlay of its own\n", noise.c_str());
