@@ -10,7 +10,9 @@
 #   CARRY_DIR: deps.tar.gz (for an image without them: include/{nlohmann,eigen3/Eigen,stb}, share/cmake/nlohmann_json,
 #              share/eigen3/cmake, lib/libstb.so*, lib/libsentencepiece.so* — copies of this machine's Debian files),
 #              checkpoint.safetensors (optional; scripts/slim_checkpoint.py shrinks one for transport), vae.safetensors,
-#              clip.safetensors, spiece.model (the files of train_runs/shapes/{vae,clip,tokenizer})
+#              clip.safetensors, spiece.model (the files of train_runs/shapes/{vae,clip,tokenizer}), and for STAGE=mmdit
+#              optionally teacher/ (the Wan toy's focalscope.json, dit.safetensors, umt5.safetensors: trains with
+#              --teacher, engine/train/wan_teacher.h). scripts/make_gpu_carry.sh fills it.
 # Reassemble here: cat OUT_DIR/ckpt.part* > train_runs/shapes/$STAGE/checkpoint.safetensors, then append
 # loss_tail.csv's rows to train_runs/shapes/$STAGE/loss.csv (the MMDiT's run lives in /work/train/shapes/mmdit).
 set -uo pipefail
@@ -44,10 +46,17 @@ cp "$carry/spiece.model" "$w/tokenizer/"; cp "$carry/vae.safetensors" "$w/vae/";
 # No checkpoint in the carry: the stage starts from step 0 (the MMDiT's whole training fits minutes on a GPU; its
 # slim CPU checkpoint, ~52 MB, plus the rest of the carry would exceed the 64 MiB a call may send).
 if [ -f "$carry/checkpoint.safetensors" ]; then cp "$carry/checkpoint.safetensors" "$w/$stage/"; else log "no checkpoint carried: starting $stage at step 0"; fi
+extra=()
+if [ "$stage" = mmdit ] && [ -f "$carry/teacher/focalscope.json" ]; then
+  # The teacher reads the very tokenizer / CLIP / VAE encoder of the training directory: put those beside it.
+  t=/tmp/fs_teacher; mkdir -p "$t"; cp "$carry/teacher/"* "$t/"
+  cp "$carry/spiece.model" "$carry/clip.safetensors" "$carry/vae.safetensors" "$t/"
+  extra=(--teacher "$t"); log "distilling from the carried Wan teacher"
+fi
 left=$(( budget - $(el) - 25 ))
 log "training stage $stage for at most ${left}s, batch $batch"
 timeout -s TERM -k 30 "$left" "$fs" train --stage "$stage" --out "$w" --seed 1 --threads 8 --steps 1000000 --resume \
-  --device cuda --batch "$batch" --checkpoint-minutes 1 >"$out/train.log" 2>&1
+  --device cuda --batch "$batch" --checkpoint-minutes 1 "${extra[@]}" >"$out/train.log" 2>&1
 log "trainer exit $?: $(tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | tail -1)"
 tr '\r' '\n' <"$out/train.log" | grep -v '^\s*$' | grep -vE "^\[$stage\] (encoding|\[)" | tail -20 >>"$out/summary.txt"
 tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | awk 'NR % 50 == 1' >"$out/progress.txt"

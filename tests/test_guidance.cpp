@@ -168,7 +168,7 @@ TEST(FocalGuidance, ConfigJsonRoundTripAndErrors) {
 }
 
 // Causal ablation's intervention (WanModel::swap_layer_text through RunHooks::edit_cross, conditional row only): the
-// text knocked out of every layer is exactly the empty prompt (the unconditional pass keeps its negative prompt); of
+// text knocked out of every layer is the empty prompt, up to float rounding (the unconditional pass keeps its negative prompt); of
 // no layer, exactly the baseline; of one layer, something in between.
 TEST(TextKnockout, AllLayersIsTheEmptyPromptAndNoneIsTheBaseline) {
   LayoutRun L;
@@ -189,9 +189,14 @@ TEST(TextKnockout, AllLayersIsTheEmptyPromptAndNoneIsTheBaseline) {
   const GenerateResult no_text = generate(*L.m, blank);
   std::vector<int> all;
   for (int l = 0; l < L.m->dit.cfg.num_layers; ++l) all.push_back(l);
-  EXPECT_TRUE(at::equal(knocked(all).latent, no_text.latent));
-  EXPECT_TRUE(at::equal(knocked({}).latent, base.latent));
+  // The same latent up to float rounding: bit-equal on an AVX-512 Xeon, 4.8e-6 apart (of a latent up to 5.1, where
+  // one knocked-out layer moves it by 0.29) on an AVX2 EPYC, whose BLAS kernels round the swapped-in context's
+  // batch shape differently from the empty prompt's own pass.
   const GenerateResult one = knocked({1});
+  const double all_vs_empty = (knocked(all).latent - no_text.latent).abs().max().item<double>();
+  EXPECT_LT(all_vs_empty, 1e-4);
+  EXPECT_LT(all_vs_empty, 1e-3 * (one.latent - base.latent).abs().max().item<double>());
+  EXPECT_TRUE(at::equal(knocked({}).latent, base.latent));
   EXPECT_FALSE(at::equal(one.latent, base.latent));
   EXPECT_FALSE(at::equal(one.latent, no_text.latent));
   CrossContext cc = empty;

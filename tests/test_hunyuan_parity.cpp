@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 
@@ -85,6 +86,25 @@ TEST_P(HunyuanParity, EveryRecordedOutputMatches) {
 // random 17-frame clips against our own float32; a wrong weight or layout gives errors near 1.
 constexpr double kHunyuanBf16Bound = 1e-1;
 constexpr double kHunyuanVaeBf16Bound = 2.5e-1;
+// On a CPU without oneDNN's bf16 kernels (no AVX-512: e.g. a 2-core AVX2 AMD EPYC) libtorch 1.13 falls back to a
+// GEMM whose accumulator is bf16 itself: its error grows with the reduction length (max relative 0.018 / 0.051 / 0.118
+// at K = 64 / 512 / 4096 against 0.004 for rounding the output alone, measured 2026-12-08), so the VAE's decoder,
+// with the longest reductions, drifts further: worst 0.516 there (tiled17_decoded), against 0.089 with native kernels.
+// That is the machine's bf16 arithmetic, not a layout fault (those give ~1); the bound follows the kernel found.
+constexpr double kHunyuanVaeBf16BoundBf16Accumulator = 6e-1;
+
+// True when this libtorch's bf16 GEMM keeps a bf16 accumulator (relative error at K = 4096 far above the output's
+// own rounding, 2^-8).
+static bool bf16_gemm_accumulates_in_bf16() {
+  static const bool yes = [] {
+    at::Generator g = at::detail::createCPUGenerator(7);
+    const at::Tensor a = at::randn({16, 4096}, g).to(at::kBFloat16), b = at::randn({4096, 16}, g).to(at::kBFloat16);
+    const at::Tensor exact = at::mm(a.to(at::kDouble), b.to(at::kDouble));
+    const double err = (at::mm(a, b).to(at::kDouble) - exact).abs().max().item<double>() / exact.abs().max().item<double>();
+    return err > 0.03;
+  }();
+  return yes;
+}
 
 TEST_P(HunyuanParity, Bf16WithinDocumentedBound) {
   Fixture f = load_fixture(GetParam());
@@ -92,7 +112,9 @@ TEST_P(HunyuanParity, Bf16WithinDocumentedBound) {
   if (kind.empty()) GTEST_SKIP() << f.dir << ": no HunyuanVideo runner for this module yet";
   f.target.dtype = at::kBFloat16;
   FixtureResult r = run_module_fixture(f);
-  const double bound = kind == "hunyuan_vae" ? kHunyuanVaeBf16Bound : kHunyuanBf16Bound;
+  const double bound = kind != "hunyuan_vae"                ? kHunyuanBf16Bound
+                       : bf16_gemm_accumulates_in_bf16() ? kHunyuanVaeBf16BoundBf16Accumulator
+                                                         : kHunyuanVaeBf16Bound;
   const double worst = focalscope::testing::check_fixture(f, r, nullptr, bound);
   EXPECT_GT(worst, 1e-5) << "a bf16 run should differ from the float32 reference";
 }

@@ -14,6 +14,7 @@
 #include "engine/pipeline/i2v_pipeline.h"
 #include "engine/shapes/shapes_world.h"
 #include "engine/text/tokenizer.h"
+#include "engine/train/checkpoint.h"
 #include "engine/train/clip_stage.h"
 #include "engine/train/dit_stage.h"
 #include "engine/core/error.h"
@@ -364,6 +365,63 @@ TEST(Train, MmditLossFallsResumesExportsAndGenerates) {
   ASSERT_EQ(resumed.losses.size(), 1u);
   EXPECT_EQ(resumed.losses[0], full.losses[4]);
   fs::remove_all(d);
+
+  // Distillation (--teacher): the Wan toy of the same directory supplies the target. The student starts at v = 0
+  // (adaLN-Zero), so step 0's loss is the target's weighted energy and differs from the plain run's; the teacher's
+  // target is a function of the input, so the loss falls further than the plain run's, whose target keeps the
+  // flow-matching noise; resume is exact, and the checkpoint and the export name the teacher.
+  const std::string dt = fresh_copy("mmdit_teacher");
+  fs::remove_all(dt + "/mmdit/checkpoint.safetensors");
+  MmditTrainConfig tcfg = cfg;
+  tcfg.teacher_dir = base_dir() + "/model";
+  StageResult taught = train_mmdit(options(dt, 30), tcfg);
+  ASSERT_EQ(taught.losses.size(), 30u);
+  EXPECT_NE(taught.losses[0], full.losses[0]);
+  EXPECT_LT(mean(taught.losses, 22, 8) / mean(taught.losses, 0, 8), mean(full.losses, 22, 8) / mean(full.losses, 0, 8))
+      << "the teacher's target is learnable to a lower relative loss than eps - x0";
+  {
+    auto ck = read_checkpoint(mmdit_checkpoint_path(dt));
+    ASSERT_TRUE(ck);
+    EXPECT_EQ(ck->meta.at("teacher").at("dir"), "model");
+    EXPECT_EQ(ck->meta.at("teacher").at("share"), 1.0);
+  }
+  StageOptions to = options(dt, 31);
+  to.resume = true;
+  fs::copy(mmdit_checkpoint_path(dt), dt + "/at30.safetensors");
+  StageResult tr = train_mmdit(to, tcfg);
+  ASSERT_EQ(tr.losses.size(), 1u);
+  fs::copy(dt + "/at30.safetensors", mmdit_checkpoint_path(dt), fs::copy_options::overwrite_existing);
+  StageResult tr2 = train_mmdit(to, tcfg);
+  EXPECT_EQ(tr2.losses[0], tr.losses[0]) << "a distilled step is a function of (seed, step)";
+  ExportOptions te;
+  te.train_dir = dt;
+  te.model_dir = dt + "/model-mmdit";
+  EXPECT_EQ(export_mmdit_model(te, dt + "/model")["training"]["teacher"]["dir"], "model");
+  // Refused teachers: an MMDiT, and a Wan model whose CLIP is not this directory's.
+  tcfg.teacher_dir = te.model_dir;
+  try {
+    train_mmdit(to, tcfg);
+    ADD_FAILURE() << "an MMDiT taught the MMDiT";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("one-DiT Wan I2V model"), std::string::npos) << err.what();
+  }
+  fs::copy(dt + "/model", dt + "/foreign", fs::copy_options::recursive);
+  {
+    TensorSet clip = load_tensor_file(dt + "/foreign/clip.safetensors");
+    NamedTensors ts;
+    for (const auto& n : clip.names()) ts.emplace_back(n, clip.get(n).clone());
+    ts[0].second.add_(1.0);
+    save_safetensors(dt + "/foreign/clip2.safetensors", ts, SafetensorsFile::open(dt + "/foreign/clip.safetensors")->metadata());
+    fs::rename(dt + "/foreign/clip2.safetensors", dt + "/foreign/clip.safetensors");
+  }
+  tcfg.teacher_dir = dt + "/foreign";
+  try {
+    train_mmdit(to, tcfg);
+    ADD_FAILURE() << "a teacher with a foreign CLIP was accepted";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("foreign/clip.safetensors"), std::string::npos) << err.what();
+  }
+  fs::remove_all(dt);
 
   ExportOptions e;
   e.train_dir = base_dir();

@@ -57,6 +57,9 @@ const char* kUsage =
     "  --device cpu|cuda       where to train (default cpu)\n"
     "  --checkpoint-minutes M  checkpoint cadence (default 5)\n"
     "  --lr-cooldown N         dit / mmdit / all: the DiT's learning rate falls linearly to 0 over the last N steps before --steps\n"
+    "  --teacher DIR           mmdit: distil from a trained Wan model of the same training directory (its tokenizer,\n"
+    "                          CLIP and VAE encoder must be DIR/tokenizer, clip, vae): the target is the teacher's velocity\n"
+    "  --teacher-share X       mmdit with --teacher: target = X teacher + (1 - X) (eps - x0), X in (0, 1] (default 1)\n"
     "  --export DIR            after training, export the model folder to DIR\n"
     "fine-tune (Focal Guidance post-training; engine/train/finetune_stage.h):\n"
     "  focalscope train --finetune weak-layers --out DIR [--model-dir M] [--guidance fg|off] [--weak-layers L]\n"
@@ -163,7 +166,8 @@ int run_finetune(const Args& a, const std::vector<std::string>& argv) {
 int run(const std::vector<std::string>& argv) {
   std::set<std::string> value_opts = {"stage", "out", "steps", "minutes", "batch", "seed", "threads", "device",
                                       "checkpoint-minutes", "export", "model-dir", "cases", "sample-steps", "cfg",
-                                      "frames-dir", "finetune", "base", "lr", "lr-cooldown", "plant-context", "reinit-lr-mult"};
+                                      "frames-dir", "finetune", "base", "lr", "lr-cooldown", "plant-context", "reinit-lr-mult",
+                                      "teacher", "teacher-share"};
   value_opts.insert(guidance_value_options().begin(), guidance_value_options().end());
   Args a(argv, value_opts, {"help", "resume", "no-floor", "keep-text-kv"});
   if (a.flag("help")) {
@@ -174,6 +178,9 @@ int run(const std::vector<std::string>& argv) {
   if (a.has("lr-cooldown") && (a.has("finetune") || (a.has("stage") && a.str("stage") != "dit" && a.str("stage") != "mmdit" && a.str("stage") != "all")))
     fail("--lr-cooldown", "applies to the DiTs only (--stage dit, mmdit or all), not " +
                               (a.has("finetune") ? std::string("--finetune") : "'" + a.str("stage") + "'"));
+  for (const char* t : {"teacher", "teacher-share"})
+    if (a.has(t) && a.str("stage") != "mmdit") fail(std::string("--") + t, "applies to --stage mmdit only");
+  if (a.has("teacher-share") && !a.has("teacher")) fail("--teacher-share", "needs --teacher DIR");
   if (a.has("finetune")) return run_finetune(a, argv);
   const std::string stage = a.required("stage");
   if (a.has("threads")) train::set_compute_threads(static_cast<int>(a.integer("threads", 1, 1, 256)));
@@ -244,7 +251,12 @@ int run(const std::vector<std::string>& argv) {
       log_result("clip", train::train_clip(all ? fixed : opt, cfg, train::tokenizer_output_path(out)));
   }
   if (stage == "dit" || all) log_result("dit", train::train_dit(opt, train::DitTrainConfig::embedded()));
-  if (stage == "mmdit") log_result("mmdit", train::train_mmdit(opt, train::MmditTrainConfig::embedded()));
+  if (stage == "mmdit") {
+    train::MmditTrainConfig cfg = train::MmditTrainConfig::embedded();
+    if (a.has("teacher")) cfg.teacher_dir = resolve_model_dir(a.str("teacher"));
+    cfg.teacher_share = a.number("teacher-share", cfg.teacher_share, 1e-6, 1.0);
+    log_result("mmdit", train::train_mmdit(opt, cfg));
+  }
   if (stage == "export-mmdit") {
     train::ExportOptions e;
     e.train_dir = out;

@@ -17,26 +17,10 @@
 #include "engine/train/latent_pool.h"
 #include "engine/train/mmdit_stage.h"
 #include "engine/train/vae_stage.h"
+#include "engine/train/wan_teacher.h"
 
 namespace focalscope::train {
 
-namespace {
-
-void require_same_file(const std::string& trained, const std::string& shipped) {
-  if (file_fingerprint(trained) != file_fingerprint(shipped))
-    fail(shipped, "differs from " + trained + ", which the MMDiT was trained with: export the base model from the same training directory first");
-}
-
-void require_same_encoder(const std::string& trained, const std::string& shipped) {
-  const TensorSet a = load_tensor_file(trained), b = load_tensor_file(shipped);
-  for (const auto& n : a.names()) {
-    if (n.rfind("encoder.", 0) != 0 && n.rfind("conv1.", 0) != 0) continue;
-    if (!b.has(n) || !at::equal(a.get(n), b.get(n)))
-      fail(shipped, "its VAE encoder tensor '" + n + "' differs from " + trained + ", whose latents the MMDiT was trained on");
-  }
-}
-
-}  // namespace
 
 nlohmann::json export_mmdit_model(const ExportOptions& opt, const std::string& base_dir) {
   namespace fs = std::filesystem;
@@ -47,7 +31,7 @@ nlohmann::json export_mmdit_model(const ExportOptions& opt, const std::string& b
   auto base_file = [&](const char* comp, const char* key) { return (base / base_manifest.at(comp).at(key).get<std::string>()).string(); };
   require_same_file(tokenizer_output_path(opt.train_dir), base_file("text_encoder", "tokenizer"));
   require_same_file(clip_output_path(opt.train_dir), base_file("clip", "weights"));
-  require_same_encoder(vae_output_path(opt.train_dir), base_file("vae", "weights"));
+  require_same_vae_encoder(vae_output_path(opt.train_dir), base_file("vae", "weights"));
 
   auto ck = read_checkpoint(ckpt);
   if (ck->meta.value("stage", "") != "mmdit") fail(ckpt, "not an MMDiT checkpoint");
@@ -81,6 +65,8 @@ nlohmann::json export_mmdit_model(const ExportOptions& opt, const std::string& b
   m["vae"] = vae;
   m["sampling"] = embedded_sampling_defaults().to_json();
   m["training"] = export_provenance(opt, *ck);
+  // A model distilled from a teacher says which one (the mean of its targets came from that model, at that share).
+  if (auto it = ck->meta.find("teacher"); it != ck->meta.end() && !it->is_null()) m["training"]["teacher"] = *it;
   {
     std::ofstream out(tmp / "focalscope.json");
     out << m.dump(2) << "\n";

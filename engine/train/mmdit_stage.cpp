@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "engine/clip/clip_text.h"
 #include "engine/clip/clip_vision.h"
@@ -23,6 +25,7 @@
 #include "engine/train/optimizer.h"
 #include "engine/train/train_loop.h"
 #include "engine/train/vae_stage.h"
+#include "engine/train/wan_teacher.h"
 
 namespace focalscope::train {
 
@@ -146,6 +149,16 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
   cfg.dit.validate();
   cfg.mllm.validate("mmdit stage");
 
+  std::optional<WanTeacher> teacher;
+  nlohmann::json teacher_desc;  // null: plain flow matching
+  if (!cfg.teacher_dir.empty()) {
+    if (!(cfg.teacher_share > 0.0 && cfg.teacher_share <= 1.0))
+      fail("--teacher-share", std::to_string(cfg.teacher_share) + " is not in (0, 1]");
+    teacher.emplace(WanTeacher::load(cfg.teacher_dir, opt.out_dir, opt.device));
+    teacher_desc = teacher->describe();
+    teacher_desc["share"] = cfg.teacher_share;
+  }
+
   at::manual_seed(stream_seed(opt.seed, kStreamMmditInit, 1));  // HunyuanModel::random draws from the global RNG
   HunyuanModel dit = HunyuanModel::random(cfg.dit, at::kFloat, opt.device, 0.02);
   zero_modulations(dit);
@@ -174,6 +187,11 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
       start = ck->step;
       if (!opt.quiet) {
         std::fprintf(stderr, "[mmdit] resuming from step %lld\n", static_cast<long long>(start));
+        const nlohmann::json before = ck->meta.value("teacher", nlohmann::json());
+        if (before != teacher_desc)
+          std::fprintf(stderr, "[mmdit] note: the checkpoint was trained %s; this run trains %s\n",
+                       before.is_null() ? "without a teacher" : ("with teacher " + before.dump()).c_str(),
+                       teacher_desc.is_null() ? "without one" : ("with " + teacher_desc.dump()).c_str());
         note_cooldown_change(ck->meta, start, target, opt.lr_cooldown, ckpt_path, "mmdit");
       }
     }
@@ -200,7 +218,9 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
 
   LoopSpec spec;
   spec.stage = "mmdit";
-  spec.columns = {"loss", "mse", "sigma", "lr", "grad_norm", "pool"};
+  // fm_loss: the loss against the flow-matching target eps - x0 (= loss without a teacher), so a distilled run reads
+  // on the same scale as a plain one.
+  spec.columns = {"loss", "mse", "sigma", "lr", "grad_norm", "pool", "fm_loss", "teacher_s"};
   spec.samples_per_step = B;
   spec.start_step = start;
   spec.target_steps = target;
@@ -237,13 +257,26 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
     at::Tensor v = dit.forward(in).narrow(2, 1, F - 1);
     at::Tensor target_v = (eps - x0).narrow(2, 1, F - 1);
     at::Tensor change = at::stack(changes, 0).to(opt.device, at::kFloat).unsqueeze(1).narrow(2, 1, F - 1);
-    auto [loss, mse] = weighted_flow_loss(v, target_v, change, {cfg.change_weight, cfg.change_scale});
+    const FlowLossWeights weights{cfg.change_weight, cfg.change_scale};
+    double fm_loss = NAN, teacher_s = 0;  // teacher_s: the teacher's share of the step's wall time
+    if (teacher) {
+      const auto t0 = std::chrono::steady_clock::now();
+      // The teacher sees every frame noisy (as Wan is trained); its frames 1.. are the student's noisy frames.
+      const at::Tensor vt = teacher->velocity((1.0 - sv) * x0 + sv * eps, sig, at::stack(ys, 0).to(opt.device, at::kFloat),
+                                              ref, prompts).narrow(2, 1, F - 1);
+      teacher_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      at::NoGradGuard ng;
+      fm_loss = weighted_flow_loss(v.detach(), target_v, change, weights).first.item<double>();
+      target_v = cfg.teacher_share * vt + (1.0 - cfg.teacher_share) * target_v;
+    }
+    auto [loss, mse] = weighted_flow_loss(v, target_v, change, weights);
+    if (!teacher) fm_loss = loss.item<double>();
     loss.backward();
     const double lr = (s < cfg.warmup ? cfg.lr * double(s + 1) / double(cfg.warmup) : cfg.lr) *
                       lr_cooldown_factor(s, target, opt.lr_cooldown);
     const double gn = adam.step(lr);
     ema.update(params, adam.t());
-    return {loss.item<double>(), mse, sig.mean().item<double>(), lr, gn, double(n)};
+    return {loss.item<double>(), mse, sig.mean().item<double>(), lr, gn, double(n), fm_loss, teacher_s};
   };
   spec.checkpoint = [&](int64_t done) {
     NamedTensors ts;
@@ -252,7 +285,7 @@ StageResult train_mmdit(const StageOptions& opt, MmditTrainConfig cfg) {
     ema.append_state(ts);
     write_checkpoint(ckpt_path, ts,
                      {{"stage", "mmdit"}, {"step", done}, {"seed", opt.seed}, {"adam_t", adam.t()}, {"vae", fingerprint},
-                      {"pool", pool.size()}, {"config", cfg.to_json()},
+                      {"pool", pool.size()}, {"config", cfg.to_json()}, {"teacher", teacher_desc},
                       {"lr_cooldown", {{"steps", opt.lr_cooldown}, {"target", target}}}});
   };
   if (start < target &&

@@ -10,6 +10,9 @@
 // (`guidance_value` x 1000) and at sampling, where real classifier-free guidance runs (cfg > 1): a distilled guidance
 // would need a CFG teacher the toy does not have. The prompt is dropped to "" 10% of the time (the reference image's
 // rows stay): the unconditional pass of CFG.
+// Teacher (optional, `--teacher DIR`, engine/train/wan_teacher.h): a trained Wan model of the same training directory;
+// the target becomes teacher_share x its velocity + (1 - teacher_share) x (eps - x0), on the same noisy frames,
+// prompt (dropped alike) and reference image. The checkpoint and the exported manifest name the teacher.
 // Frozen: the Wan toy's VAE (same 4x8x8 compression, z 16: referenced, not copied), CLIP and tokenizer.
 #pragma once
 #include <string>
@@ -28,7 +31,7 @@ struct MmditTrainConfig {
   int batch = 32;
   int64_t steps = 8000;
   double lr = 3e-4;
-  int64_t warmup = 300;
+  int64_t warmup = 100;  // 300 before the teacher: on the 2-core CPU those steps were a third of a session
   double weight_decay = 0.01;
   double ema_decay = 0.998;
   double shift = 3.0;
@@ -37,6 +40,8 @@ struct MmditTrainConfig {
   double change_weight = 4.0;
   double change_scale = 0.1;
   double guidance_value = 1.0;  // fed to guidance_in as value * 1000, in training and at sampling
+  std::string teacher_dir;      // a Wan model folder to distil from (empty: plain flow matching)
+  double teacher_share = 1.0;   // weight of the teacher's velocity in the target (used with teacher_dir only)
   // Pool and curriculum: the Wan stage's values, so both models see the same clips (the records are the same).
   int64_t pool_initial = 256;
   double pool_rate = 0.5;

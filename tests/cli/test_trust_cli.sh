@@ -128,4 +128,11 @@ for bad in "--weak-layers 99" "--weak-layers all" "--weak-layers 0-11"; do
   err=$("$APP" train --finetune plant-weak $bad --out "$OUT/plant" 2>&1) && fail "plant-weak $bad must fail"
   [[ $err == *"--weak-layers"* && $(wc -l <<<"$err") == 1 ]] || fail "plant-weak $bad: $err"
 done
+
+# 7. The MMDiT's teacher flags: one line naming the flag for a misplaced, lone or absurd one (before any training).
+for bad in "--stage dit --teacher x" "--stage mmdit --teacher-share 0.5" "--stage mmdit --teacher x --teacher-share 2" \
+           "--stage mmdit --teacher x --teacher-share nan"; do
+  err=$("$APP" train $bad --out "$OUT/teach" 2>&1) && fail "train $bad must fail"
+  [[ $err == *"--teacher"* && $(wc -l <<<"$err") == 1 ]] || fail "train $bad: $err"
+done
 echo "PASS"
