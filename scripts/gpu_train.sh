@@ -56,7 +56,7 @@ fi
 left=$(( budget - $(el) - 25 ))
 log "training stage $stage for at most ${left}s, batch $batch"
 timeout -s TERM -k 30 "$left" "$fs" train --stage "$stage" --out "$w" --seed 1 --threads 8 --steps 1000000 --resume \
-  --device cuda --batch "$batch" --checkpoint-minutes 1 "${extra[@]}" >"$out/train.log" 2>&1
+  --device cuda --batch "$batch" --checkpoint-minutes 1 ${extra[@]+"${extra[@]}"} >"$out/train.log" 2>&1
 log "trainer exit $?: $(tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | tail -1)"
 tr '\r' '\n' <"$out/train.log" | grep -v '^\s*$' | grep -vE "^\[$stage\] (encoding|\[)" | tail -20 >>"$out/summary.txt"
 tr '\r' '\n' <"$out/train.log" | grep -E 'step [0-9]+/' | awk 'NR % 50 == 1' >"$out/progress.txt"
