@@ -15,6 +15,12 @@ APP=$1 WAN22=$2 OUT=$3 LAYOUT=$4
 [ -n "${DISPLAY:-}" ] || { echo "FAIL: no DISPLAY (run under xvfb-run or from test_gui_xvfb.sh)"; exit 1; }
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# run_session NAME WHAT: plays $OUT/NAME.txt in the app (log $OUT/NAME.log); on failure prints the log and "FAIL: WHAT".
+run_session() {
+  FOCALSCOPE_CONFIG_DIR="$OUT/config" LIBGL_ALWAYS_SOFTWARE=1 \
+    timeout 300 "$APP" --script "$OUT/$1.txt" --exit-after --fresh --size 1600x1000 >"$OUT/$1.log" 2>&1 ||
+    { cat "$OUT/$1.log"; echo "FAIL: $2"; exit 1; }
+}
 FOCALSCOPE_WAN22_OUT="$OUT/model" "$WAN22" --gtest_filter='Wan22.FolderIsDetectedFromContent' >"$OUT/write_model.log" 2>&1 ||
   { cat "$OUT/write_model.log"; echo "FAIL: could not write the two-expert folder"; exit 1; }
 python3 - "$OUT/ref.png" <<'PY'
@@ -43,9 +49,7 @@ keyword cat
 dump_state $OUT/state.json
 screenshot $OUT/screenshot.png
 EOS
-FOCALSCOPE_CONFIG_DIR="$OUT/config" LIBGL_ALWAYS_SOFTWARE=1 \
-  timeout 300 "$APP" --script "$OUT/session.txt" --exit-after --fresh --size 1600x1000 >"$OUT/app.log" 2>&1 ||
-  { cat "$OUT/app.log"; echo "FAIL: the app on a Wan2.2 folder"; exit 1; }
+run_session session "the app on a Wan2.2 folder"
 [ -s "$OUT/screenshot.png" ] || { echo "FAIL: no screenshot"; exit 1; }
 python3 - "$OUT/state.json" <<'PY' || { echo "FAIL: Wan2.2 run state"; exit 1; }
 import json, sys
@@ -88,9 +92,7 @@ expect_done
 dump_state $OUT/state_clip.json
 screenshot $OUT/screenshot_clip.png
 EOS
-FOCALSCOPE_CONFIG_DIR="$OUT/config" LIBGL_ALWAYS_SOFTWARE=1 \
-  timeout 300 "$APP" --script "$OUT/session_clip.txt" --exit-after --fresh --size 1600x1000 >"$OUT/app_clip.log" 2>&1 ||
-  { cat "$OUT/app_clip.log"; echo "FAIL: the app with a CLIP on a Wan2.2 folder"; exit 1; }
+run_session session_clip "the app with a CLIP on a Wan2.2 folder"
 python3 - "$OUT/state_bad_clip.json" "$OUT/state_clip.json" <<'PY' || { echo "FAIL: Wan2.2 CLIP state"; exit 1; }
 import json, sys
 bad = json.load(open(sys.argv[1]))
